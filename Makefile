@@ -1,0 +1,55 @@
+# mfa-gate — build, test, lint, bench, run.
+# The two commands a user needs: `make run` (demo) and `make test` (everything CI checks).
+
+CARGO        ?= cargo
+WASM_TARGET  := wasm32-wasip1
+WASM_DIR     := target/$(WASM_TARGET)/release
+FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
+FIXTURES     := -p noop-filter -p conformance-filter
+
+.PHONY: all setup build wasm fixtures native test lint fmt bench run oci clean
+
+all: build
+
+## setup: install the wasm target (idempotent; needs rustup)
+setup:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+## build: the release filter, the fixture filters (wasm) and the native tools
+build: wasm native
+
+wasm: setup
+	$(CARGO) build --release --target $(WASM_TARGET) -p mfa-gate $(FIXTURES)
+	@ls -l $(FILTER_WASM) | awk '{print "mfa_gate.wasm: " $$5 " bytes"}'
+
+native:
+	$(CARGO) build -p mfa-gate-host -p mfa-gate-cli
+
+## test: build the .wasm artifacts, then every native and end-to-end test
+test: wasm
+	$(CARGO) test --workspace --no-fail-fast
+
+## lint: rustfmt, and clippy -D warnings on the native and the wasm target
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) -p mfa-gate $(FIXTURES) --lib -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## bench: criterion benches and the load test; writes BENCHMARKS.md
+bench: wasm
+	./scripts/bench.sh
+
+## run: the demo — filter inline in a proxy on 127.0.0.1 with a demo IdP and app
+run: wasm
+	./scripts/run-demo.sh
+
+## oci: an OCI image of the filter as Istio's WasmPlugin pulls it (no container engine needed)
+oci: wasm
+	./scripts/build-oci.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf dist

@@ -1,0 +1,3 @@
+//! mfa-gate-host: a proxy-wasm ABI 0.2.1 host on wasmtime, faithful to Envoy's semantics.
+//!
+//! See `host/README.md` and `../shared/docs/proxy-wasm-abi.md`.

@@ -1,0 +1,2 @@
+//! `mfa-gate-host replay` and `mfa-gate-host serve`.
+fn main() {}

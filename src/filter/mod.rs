@@ -1,0 +1,1 @@
+//! The proxy-wasm glue: the only module that touches the SDK.

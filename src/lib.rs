@@ -1,0 +1,23 @@
+//! mfa-gate: an Envoy proxy-wasm filter that makes risk decisions inline on every request.
+//!
+//! The policy pipeline is pure Rust with no `proxy_wasm` import:
+//! extract (where the token is) → verify (signature and registered claims) or read
+//! Envoy jwt_authn's verified payload → assurance (methods and level) → policy (route
+//! rule and decision) → response (the HTTP answer). Only [`filter`] touches the SDK.
+
+pub mod assurance;
+pub mod claims;
+pub mod config;
+pub mod extract;
+pub mod jwks;
+pub mod jwt_authn_metadata;
+pub mod policy;
+pub mod response;
+pub mod telemetry;
+pub mod token_cache;
+pub mod verify;
+
+pub mod filter;
+
+/// Crate version, logged at start.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

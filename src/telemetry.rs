@@ -1,0 +1,1 @@
+//! Metric names (one place, documented in the README) and the structured decision record.
