@@ -1,0 +1,144 @@
+//! Plain data types shared by the runtime core, `replay` and `serve`.
+//!
+//! CONTRACT between the runtime core (lib/runtime) and the front ends (replay, serve):
+//! change a type here only in a way both sides are updated for.
+
+use std::collections::BTreeMap;
+
+/// A header list in wire order; names and values are raw bytes (names lower-case).
+pub type HeaderList = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What Envoy's `failure_policy` does when a worker's VM has trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// Later streams on that worker get 503, details `wasm_fail_stream` (Envoy's default).
+    #[default]
+    FailClosed,
+    /// Later streams on that worker bypass the filter.
+    FailOpen,
+}
+
+/// Which clock the time hostcalls, WASI clocks and ticks follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockMode {
+    /// A virtual clock that starts at this Unix time (ms) and moves only when advanced.
+    Virtual { start_unix_ms: u64 },
+    /// The system clock (`serve`).
+    Real,
+}
+
+/// Facts about the downstream TLS peer, for `connection.*` properties.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerCertificate {
+    pub mtls: bool,
+    pub sha256_digest: Option<String>,
+    pub uri_san: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// One downstream request as Envoy's HCM hands it to the filter chain.
+#[derive(Debug, Clone, Default)]
+pub struct DownstreamRequest {
+    /// Full header list including pseudo-headers (`:method`, `:path`, `:authority`, `:scheme`).
+    /// The runtime adds `x-forwarded-proto` and `x-request-id` if missing, as HCM does.
+    pub headers: HeaderList,
+    pub body: Vec<u8>,
+    pub trailers: HeaderList,
+    /// Dynamic metadata `filter_metadata` as JSON: `{"<filter name>": {<Struct as JSON>}}`.
+    pub filter_metadata: serde_json::Map<String, serde_json::Value>,
+    /// `ip:port`.
+    pub source_address: Option<String>,
+    pub destination_address: Option<String>,
+    pub peer: PeerCertificate,
+    /// `xds.route_name` / `xds.cluster_name`.
+    pub route_name: Option<String>,
+    pub cluster_name: Option<String>,
+}
+
+/// A response, from an upstream or a local reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HeaderList,
+    pub body: Vec<u8>,
+    pub trailers: HeaderList,
+}
+
+/// The request as the upstream receives it (after the filter's changes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamRequest {
+    pub headers: HeaderList,
+    pub body: Vec<u8>,
+    pub trailers: HeaderList,
+}
+
+/// The router: forwards an allowed request. `serve` implements it with real HTTP;
+/// tests with closures.
+pub trait Upstream {
+    /// Returns the upstream's response, or an error text (answered 503 as Envoy's router does).
+    fn forward(&mut self, request: &UpstreamRequest) -> Result<HttpResponse, String>;
+}
+
+impl<F> Upstream for F
+where
+    F: FnMut(&UpstreamRequest) -> Result<HttpResponse, String>,
+{
+    fn forward(&mut self, request: &UpstreamRequest) -> Result<HttpResponse, String> {
+        self(request)
+    }
+}
+
+/// A log line the filter (or the host about the filter) emitted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    /// trace, debug, info, warn, error, critical.
+    pub level: String,
+    /// The context id that was current (0 = VM, root id, or stream id).
+    pub context_id: u32,
+    /// Which worker VM.
+    pub worker: usize,
+    pub message: String,
+}
+
+/// Everything one stream did.
+#[derive(Debug, Clone, Default)]
+pub struct Exchange {
+    /// What the downstream client received.
+    pub response: HttpResponse,
+    /// Local reply details (`wasm_fail_stream`, the filter's own details), if a local reply.
+    pub response_code_details: Option<String>,
+    /// The request as the upstream saw it; None if it never reached the upstream.
+    pub upstream_request: Option<UpstreamRequest>,
+    /// Log lines emitted while this stream was processed (any context on that worker).
+    pub logs: Vec<LogLine>,
+    /// Which worker handled it.
+    pub worker: usize,
+}
+
+/// Metric values by Envoy stat name without the `wasmcustom.` prefix.
+pub type MetricSnapshot = BTreeMap<String, i64>;
+
+/// A request the filter made with `dispatch_http_call`, as a cluster receives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterRequest {
+    pub cluster: String,
+    pub headers: HeaderList,
+    pub body: Vec<u8>,
+    pub trailers: HeaderList,
+    pub timeout_ms: u64,
+}
+
+/// How a cluster answers one call (in-process clusters; injectable faults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterReply {
+    /// A normal response (any status).
+    Response(HttpResponse),
+    /// Answer after this many (virtual or real) milliseconds; past the call's timeout → 504.
+    Delayed { delay_ms: u64, response: HttpResponse },
+    /// Connection refused → Envoy's router answers 503.
+    ConnectFailure,
+    /// Stream reset → on_http_call_response(0,0,0), get_status BrokenConnection.
+    Reset,
+    /// Never answers → 504 after the call's timeout (or never, if timeout is 0).
+    NoAnswer,
+}
