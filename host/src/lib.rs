@@ -3,5 +3,6 @@
 //! See `host/README.md` and `../shared/docs/proxy-wasm-abi.md`.
 
 pub mod types;
+pub mod upstream_http;
 
 pub use types::*;
