@@ -296,6 +296,7 @@ impl Upstream for HttpUpstream {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
