@@ -2,6 +2,7 @@
 //!
 //! See `host/README.md` and `../shared/docs/proxy-wasm-abi.md`.
 
+pub mod envoy_yaml;
 pub mod types;
 pub mod upstream_http;
 
