@@ -3,6 +3,7 @@
 //! See `host/README.md` and `../shared/docs/proxy-wasm-abi.md`.
 
 pub mod envoy_yaml;
+pub mod replay;
 pub mod types;
 pub mod upstream_http;
 
