@@ -1,7 +1,25 @@
 //! The HTTP answers mfa-gate sends: RFC 6750 for missing/invalid tokens, RFC 9470 for
 //! step-up, a redirect to the provider for browsers, 403 for a policy deny.
 //!
-//! OWNER: assurance helper. Interface fixed below; implementation to be completed.
+//! Every reply carries `content-type: application/json`, `cache-control: no-store` and a
+//! small JSON body with an `error` member. Conventions follow Envoy's jwt_authn filter
+//! (`source/extensions/filters/http/jwt_authn/filter.cc`, `Filter::onComplete`): 401 with
+//! `WWW-Authenticate: Bearer realm="…"` and no error code when the token is missing,
+//! `error="invalid_token"` for any other token failure, and **403** (still
+//! `error="invalid_token"`, body "Audiences in Jwt are not allowed") when only the audience
+//! is wrong. RFC 6750's `insufficient_scope` is about OAuth scopes, which mfa-gate does not
+//! check, so it is not used.
+//!
+//! Step-up follows RFC 9470 §3: `Bearer error="insufficient_user_authentication"` with
+//! `error_description`, `acr_values` and `max_age` (quoted, as in the RFC's examples), plus
+//! `realm`. Browsers get a 302 to the authorization endpoint with `acr_values`, `max_age` and
+//! `prompt=login` (OpenID Connect Core §3.1.2.1); the URL the user asked for travels in
+//! `state` for the application at `redirect_uri` to send the user back (it must only accept
+//! same-origin URLs from it).
+//!
+//! Header safety: every text placed in a header goes through [`header_text`], which removes
+//! CR, LF, other control characters and non-ASCII, turns `"` into `'`, drops `\` and caps
+//! the length, so no value can end a quoted-string or start a new header line.
 
 /// A local reply for `send_http_response`. `details` has no spaces (access-log friendly).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,73 +40,266 @@ pub struct RedirectTarget<'a> {
     pub return_url: &'a str,
 }
 
+/// Envoy jwt_authn's body text for an audience mismatch, reused as the description.
+pub const AUDIENCE_NOT_ALLOWED: &str = "Audiences in Jwt are not allowed";
+
+/// Longest text kept in one header parameter (realm, description, acr_values).
+const MAX_HEADER_PARAM: usize = 200;
+
+/// Makes `text` safe inside a quoted-string header parameter: keeps printable ASCII,
+/// turns `"` into `'`, drops `\`, CR, LF, other controls and non-ASCII, caps at 200 bytes.
+pub fn header_text(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '"' => Some('\''),
+            '\\' => None,
+            ' '..='~' => Some(c),
+            _ => None,
+        })
+        .take(MAX_HEADER_PARAM)
+        .collect()
+}
+
+/// Percent-encodes `text` for a URL query value: everything but RFC 3986 unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`) becomes `%XX` of its UTF-8 bytes.
+pub fn percent_encode(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(text.len() * 3);
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+    out
+}
+
+/// Whether an `Accept` header asks for HTML before JSON (for `BrowserMode::Auto`):
+/// `text/html` (or `application/xhtml+xml`) is listed with q > 0 and its q is at least the
+/// q of any JSON type. A missing or empty header is not a browser.
+pub fn prefers_html(accept: &[u8]) -> bool {
+    let Ok(accept) = std::str::from_utf8(accept) else {
+        return false;
+    };
+    let mut html_q: Option<f32> = None;
+    let mut json_q: Option<f32> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1.0_f32;
+        for param in parts {
+            if let Some((k, v)) = param.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("q") {
+                    q = v.trim().parse::<f32>().unwrap_or(0.0);
+                }
+            }
+        }
+        let slot = match media.as_str() {
+            "text/html" | "application/xhtml+xml" => &mut html_q,
+            "application/json" => &mut json_q,
+            m if m.ends_with("+json") => &mut json_q,
+            _ => continue,
+        };
+        *slot = Some(slot.map_or(q, |old: f32| old.max(q)));
+    }
+    match html_q {
+        Some(h) if h > 0.0 => h >= json_q.unwrap_or(0.0),
+        _ => false,
+    }
+}
+
+fn json_body(value: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+fn reply(
+    status: u32,
+    mut headers: Vec<(String, String)>,
+    body: serde_json::Value,
+    details: &'static str,
+) -> LocalReply {
+    headers.push(("content-type".to_string(), "application/json".to_string()));
+    headers.push(("cache-control".to_string(), "no-store".to_string()));
+    LocalReply {
+        status,
+        headers,
+        body: json_body(body),
+        details,
+    }
+}
+
+fn www_authenticate(params: &[(&str, &str)]) -> (String, String) {
+    let value = params
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", header_text(v)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ("www-authenticate".to_string(), format!("Bearer {value}"))
+}
+
 /// 401, `WWW-Authenticate: Bearer realm="…"` with no error code (RFC 6750 §3.1).
 pub fn missing_token(realm: &str) -> LocalReply {
-    let _ = realm;
-    LocalReply {
-        status: 401,
-        headers: Vec::new(),
-        body: Vec::new(),
-        details: "mfa_gate_missing_token",
-    }
+    reply(
+        401,
+        vec![www_authenticate(&[("realm", realm)])],
+        serde_json::json!({
+            "error": "missing_token",
+            "error_description": "a bearer token is required",
+        }),
+        "mfa_gate_missing_token",
+    )
 }
 
 /// 401, `error="invalid_token"` with a description (never the token itself).
 pub fn invalid_token(realm: &str, description: &str) -> LocalReply {
-    let _ = (realm, description);
-    LocalReply {
-        status: 401,
-        headers: Vec::new(),
-        body: Vec::new(),
-        details: "mfa_gate_invalid_token",
-    }
+    reply(
+        401,
+        vec![www_authenticate(&[
+            ("realm", realm),
+            ("error", "invalid_token"),
+            ("error_description", description),
+        ])],
+        serde_json::json!({
+            "error": "invalid_token",
+            "error_description": header_text(description),
+        }),
+        "mfa_gate_invalid_token",
+    )
 }
 
-/// 403 for a token whose audience is not accepted.
+/// 403 for a token whose audience is not accepted, as Envoy jwt_authn answers:
+/// `error="invalid_token"`, description "Audiences in Jwt are not allowed".
 pub fn audience_mismatch(realm: &str) -> LocalReply {
-    let _ = realm;
-    LocalReply {
-        status: 403,
-        headers: Vec::new(),
-        body: Vec::new(),
-        details: "mfa_gate_audience_mismatch",
-    }
+    reply(
+        403,
+        vec![www_authenticate(&[
+            ("realm", realm),
+            ("error", "invalid_token"),
+            ("error_description", AUDIENCE_NOT_ALLOWED),
+        ])],
+        serde_json::json!({
+            "error": "invalid_token",
+            "error_description": AUDIENCE_NOT_ALLOWED,
+        }),
+        "mfa_gate_audience_mismatch",
+    )
 }
 
 /// 401 RFC 9470: `error="insufficient_user_authentication"`, `acr_values`, `max_age`.
+/// `acr_values` is left out when empty, `max_age` when `None`.
 pub fn step_up_challenge(
     realm: &str,
     acr_values: &str,
     max_age: Option<u64>,
     description: &str,
 ) -> LocalReply {
-    let _ = (realm, acr_values, max_age, description);
-    LocalReply {
-        status: 401,
-        headers: Vec::new(),
-        body: Vec::new(),
-        details: "mfa_gate_step_up",
+    let max_age_text = max_age.map(|m| m.to_string());
+    let mut params: Vec<(&str, &str)> = vec![
+        ("realm", realm),
+        ("error", "insufficient_user_authentication"),
+        ("error_description", description),
+    ];
+    if !acr_values.is_empty() {
+        params.push(("acr_values", acr_values));
     }
+    if let Some(m) = &max_age_text {
+        params.push(("max_age", m));
+    }
+    let mut body = serde_json::json!({
+        "error": "insufficient_user_authentication",
+        "error_description": header_text(description),
+    });
+    if !acr_values.is_empty() {
+        body["acr_values"] = serde_json::Value::from(header_text(acr_values));
+    }
+    if let Some(m) = max_age {
+        body["max_age"] = serde_json::Value::from(m);
+    }
+    reply(
+        401,
+        vec![www_authenticate(&params)],
+        body,
+        "mfa_gate_step_up",
+    )
+}
+
+/// The authorization request URL for a browser step-up. The endpoint keeps its own query
+/// (parameters are appended with `&`) and loses any `#fragment` (RFC 6749 §3.1 forbids one).
+pub fn step_up_location(
+    target: &RedirectTarget<'_>,
+    acr_values: &str,
+    max_age: Option<u64>,
+) -> String {
+    let endpoint = target
+        .authorization_endpoint
+        .split('#')
+        .next()
+        .unwrap_or_default();
+    // Only URL-safe printable ASCII of the configured endpoint is kept.
+    let endpoint: String = endpoint
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
+        .collect();
+    let mut url = endpoint;
+    if !url.contains('?') {
+        url.push('?');
+    } else if !url.ends_with('?') && !url.ends_with('&') {
+        url.push('&');
+    }
+    let max_age_text = max_age.map(|m| m.to_string());
+    let mut params: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", target.client_id),
+        ("redirect_uri", target.redirect_uri),
+        ("scope", "openid"),
+    ];
+    if !acr_values.is_empty() {
+        params.push(("acr_values", acr_values));
+    }
+    if let Some(m) = &max_age_text {
+        params.push(("max_age", m));
+    }
+    params.push(("prompt", "login"));
+    params.push(("state", target.return_url));
+    let query = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    url.push_str(&query);
+    url
 }
 
 /// 302 to the provider with `acr_values`, `max_age`, `prompt=login` and the return URL.
-pub fn step_up_redirect(target: &RedirectTarget<'_>, acr_values: &str, max_age: Option<u64>) -> LocalReply {
-    let _ = (target, acr_values, max_age);
-    LocalReply {
-        status: 302,
-        headers: Vec::new(),
-        body: Vec::new(),
-        details: "mfa_gate_step_up_redirect",
-    }
+pub fn step_up_redirect(
+    target: &RedirectTarget<'_>,
+    acr_values: &str,
+    max_age: Option<u64>,
+) -> LocalReply {
+    let location = step_up_location(target, acr_values, max_age);
+    reply(
+        302,
+        vec![("location".to_string(), location)],
+        serde_json::json!({
+            "error": "insufficient_user_authentication",
+            "error_description": "step-up authentication required",
+        }),
+        "mfa_gate_step_up_redirect",
+    )
 }
 
 /// 403 for a policy deny, with the reason code in the body (JSON).
 pub fn denied(reason: &str) -> LocalReply {
-    let _ = reason;
-    LocalReply {
-        status: 403,
-        headers: Vec::new(),
-        body: Vec::new(),
-        details: "mfa_gate_denied",
-    }
+    reply(
+        403,
+        Vec::new(),
+        serde_json::json!({
+            "error": "access_denied",
+            "reason": header_text(reason),
+        }),
+        "mfa_gate_denied",
+    )
 }
