@@ -11,3 +11,253 @@ pub enum TokenSource {
     /// A cookie by name.
     Cookie(String),
 }
+
+impl TokenSource {
+    /// Short label for logs and decision records (`bearer`, `header:x`, `cookie:x`).
+    pub fn label(&self) -> String {
+        match self {
+            TokenSource::AuthorizationBearer => "bearer".to_string(),
+            TokenSource::Header(h) => format!("header:{h}"),
+            TokenSource::Cookie(c) => format!("cookie:{c}"),
+        }
+    }
+}
+
+/// Read access to the request's headers by lower-case name (first value), as raw bytes.
+pub trait RequestHeaders {
+    /// The first value of header `name`, if present.
+    fn header(&self, name: &str) -> Option<Vec<u8>>;
+}
+
+impl RequestHeaders for [(String, Vec<u8>)] {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+impl RequestHeaders for Vec<(String, Vec<u8>)> {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        self.as_slice().header(name)
+    }
+}
+
+/// A token found in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundToken {
+    /// The token bytes (not yet validated).
+    pub token: Vec<u8>,
+    /// Index into the configured sources.
+    pub source: usize,
+}
+
+/// A source carried something token-shaped that cannot be a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedCredential {
+    /// Index into the configured sources.
+    pub source: usize,
+    /// What was wrong (never the value itself).
+    pub reason: &'static str,
+}
+
+/// Finds the first token among `sources`, in order. A source that is absent (or an
+/// `Authorization` header with another scheme) is skipped; one that is present but
+/// malformed stops the search with an error, so a broken credential is never silently
+/// replaced by a weaker one from a later source.
+pub fn find_token(
+    sources: &[TokenSource],
+    headers: &dyn RequestHeaders,
+) -> Result<Option<FoundToken>, MalformedCredential> {
+    for (index, source) in sources.iter().enumerate() {
+        let found = match source {
+            TokenSource::AuthorizationBearer => headers
+                .header("authorization")
+                .map(|v| bearer_token(&v))
+                .unwrap_or(Ok(None)),
+            TokenSource::Header(name) => headers
+                .header(name)
+                .map(|v| plain_token(&v).map(Some))
+                .unwrap_or(Ok(None)),
+            TokenSource::Cookie(name) => headers
+                .header("cookie")
+                .map(|v| cookie_token(&v, name))
+                .unwrap_or(Ok(None)),
+        };
+        match found {
+            Ok(Some(token)) => {
+                return Ok(Some(FoundToken {
+                    token,
+                    source: index,
+                }))
+            }
+            Ok(None) => continue,
+            Err(reason) => {
+                return Err(MalformedCredential {
+                    source: index,
+                    reason,
+                })
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |e| e + 1);
+    &bytes[start..end.max(start)]
+}
+
+/// RFC 6750 §2.1 `b64token` characters (JWS compact serialisation uses a subset plus `.`).
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+fn plain_token(value: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let value = trim(value);
+    if value.is_empty() {
+        return Err("empty_credential");
+    }
+    if !value.iter().all(|&b| is_token_char(b)) {
+        return Err("credential_has_invalid_characters");
+    }
+    Ok(value.to_vec())
+}
+
+fn bearer_token(value: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
+    let value = trim(value);
+    let scheme_end = value
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(value.len());
+    if !value[..scheme_end].eq_ignore_ascii_case(b"bearer") {
+        // Another scheme (Basic, DPoP, ...): not ours; try the next source.
+        return Ok(None);
+    }
+    plain_token(&value[scheme_end..]).map(Some)
+}
+
+fn cookie_token(value: &[u8], name: &str) -> Result<Option<Vec<u8>>, &'static str> {
+    for pair in value.split(|&b| b == b';') {
+        let pair = trim(pair);
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        if &pair[..eq] != name.as_bytes() {
+            continue;
+        }
+        let mut v = trim(&pair[eq + 1..]);
+        if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' {
+            v = &v[1..v.len() - 1];
+        }
+        return plain_token(v).map(Some);
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(list: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect()
+    }
+
+    fn all_sources() -> Vec<TokenSource> {
+        vec![
+            TokenSource::AuthorizationBearer,
+            TokenSource::Header("x-session-token".into()),
+            TokenSource::Cookie("session".into()),
+        ]
+    }
+
+    fn found(h: &[(&str, &[u8])]) -> Result<Option<(Vec<u8>, usize)>, &'static str> {
+        find_token(&all_sources(), &headers(h))
+            .map(|o| o.map(|f| (f.token, f.source)))
+            .map_err(|e| e.reason)
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_trimmed() {
+        for v in [&b"Bearer a.b.c"[..], b"bearer  a.b.c ", b"BEARER\ta.b.c"] {
+            assert_eq!(
+                found(&[("authorization", v)]),
+                Ok(Some((b"a.b.c".to_vec(), 0)))
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_fall_through_to_later_sources() {
+        assert_eq!(
+            found(&[
+                ("authorization", b"Basic dXNlcjpwYXNz"),
+                ("cookie", b"a=1; session=t.o.k")
+            ]),
+            Ok(Some((b"t.o.k".to_vec(), 2)))
+        );
+    }
+
+    #[test]
+    fn sources_are_tried_in_order() {
+        assert_eq!(
+            found(&[
+                ("x-session-token", b"h.h.h"),
+                ("authorization", b"Bearer b.b.b")
+            ]),
+            Ok(Some((b"b.b.b".to_vec(), 0)))
+        );
+        assert_eq!(
+            found(&[("x-session-token", b"h.h.h"), ("cookie", b"session=c.c.c")]),
+            Ok(Some((b"h.h.h".to_vec(), 1)))
+        );
+    }
+
+    #[test]
+    fn malformed_credentials_are_errors_not_skips() {
+        assert_eq!(
+            found(&[("authorization", b"Bearer")]),
+            Err("empty_credential")
+        );
+        assert_eq!(
+            found(&[("authorization", b"Bearer a b")]),
+            Err("credential_has_invalid_characters")
+        );
+        assert_eq!(
+            found(&[
+                ("authorization", b"Bearer \xff\xfe"),
+                ("cookie", b"session=x.y.z")
+            ]),
+            Err("credential_has_invalid_characters")
+        );
+        assert_eq!(
+            found(&[("cookie", b"session=a\"b")]),
+            Err("credential_has_invalid_characters")
+        );
+    }
+
+    #[test]
+    fn cookie_parsing_matches_exact_names_and_quotes() {
+        assert_eq!(
+            found(&[("cookie", b"xsession=no; session=\"q.u.o\"; other=1")]),
+            Ok(Some((b"q.u.o".to_vec(), 2)))
+        );
+        assert_eq!(found(&[("cookie", b"sessionx=1;;; =; session")]), Ok(None));
+        assert_eq!(found(&[("cookie", b"\xff\xfe=\x00")]), Ok(None));
+    }
+
+    #[test]
+    fn nothing_present_is_none() {
+        assert_eq!(found(&[]), Ok(None));
+        assert_eq!(found(&[("accept", b"text/html")]), Ok(None));
+    }
+}

@@ -8,6 +8,7 @@
 pub mod assurance;
 pub mod claims;
 pub mod config;
+pub mod engine;
 pub mod extract;
 pub mod jwks;
 pub mod jwt_authn_metadata;
@@ -17,6 +18,7 @@ pub mod telemetry;
 pub mod token_cache;
 pub mod verify;
 
+#[cfg(target_arch = "wasm32")]
 pub mod filter;
 
 /// Crate version, logged at start.

@@ -1,0 +1,803 @@
+//! The pure decision pipeline, shared by the filter and the `mfa-gate explain` CLI so both
+//! give the same answer: request facts → route rule → session (verified token, cached, or
+//! Envoy jwt_authn's payload) → assurance → verdict → what to do with the request.
+
+use crate::assurance::{classify, Assurance};
+use crate::claims::Claims;
+use crate::config::{Config, IssuerConfig};
+use crate::extract::{find_token, RequestHeaders};
+use crate::jwks::KeySet;
+use crate::policy::{
+    decide, match_route, BrowserMode, Decision, Mode, OnInsufficient, RequestFacts, RouteRule,
+    Unmatched, Verdict,
+};
+use crate::response::{self, LocalReply, RedirectTarget};
+use crate::telemetry::{self, DecisionRecord};
+use crate::token_cache::TokenCache;
+use crate::verify::{peek_issuer, verify, VerifyError};
+use std::rc::Rc;
+
+/// A session whose token (or jwt_authn payload) was verified, as cached per worker VM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// Index into `Config::issuers`.
+    pub issuer_index: usize,
+    /// `sub`.
+    pub subject: Option<String>,
+    /// `sid`.
+    pub session_id: Option<String>,
+    /// Methods and level.
+    pub assurance: Assurance,
+    /// `iat`.
+    pub issued_at: Option<u64>,
+    /// `exp` (0 when unknown, e.g. a jwt_authn payload without exp).
+    pub expires_at: u64,
+}
+
+/// The verified-session cache of one worker VM.
+pub type SessionCache = TokenCache<Rc<Session>>;
+
+/// Where this request's claims come from.
+#[derive(Debug, Clone, Copy)]
+pub enum ClaimsInput<'a> {
+    /// Extract a token from the request and verify it.
+    Token,
+    /// Envoy jwt_authn's verified payload: `None` when absent, `Err` when unreadable.
+    JwtAuthn(Option<&'a Result<Claims, String>>),
+    /// Claims given directly, unverified (only the `explain --claims` CLI uses this).
+    Unverified(&'a Claims),
+}
+
+/// Why evaluation needs keys before it can finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysWanted {
+    /// No keys were loaded yet for this issuer.
+    NotLoaded,
+    /// The token names a `kid` the current key set lacks (rotation?).
+    UnknownKid,
+}
+
+/// What to do with the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Pass it on: remove the `remove` headers (client copies of ours), then set `set`.
+    Continue {
+        remove: Vec<String>,
+        set: Vec<(String, String)>,
+    },
+    /// Answer it locally.
+    Reply(LocalReply),
+    /// Fetch this issuer's keys, then evaluate again.
+    FetchKeys { issuer: usize, why: KeysWanted },
+}
+
+/// The outcome, the decision record (for gated requests) and the counters to bump.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub outcome: Outcome,
+    /// Present for every gated request (logged at info as JSON).
+    pub record: Option<DecisionRecord>,
+    /// Counter names to increment by one.
+    pub counters: Vec<String>,
+    /// The matched rule's name, when one matched.
+    pub rule: Option<String>,
+    /// The session, when one was established.
+    pub session: Option<Rc<Session>>,
+}
+
+/// Inputs that change per request.
+pub struct Request<'a> {
+    /// Header access by name (pseudo-headers included).
+    pub headers: &'a dyn RequestHeaders,
+    /// Where claims come from.
+    pub claims: ClaimsInput<'a>,
+    /// Seconds since the Unix epoch.
+    pub now_secs: u64,
+    /// Whether `Outcome::FetchKeys` may be returned (false once a fetch was tried or is
+    /// rate-limited: the engine then answers with what it has).
+    pub may_fetch_keys: bool,
+}
+
+/// The key set each issuer has now (inline or last good fetch), by issuer index.
+pub trait KeyLookup {
+    /// The keys of issuer `index`, if any are loaded.
+    fn keys(&self, index: usize) -> Option<&KeySet>;
+}
+
+impl KeyLookup for [Option<KeySet>] {
+    fn keys(&self, index: usize) -> Option<&KeySet> {
+        self.get(index).and_then(Option::as_ref)
+    }
+}
+
+impl KeyLookup for Vec<Option<KeySet>> {
+    fn keys(&self, index: usize) -> Option<&KeySet> {
+        self.as_slice().keys(index)
+    }
+}
+
+/// How the session was obtained, for the record.
+struct Obtained {
+    session: Rc<Session>,
+    source: String,
+    cache: Option<&'static str>,
+}
+
+/// A request refused before any policy applies (401/403), with its reason.
+struct Refusal {
+    reply: LocalReply,
+    reason: String,
+    issuer: Option<String>,
+    source: Option<String>,
+}
+
+/// Evaluates one request.
+pub fn evaluate(
+    config: &Config,
+    request: &Request<'_>,
+    keys: &dyn KeyLookup,
+    cache: &mut SessionCache,
+) -> Evaluation {
+    let headers = request.headers;
+    let method_bytes = headers.header(":method").unwrap_or_default();
+    let method = String::from_utf8_lossy(&method_bytes);
+    let raw_path = headers.header(":path").unwrap_or_default();
+    let path_only = raw_path
+        .split(|&b| b == b'?' || b == b'#')
+        .next()
+        .unwrap_or(&[]);
+    let path = String::from_utf8_lossy(path_only);
+    let authority = headers.header(":authority").unwrap_or_default();
+    let host = host_without_port(&authority);
+
+    let remove: Vec<String> = config
+        .upstream_headers
+        .names()
+        .map(str::to_string)
+        .collect();
+    let pass = |counters: Vec<String>| Evaluation {
+        outcome: Outcome::Continue {
+            remove: remove.clone(),
+            set: Vec::new(),
+        },
+        record: None,
+        counters,
+        rule: None,
+        session: None,
+    };
+
+    // CORS preflight carries no credentials by design: pass it, counted on its own.
+    if method == "OPTIONS"
+        && headers.header("origin").is_some()
+        && headers.header("access-control-request-method").is_some()
+    {
+        return pass(vec![telemetry::CORS_PREFLIGHT.to_string()]);
+    }
+
+    let facts = RequestFacts {
+        method: &method,
+        path: &path,
+        host: &host,
+    };
+    let rule = match_route(&config.routes, &facts);
+    let mut record = DecisionRecord {
+        rule: rule.map_or_else(|| "<unmatched>".to_string(), |r| r.name.clone()),
+        ..DecisionRecord::default()
+    };
+    let mode = rule.map_or(config.mode, |r| r.mode);
+
+    match rule {
+        Some(r) if r.require.is_none() => {
+            let mut e = pass(vec![telemetry::PUBLIC_ALLOWED.to_string()]);
+            e.rule = Some(r.name.clone());
+            return e;
+        }
+        None if config.unmatched == Unmatched::Allow => {
+            return pass(vec![telemetry::UNMATCHED_ALLOWED.to_string()]);
+        }
+        None if config.unmatched == Unmatched::Deny => {
+            let verdict = Verdict {
+                decision: Decision::Deny,
+                reasons: vec!["unmatched_route".to_string()],
+            };
+            let reply = response::denied("unmatched_route");
+            return finish(
+                config,
+                mode,
+                verdict,
+                Some(reply),
+                None,
+                record,
+                remove,
+                None,
+            );
+        }
+        _ => {}
+    }
+
+    let wants_html = wants_browser_answer(rule, headers);
+    let obtained = match obtain_session(config, request, keys, cache) {
+        Ok(o) => o,
+        Err(SessionError::FetchKeys(issuer, why)) => {
+            return Evaluation {
+                outcome: Outcome::FetchKeys { issuer, why },
+                record: None,
+                counters: Vec::new(),
+                rule: rule.map(|r| r.name.clone()),
+                session: None,
+            }
+        }
+        Err(SessionError::Refused(refusal)) => {
+            let Refusal {
+                mut reply,
+                reason,
+                issuer,
+                source,
+            } = refusal;
+            // A browser without a session on a protected route is sent to sign in.
+            if reason == "missing_token" && wants_html {
+                if let (Some(step_up), Some(rule)) = (first_step_up(config), rule) {
+                    if let Some(req) = &rule.require {
+                        reply = redirect(step_up, headers, &req.acr_values, req.max_auth_age_secs);
+                    }
+                }
+            }
+            record.issuer = issuer;
+            record.source = source;
+            record.required_level = rule.and_then(|r| r.require.as_ref()).map(|q| q.level);
+            let verdict = Verdict {
+                decision: Decision::Deny,
+                reasons: vec![reason],
+            };
+            let decision = if reply.status == 302 {
+                Decision::StepUp
+            } else {
+                Decision::Deny
+            };
+            let verdict = Verdict {
+                decision,
+                ..verdict
+            };
+            return finish(
+                config,
+                mode,
+                verdict,
+                Some(reply),
+                None,
+                record,
+                remove,
+                None,
+            );
+        }
+    };
+
+    let session = obtained.session;
+    let issuer = config.issuers.get(session.issuer_index);
+    record.subject = session.subject.clone();
+    record.session_id = session.session_id.clone();
+    record.issuer = issuer.map(|i| i.verify.issuer.clone());
+    record.source = Some(obtained.source);
+    record.cache = obtained.cache;
+    record.methods = session.assurance.methods.clone();
+    record.level = Some(session.assurance.level);
+    record.token_age_secs = session
+        .issued_at
+        .map(|t| request.now_secs.saturating_sub(t));
+    record.auth_age_secs = session
+        .assurance
+        .auth_time
+        .map(|t| request.now_secs.saturating_sub(t));
+
+    let mut counters = Vec::new();
+    match obtained.cache {
+        Some("hit") => counters.push(telemetry::TOKEN_CACHE_HIT.to_string()),
+        Some("miss") => counters.push(telemetry::TOKEN_CACHE_MISS.to_string()),
+        _ => {}
+    }
+    if record.source.as_deref() == Some("jwt_authn") {
+        counters.push(telemetry::JWT_AUTHN_PAYLOAD.to_string());
+    }
+
+    let (verdict, reply) = match rule {
+        None => (
+            Verdict {
+                decision: Decision::Allow,
+                reasons: vec!["valid_token_unmatched_route".to_string()],
+            },
+            None,
+        ),
+        Some(rule) => {
+            let verdict = decide(
+                rule,
+                &session.assurance,
+                session.issued_at,
+                request.now_secs,
+            );
+            let mut reasons = verdict.reasons.clone();
+            for unknown in &session.assurance.unknown {
+                let code = format!("unrecognised_value:{}", sanitize_detail(unknown));
+                if !reasons.contains(&code) {
+                    reasons.push(code);
+                }
+            }
+            let verdict = Verdict {
+                decision: verdict.decision,
+                reasons,
+            };
+            record.required_level = rule.require.as_ref().map(|q| q.level);
+            let reply = match verdict.decision {
+                Decision::Allow => None,
+                Decision::StepUp => Some(step_up_reply(config, rule, issuer, headers, wants_html)),
+                Decision::Deny => Some(response::denied(
+                    verdict
+                        .reasons
+                        .first()
+                        .map_or("policy_deny", String::as_str),
+                )),
+            };
+            (verdict, reply)
+        }
+    };
+    let set = identity_headers(config, &session);
+    let mut e = finish(
+        config,
+        mode,
+        verdict,
+        reply,
+        Some(set),
+        record,
+        remove,
+        Some(session),
+    );
+    counters.append(&mut e.counters);
+    e.counters = counters;
+    e
+}
+
+/// Builds the evaluation for a verdict: enforce (reply) or report (pass).
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    config: &Config,
+    mode: Mode,
+    verdict: Verdict,
+    reply: Option<LocalReply>,
+    set: Option<Vec<(String, String)>>,
+    mut record: DecisionRecord,
+    remove: Vec<String>,
+    session: Option<Rc<Session>>,
+) -> Evaluation {
+    let _ = config;
+    let mut counters = vec![telemetry::decision_counter(verdict.decision, mode).to_string()];
+    for reason in &verdict.reasons {
+        let c = telemetry::reason_counter(reason);
+        if !counters.contains(&c) {
+            counters.push(c);
+        }
+    }
+    record.decision = Some(verdict.decision);
+    record.mode = Some(mode);
+    record.reasons = verdict.reasons;
+    let rule = Some(record.rule.clone()).filter(|r| r != "<unmatched>");
+    let outcome = match (mode, reply) {
+        (Mode::Enforce, Some(reply)) => {
+            record.status = reply.status;
+            Outcome::Reply(reply)
+        }
+        _ => Outcome::Continue {
+            remove,
+            set: set.unwrap_or_default(),
+        },
+    };
+    Evaluation {
+        outcome,
+        record: Some(record),
+        counters,
+        rule,
+        session,
+    }
+}
+
+enum SessionError {
+    FetchKeys(usize, KeysWanted),
+    Refused(Refusal),
+}
+
+fn refused(
+    config: &Config,
+    reason: impl Into<String>,
+    reply: Option<LocalReply>,
+    issuer: Option<&IssuerConfig>,
+    source: Option<String>,
+) -> SessionError {
+    let reason = reason.into();
+    let reply = reply.unwrap_or_else(|| response::invalid_token(&config.realm, &describe(&reason)));
+    SessionError::Refused(Refusal {
+        reply,
+        reason,
+        issuer: issuer.map(|i| i.verify.issuer.clone()),
+        source,
+    })
+}
+
+fn obtain_session(
+    config: &Config,
+    request: &Request<'_>,
+    keys: &dyn KeyLookup,
+    cache: &mut SessionCache,
+) -> Result<Obtained, SessionError> {
+    let now = request.now_secs;
+    match request.claims {
+        ClaimsInput::JwtAuthn(payload) => {
+            let source = Some("jwt_authn".to_string());
+            let claims = match payload {
+                None => {
+                    return Err(refused(
+                        config,
+                        "missing_token",
+                        Some(response::missing_token(&config.realm)),
+                        None,
+                        source,
+                    ))
+                }
+                Some(Err(_)) => {
+                    return Err(refused(
+                        config,
+                        "jwt_authn_payload_unreadable",
+                        None,
+                        None,
+                        source,
+                    ))
+                }
+                Some(Ok(claims)) => claims,
+            };
+            let session = session_from_claims(config, claims, source.clone())?;
+            Ok(Obtained {
+                session: Rc::new(session),
+                source: "jwt_authn".to_string(),
+                cache: None,
+            })
+        }
+        ClaimsInput::Unverified(claims) => {
+            let session = session_from_claims(config, claims, Some("claims".to_string()))?;
+            Ok(Obtained {
+                session: Rc::new(session),
+                source: "unverified_claims".to_string(),
+                cache: None,
+            })
+        }
+        ClaimsInput::Token => {
+            let found = match find_token(&config.token_sources, request.headers) {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    return Err(refused(
+                        config,
+                        "missing_token",
+                        Some(response::missing_token(&config.realm)),
+                        None,
+                        None,
+                    ))
+                }
+                Err(bad) => {
+                    let source = config.token_sources.get(bad.source).map(|s| s.label());
+                    return Err(refused(
+                        config,
+                        format!("malformed_credential:{}", bad.reason),
+                        None,
+                        None,
+                        source,
+                    ));
+                }
+            };
+            let source = config
+                .token_sources
+                .get(found.source)
+                .map_or_else(|| "token".to_string(), |s| s.label());
+            if let Some(session) = cache.get(&found.token, now) {
+                return Ok(Obtained {
+                    session,
+                    source,
+                    cache: Some("hit"),
+                });
+            }
+            let iss = peek_issuer(&found.token, config.max_token_bytes)
+                .map_err(|e| refused(config, e.reason(), None, None, Some(source.clone())))?;
+            let Some(index) = config.issuer_index(&iss) else {
+                return Err(refused(
+                    config,
+                    "unknown_issuer",
+                    None,
+                    None,
+                    Some(source.clone()),
+                ));
+            };
+            let issuer = &config.issuers[index];
+            let Some(keyset) = keys.keys(index) else {
+                if request.may_fetch_keys && issuer.remote_jwks.is_some() {
+                    return Err(SessionError::FetchKeys(index, KeysWanted::NotLoaded));
+                }
+                return Err(refused(
+                    config,
+                    "keys_unavailable",
+                    None,
+                    Some(issuer),
+                    Some(source.clone()),
+                ));
+            };
+            let verified = match verify(&found.token, keyset, &issuer.verify, now) {
+                Ok(v) => v,
+                Err(VerifyError::UnknownKid(_))
+                    if request.may_fetch_keys && issuer.remote_jwks.is_some() =>
+                {
+                    return Err(SessionError::FetchKeys(index, KeysWanted::UnknownKid));
+                }
+                Err(e @ VerifyError::WrongAudience) => {
+                    return Err(refused(
+                        config,
+                        e.reason(),
+                        Some(response::audience_mismatch(&config.realm)),
+                        Some(issuer),
+                        Some(source.clone()),
+                    ))
+                }
+                Err(e) => {
+                    return Err(refused(
+                        config,
+                        e.reason(),
+                        None,
+                        Some(issuer),
+                        Some(source.clone()),
+                    ))
+                }
+            };
+            let assurance = classify(&verified.claims, &issuer.classifier);
+            let session = Rc::new(Session {
+                issuer_index: index,
+                subject: string_claim(&verified.claims, "sub"),
+                session_id: string_claim(&verified.claims, "sid"),
+                assurance,
+                issued_at: verified.issued_at,
+                expires_at: verified.expires_at,
+            });
+            cache.insert(
+                &found.token,
+                Rc::clone(&session),
+                verified
+                    .expires_at
+                    .saturating_add(issuer.verify.clock_skew_secs),
+                now,
+            );
+            Ok(Obtained {
+                session,
+                source,
+                cache: Some("miss"),
+            })
+        }
+    }
+}
+
+fn session_from_claims(
+    config: &Config,
+    claims: &Claims,
+    source: Option<String>,
+) -> Result<Session, SessionError> {
+    let Some(iss) = string_claim(claims, "iss") else {
+        return Err(refused(config, "missing_issuer", None, None, source));
+    };
+    let Some(index) = config.issuer_index(&iss) else {
+        return Err(refused(config, "unknown_issuer", None, None, source));
+    };
+    let issuer = &config.issuers[index];
+    Ok(Session {
+        issuer_index: index,
+        subject: string_claim(claims, "sub"),
+        session_id: string_claim(claims, "sid"),
+        assurance: classify(claims, &issuer.classifier),
+        issued_at: number_claim(claims, "iat"),
+        expires_at: number_claim(claims, "exp").unwrap_or(0),
+    })
+}
+
+fn string_claim(claims: &Claims, name: &str) -> Option<String> {
+    claims
+        .get(name)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+fn number_claim(claims: &Claims, name: &str) -> Option<u64> {
+    let v = claims.get(name)?;
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| *f >= 0.0 && f.is_finite())
+            .map(|f| f as u64)
+    })
+}
+
+/// Lower-case host without port (IPv6 literals keep their brackets).
+fn host_without_port(authority: &[u8]) -> String {
+    let text = String::from_utf8_lossy(authority).to_ascii_lowercase();
+    if text.starts_with('[') {
+        return match text.find(']') {
+            Some(end) => text[..=end].to_string(),
+            None => text,
+        };
+    }
+    match text.rfind(':') {
+        Some(colon) if text[colon + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+            text[..colon].to_string()
+        }
+        _ => text,
+    }
+}
+
+fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestHeaders) -> bool {
+    match rule.map_or(BrowserMode::Auto, |r| r.browser) {
+        BrowserMode::Api => false,
+        BrowserMode::Redirect => true,
+        BrowserMode::Auto => headers.header("accept").is_some_and(|accept| {
+            accept
+                .windows(b"text/html".len())
+                .any(|w| w.eq_ignore_ascii_case(b"text/html"))
+        }),
+    }
+}
+
+fn first_step_up(config: &Config) -> Option<&crate::config::StepUpEndpoint> {
+    config.issuers.iter().find_map(|i| i.step_up.as_ref())
+}
+
+fn return_url(headers: &dyn RequestHeaders) -> String {
+    let scheme = headers
+        .header(":scheme")
+        .map(|s| String::from_utf8_lossy(&s).into_owned())
+        .filter(|s| s == "http" || s == "https")
+        .unwrap_or_else(|| "https".to_string());
+    let authority = headers.header(":authority").unwrap_or_default();
+    let path = headers.header(":path").unwrap_or_else(|| b"/".to_vec());
+    format!(
+        "{scheme}://{}{}",
+        String::from_utf8_lossy(&authority),
+        String::from_utf8_lossy(&path)
+    )
+}
+
+fn redirect(
+    step_up: &crate::config::StepUpEndpoint,
+    headers: &dyn RequestHeaders,
+    acr_values: &str,
+    max_age: Option<u64>,
+) -> LocalReply {
+    let url = return_url(headers);
+    response::step_up_redirect(
+        &RedirectTarget {
+            authorization_endpoint: &step_up.authorization_endpoint,
+            client_id: &step_up.client_id,
+            redirect_uri: &step_up.redirect_uri,
+            return_url: &url,
+        },
+        acr_values,
+        max_age,
+    )
+}
+
+fn step_up_reply(
+    config: &Config,
+    rule: &RouteRule,
+    issuer: Option<&IssuerConfig>,
+    headers: &dyn RequestHeaders,
+    wants_html: bool,
+) -> LocalReply {
+    let Some(req) = &rule.require else {
+        return response::denied("policy_deny");
+    };
+    if rule.on_insufficient == OnInsufficient::Deny {
+        return response::denied("insufficient_user_authentication");
+    }
+    if wants_html {
+        if let Some(step_up) = issuer.and_then(|i| i.step_up.as_ref()) {
+            return redirect(step_up, headers, &req.acr_values, req.max_auth_age_secs);
+        }
+    }
+    response::step_up_challenge(
+        &config.realm,
+        &req.acr_values,
+        req.max_auth_age_secs,
+        &format!(
+            "This resource requires {} authentication",
+            req.level.as_str().replace('_', "-")
+        ),
+    )
+}
+
+fn identity_headers(config: &Config, session: &Session) -> Vec<(String, String)> {
+    let mut set = Vec::new();
+    let h = &config.upstream_headers;
+    if let (Some(name), Some(sub)) = (&h.subject, &session.subject) {
+        set.push((name.clone(), header_safe(sub)));
+    }
+    if let Some(name) = &h.level {
+        set.push((name.clone(), session.assurance.level.as_str().to_string()));
+    }
+    if let Some(name) = &h.methods {
+        let methods: Vec<String> = session
+            .assurance
+            .methods
+            .iter()
+            .map(|m| header_safe(m))
+            .collect();
+        set.push((name.clone(), methods.join(",")));
+    }
+    set
+}
+
+/// Percent-encodes anything outside visible ASCII (and `%` itself), so a claim can never
+/// inject a header line or an invalid header byte.
+pub fn header_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A claim value shown inside a reason: short, `[A-Za-z0-9_.:-]` only.
+fn sanitize_detail(value: &str) -> String {
+    value
+        .chars()
+        .take(40)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.:-/".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Human description for `error_description` from a reason code (never token content).
+fn describe(reason: &str) -> String {
+    let code = reason.split(':').next().unwrap_or(reason);
+    match code {
+        "expired" => "The token has expired".to_string(),
+        "not_yet_valid" => "The token is not valid yet".to_string(),
+        "bad_signature" => "The token signature is invalid".to_string(),
+        "unknown_issuer" => "The token issuer is not trusted".to_string(),
+        "keys_unavailable" => "Signing keys for this issuer are unavailable".to_string(),
+        "unknown_kid" => "The token was signed with an unknown key".to_string(),
+        other => format!("Invalid token ({})", other.replace('_', " ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_is_stripped() {
+        assert_eq!(
+            host_without_port(b"App.Example.com:8443"),
+            "app.example.com"
+        );
+        assert_eq!(host_without_port(b"[::1]:10000"), "[::1]");
+        assert_eq!(host_without_port(b"example.com"), "example.com");
+        assert_eq!(host_without_port(b"\xff:80"), "\u{fffd}");
+    }
+
+    #[test]
+    fn header_values_cannot_inject() {
+        assert_eq!(header_safe("alice\r\nx-admin: 1"), "alice%0D%0Ax-admin: 1");
+        assert_eq!(header_safe("zoë"), "zo%C3%AB");
+        assert_eq!(header_safe("100%"), "100%25");
+    }
+
+    #[test]
+    fn details_in_reasons_are_sanitised() {
+        assert_eq!(sanitize_detail("a\"b\nc"), "a_b_c");
+        assert_eq!(sanitize_detail(&"x".repeat(100)).len(), 40);
+    }
+}

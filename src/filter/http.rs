@@ -1,0 +1,245 @@
+//! One HTTP stream: evaluate the request with the pure engine and carry out the outcome
+//! (pass with identity headers, local reply, or pause to fetch keys first).
+
+use super::keys::{self, MAX_WAITING_FETCHES, UNKNOWN_KID_REFRESH_INTERVAL_SECS};
+use super::local_reply;
+use super::now_secs;
+use super::state::Shared;
+use crate::claims::Claims;
+use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Outcome, Request};
+use crate::extract::RequestHeaders;
+use crate::jwt_authn_metadata;
+use crate::response::LocalReply;
+use crate::telemetry;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, MapType};
+
+/// Request headers read through the host, by name, as bytes.
+struct HostHeaders;
+
+impl RequestHeaders for HostHeaders {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+            .ok()
+            .flatten()
+    }
+}
+
+/// A stream of the gate.
+pub struct GateHttp {
+    context_id: u32,
+    state: Shared,
+    /// A request-triggered key fetch in flight: (call token, issuer index).
+    fetching: Option<(u32, usize)>,
+}
+
+impl GateHttp {
+    /// A new stream sharing its VM's state.
+    pub fn new(context_id: u32, state: Shared) -> Self {
+        GateHttp {
+            context_id,
+            state,
+            fetching: None,
+        }
+    }
+
+    fn jwt_authn_payload(&self, key: &str) -> Option<Result<Claims, String>> {
+        let path = jwt_authn_metadata::property_path(key);
+        match hostcalls::get_property(path) {
+            Ok(Some(bytes)) => Some(jwt_authn_metadata::decode_payload(&bytes)),
+            Ok(None) => None,
+            Err(status) => Some(Err(format!("metadata unreadable: {status:?}"))),
+        }
+    }
+
+    fn evaluate(&self, may_fetch_keys: bool) -> Evaluation {
+        let now = now_secs(self.get_current_time());
+        let mut state = self.state.borrow_mut();
+        let payload = state
+            .config
+            .jwt_authn
+            .as_ref()
+            .map(|j| j.payload_in_metadata.clone())
+            .map(|key| self.jwt_authn_payload(&key));
+        let claims = match &payload {
+            Some(p) => ClaimsInput::JwtAuthn(p.as_ref()),
+            None => ClaimsInput::Token,
+        };
+        let request = Request {
+            headers: &HostHeaders,
+            claims,
+            now_secs: now,
+            may_fetch_keys,
+        };
+        let state = &mut *state;
+        engine::evaluate(&state.config, &request, &state.keys, &mut state.cache)
+    }
+
+    /// Decides whether this stream may fetch keys now, and starts the fetch if so.
+    fn try_fetch(&mut self, issuer: usize, why: KeysWanted) -> bool {
+        let now = now_secs(self.get_current_time());
+        let mut state = self.state.borrow_mut();
+        let Some(f) = state.fetch.get(issuer) else {
+            return false;
+        };
+        let allowed = match why {
+            KeysWanted::NotLoaded => f.request_fetches_in_flight < MAX_WAITING_FETCHES,
+            KeysWanted::UnknownKid => f
+                .last_unknown_kid_fetch_secs
+                .is_none_or(|last| now.saturating_sub(last) >= UNKNOWN_KID_REFRESH_INTERVAL_SECS),
+        };
+        if !allowed {
+            return false;
+        }
+        match keys::dispatch(&state, issuer) {
+            Ok(token) => {
+                let f = &mut state.fetch[issuer];
+                f.request_fetches_in_flight += 1;
+                if why == KeysWanted::UnknownKid {
+                    f.last_unknown_kid_fetch_secs = Some(now);
+                    state.metrics.increment(telemetry::JWKS_UNKNOWN_KID_REFRESH);
+                }
+                self.fetching = Some((token, issuer));
+                log::debug!(
+                    "[ctx {}] waiting for keys of issuer #{issuer} ({why:?})",
+                    self.context_id
+                );
+                true
+            }
+            Err(e) => {
+                log::warn!("[ctx {}] {e}", self.context_id);
+                state.metrics.increment(telemetry::JWKS_FETCH_FAILURE);
+                false
+            }
+        }
+    }
+
+    /// Carries out an evaluation. Returns the action for the current callback.
+    fn apply(&mut self, evaluation: Evaluation, in_headers_callback: bool) -> Action {
+        let Evaluation {
+            outcome,
+            record,
+            counters,
+            ..
+        } = evaluation;
+        {
+            let mut state = self.state.borrow_mut();
+            for counter in &counters {
+                state.metrics.increment(counter);
+            }
+        }
+        if let Some(record) = &record {
+            log::info!("[ctx {}] decision {}", self.context_id, record.to_json());
+        }
+        match outcome {
+            Outcome::Continue { remove, set } => {
+                for name in &remove {
+                    if let Err(s) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name) {
+                        log::warn!(
+                            "[ctx {}] cannot remove header {name}: {s:?}",
+                            self.context_id
+                        );
+                    }
+                }
+                for (name, value) in &set {
+                    if let Err(s) =
+                        hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+                    {
+                        log::warn!("[ctx {}] cannot set header {name}: {s:?}", self.context_id);
+                    }
+                }
+                if in_headers_callback {
+                    Action::Continue
+                } else {
+                    if let Err(s) = hostcalls::resume_http_request() {
+                        log::warn!("[ctx {}] cannot resume: {s:?}", self.context_id);
+                    }
+                    Action::Pause
+                }
+            }
+            Outcome::Reply(reply) => self.reply(&reply),
+            Outcome::FetchKeys { .. } => {
+                // The engine only asks when allowed to; answer as if keys were unavailable.
+                let e = self.evaluate(false);
+                self.apply(e, in_headers_callback)
+            }
+        }
+    }
+
+    fn reply(&self, reply: &LocalReply) -> Action {
+        if !local_reply::send(reply) {
+            log::warn!(
+                "[ctx {}] host refused the local reply {}",
+                self.context_id,
+                reply.status
+            );
+        }
+        Action::Pause
+    }
+}
+
+impl Context for GateHttp {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some((token, issuer)) = self.fetching else {
+            return;
+        };
+        if token != token_id {
+            return;
+        }
+        self.fetching = None;
+        {
+            let now = now_secs(self.get_current_time());
+            let mut state = self.state.borrow_mut();
+            if let Some(f) = state.fetch.get_mut(issuer) {
+                f.request_fetches_in_flight = f.request_fetches_in_flight.saturating_sub(1);
+            }
+            keys::apply_response(&mut state, issuer, body_size, now);
+        }
+        let evaluation = self.evaluate(false);
+        self.apply(evaluation, false);
+    }
+}
+
+impl HttpContext for GateHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let evaluation = self.evaluate(true);
+        if let Outcome::FetchKeys { issuer, why } = evaluation.outcome {
+            if self.try_fetch(issuer, why) {
+                return Action::Pause;
+            }
+            let evaluation = self.evaluate(false);
+            return self.apply(evaluation, true);
+        }
+        self.apply(evaluation, true)
+    }
+}
+
+/// The stream context used if a host sends traffic to a VM whose configuration failed.
+pub struct Unconfigured {
+    pub context_id: u32,
+}
+
+impl Context for Unconfigured {}
+
+impl HttpContext for Unconfigured {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        log::error!(
+            "[ctx {}] request refused: mfa-gate is not configured",
+            self.context_id
+        );
+        local_reply::send(&LocalReply {
+            status: 503,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"error":"mfa_gate_not_configured"}"#.to_vec(),
+            details: "mfa_gate_not_configured",
+        });
+        Action::Pause
+    }
+}

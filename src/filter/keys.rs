@@ -1,0 +1,151 @@
+//! Remote JWKS: fetching with `dispatch_http_call`, the refresh schedule, and applying a
+//! response. A failed or unparsable fetch keeps the last good keys, logs a warning and
+//! counts `mfa_gate.jwks_fetch.failure`.
+
+use super::state::VmState;
+use crate::jwks::KeySet;
+use crate::telemetry;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType};
+use std::time::Duration;
+
+/// Largest JWKS response accepted, bytes.
+const MAX_JWKS_BYTES: usize = 1 << 20;
+/// Seconds between refreshes triggered by tokens naming an unknown `kid`, per issuer.
+pub const UNKNOWN_KID_REFRESH_INTERVAL_SECS: u64 = 30;
+/// Fetches that requests may have in flight per issuer while no keys are loaded yet.
+pub const MAX_WAITING_FETCHES: u32 = 8;
+/// First retry delay after a failed fetch; doubles per failure up to the refresh interval.
+const RETRY_BASE_SECS: u64 = 5;
+
+/// Fetch bookkeeping for one issuer.
+#[derive(Debug, Default, Clone)]
+pub struct FetchState {
+    /// Scheduled (root) fetch in flight.
+    pub scheduled_in_flight: bool,
+    /// Request-triggered fetches in flight.
+    pub request_fetches_in_flight: u32,
+    /// When the next scheduled fetch is due (seconds since epoch).
+    pub next_due_secs: u64,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// Last request-triggered fetch for an unknown kid.
+    pub last_unknown_kid_fetch_secs: Option<u64>,
+}
+
+/// Starts a fetch of issuer `index`'s JWKS from the current context. Returns the call token.
+pub fn dispatch(state: &VmState, index: usize) -> Result<u32, String> {
+    let Some(remote) = state
+        .config
+        .issuers
+        .get(index)
+        .and_then(|i| i.remote_jwks.as_ref())
+    else {
+        return Err("issuer has no remote_jwks".to_string());
+    };
+    hostcalls::dispatch_http_call(
+        &remote.cluster,
+        vec![
+            (":method", "GET"),
+            (":path", &remote.path),
+            (":authority", &remote.authority),
+            ("accept", "application/json"),
+        ],
+        None,
+        vec![],
+        Duration::from_millis(remote.timeout_ms),
+    )
+    .map_err(|status| {
+        format!(
+            "dispatch_http_call to cluster {:?} failed: {status:?}",
+            remote.cluster
+        )
+    })
+}
+
+/// Reads the current http-call response (inside `on_http_call_response`) and applies it to
+/// issuer `index`. Returns true if a new key set was installed.
+pub fn apply_response(state: &mut VmState, index: usize, body_size: usize, now_secs: u64) -> bool {
+    let result = read_key_set(body_size);
+    let issuer = state
+        .config
+        .issuers
+        .get(index)
+        .map(|i| i.verify.issuer.clone())
+        .unwrap_or_default();
+    let refresh = state
+        .config
+        .issuers
+        .get(index)
+        .and_then(|i| i.remote_jwks.as_ref())
+        .map_or(600, |r| r.refresh_interval_secs);
+    match result {
+        Ok(mut keys) => {
+            if let Some(secret) = state
+                .config
+                .issuers
+                .get(index)
+                .and_then(|i| i.hmac_secret.clone())
+            {
+                keys.add_hmac_secret(&secret);
+            }
+            log::info!("jwks for issuer {issuer:?}: {} keys loaded", keys.len());
+            if let Some(slot) = state.keys.get_mut(index) {
+                let had_keys = slot.is_some();
+                *slot = Some(keys);
+                // Keys may have been removed (rotation or compromise): re-verify sessions.
+                if had_keys {
+                    state.cache.clear();
+                }
+            }
+            if let Some(f) = state.fetch.get_mut(index) {
+                f.failures = 0;
+                f.next_due_secs = now_secs.saturating_add(refresh);
+            }
+            state.metrics.increment(telemetry::JWKS_FETCH_SUCCESS);
+            true
+        }
+        Err(why) => {
+            let kept = state.keys.get(index).is_some_and(Option::is_some);
+            log::warn!(
+                "jwks fetch for issuer {issuer:?} failed: {why}; {}",
+                if kept {
+                    "keeping the last good keys"
+                } else {
+                    "no keys loaded yet"
+                }
+            );
+            if let Some(f) = state.fetch.get_mut(index) {
+                f.failures = f.failures.saturating_add(1);
+                let shift = f.failures.saturating_sub(1).min(10);
+                let delay = RETRY_BASE_SECS.saturating_mul(1 << shift).min(refresh);
+                f.next_due_secs = now_secs.saturating_add(delay);
+            }
+            state.metrics.increment(telemetry::JWKS_FETCH_FAILURE);
+            false
+        }
+    }
+}
+
+fn read_key_set(body_size: usize) -> Result<KeySet, String> {
+    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten();
+    let Some(status) = status else {
+        return Err("no response (connection reset)".to_string());
+    };
+    let status = String::from_utf8_lossy(&status).into_owned();
+    if status != "200" {
+        return Err(format!("key server answered HTTP {status}"));
+    }
+    if body_size > MAX_JWKS_BYTES {
+        return Err(format!(
+            "response is {body_size} bytes; the limit is {MAX_JWKS_BYTES}"
+        ));
+    }
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    KeySet::from_jwks_json(&body).map_err(|e| format!("unusable JWKS: {e}"))
+}

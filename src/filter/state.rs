@@ -1,0 +1,58 @@
+//! Per-VM state shared by the root context and the HTTP contexts of one worker VM
+//! (single-threaded, so `Rc<RefCell<_>>`).
+
+use super::keys::FetchState;
+use super::metrics::Metrics;
+use crate::config::Config;
+use crate::engine::SessionCache;
+use crate::jwks::KeySet;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Everything one worker VM keeps between requests.
+pub struct VmState {
+    /// The checked configuration.
+    pub config: Config,
+    /// Current key set per issuer (inline, or the last good fetch).
+    pub keys: Vec<Option<KeySet>>,
+    /// Fetch bookkeeping per issuer.
+    pub fetch: Vec<FetchState>,
+    /// Verified sessions by token digest.
+    pub cache: SessionCache,
+    /// Counter ids.
+    pub metrics: Metrics,
+}
+
+/// Shared handle.
+pub type Shared = Rc<RefCell<VmState>>;
+
+impl VmState {
+    /// Builds the state for a freshly parsed configuration.
+    pub fn new(config: Config) -> Self {
+        let keys = config
+            .issuers
+            .iter()
+            .map(|issuer| {
+                let mut keys = issuer.inline_keys.clone();
+                if let Some(secret) = &issuer.hmac_secret {
+                    keys.get_or_insert_with(KeySet::default)
+                        .add_hmac_secret(secret);
+                }
+                keys
+            })
+            .collect();
+        let fetch = config
+            .issuers
+            .iter()
+            .map(|_| FetchState::default())
+            .collect();
+        let cache = SessionCache::new(config.token_cache_entries);
+        VmState {
+            config,
+            keys,
+            fetch,
+            cache,
+            metrics: Metrics::default(),
+        }
+    }
+}
