@@ -1,0 +1,73 @@
+//! `mfa-gate check CONFIG...`: the filter's own configuration validation, every error with
+//! its field path.
+
+use crate::config_source;
+use crate::error::{CliError, CliResult};
+use lexopt::ValueExt;
+use std::process::ExitCode;
+
+/// Counts shown on success, read from the checked configuration.
+fn summary(config: &mfa_gate::config::Config) -> String {
+    let issuers = config.issuers.len();
+    let routes = config.routes.len();
+    format!(
+        "{issuers} issuer{}, {routes} route{}",
+        if issuers == 1 { "" } else { "s" },
+        if routes == 1 { "" } else { "s" }
+    )
+}
+
+/// Runs `check`.
+pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
+    let mut paths = Vec::new();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            lexopt::Arg::Value(v) => paths.push(v.string()?),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    if paths.is_empty() {
+        return Err(CliError::new("check needs a CONFIG file"));
+    }
+    let mut failed = false;
+    for path in &paths {
+        let found = match config_source::load(path) {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!("mfa-gate: error: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let several = found.len() > 1 || found.iter().any(|f| f.location != "configuration");
+        for item in found {
+            let label = if several {
+                format!("{path} [{}]", item.location)
+            } else {
+                path.to_string()
+            };
+            let bytes = match item.json {
+                Ok(bytes) => bytes,
+                Err(message) => {
+                    eprintln!("{label}: {message}");
+                    failed = true;
+                    continue;
+                }
+            };
+            match mfa_gate::config::parse(&bytes) {
+                Ok(config) => println!("ok: {label}: {}", summary(&config)),
+                Err(errors) => {
+                    failed = true;
+                    for error in &errors.0 {
+                        eprintln!("{label}: {error}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

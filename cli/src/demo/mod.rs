@@ -1,0 +1,399 @@
+//! `mfa-gate demo`: the demo identity provider and the demo upstream app, on 127.0.0.1.
+//!
+//! The identity provider makes a fresh ES256 key at start, serves its JWKS, mints tokens for
+//! the demo users (`/token/<user>`), and has a small `/authorize` page for the browser
+//! step-up. The app echoes what reached it, including the `x-mfa-gate-*` headers.
+//! Before serving, it prints a `curl` line per user and route with the answer to expect.
+
+mod server;
+pub mod users;
+
+use crate::error::{CliError, CliResult};
+use crate::keys::{self, SigningKey};
+use serde_json::json;
+use server::{html_escape, percent_encode, DemoRequest, DemoResponse, Handler};
+use std::sync::Arc;
+use users::{expect, DemoUser, Expectation, AUDIENCE, ISSUER, ROUTES, SESSION_COOKIE, USERS};
+
+/// Ports of the demo (defaults match envoy/envoy.yaml).
+#[derive(Debug, Clone, Copy)]
+pub struct DemoPorts {
+    /// Where the gateway listens (printed in the curl lines; the proxy is started separately).
+    pub proxy: u16,
+    /// The identity provider.
+    pub idp: u16,
+    /// The upstream app.
+    pub app: u16,
+}
+
+impl Default for DemoPorts {
+    fn default() -> Self {
+        DemoPorts {
+            proxy: 10000,
+            idp: 10001,
+            app: 10002,
+        }
+    }
+}
+
+/// The identity provider's state: its key and where it runs.
+struct IdentityProvider {
+    key: SigningKey,
+    jwks: serde_json::Value,
+    ports: DemoPorts,
+}
+
+impl IdentityProvider {
+    fn new(ports: DemoPorts) -> CliResult<IdentityProvider> {
+        let kid = format!("demo-{}", keys::now_secs());
+        let key = SigningKey::generate("ES256", &kid)?;
+        let jwks = keys::jwks(&[&key])?;
+        Ok(IdentityProvider { key, jwks, ports })
+    }
+
+    fn claims(&self, user: &DemoUser, now: u64) -> serde_json::Map<String, serde_json::Value> {
+        let mut claims = serde_json::Map::new();
+        claims.insert("iss".into(), ISSUER.into());
+        claims.insert("sub".into(), user.subject.into());
+        claims.insert("aud".into(), AUDIENCE.into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + users::TOKEN_LIFETIME_SECS).into());
+        claims.insert("auth_time".into(), now.into());
+        claims.insert("amr".into(), json!(user.amr));
+        if let Some(strength) = user.strength {
+            claims.insert(users::STRENGTH_CLAIM.into(), strength.into());
+        }
+        claims
+    }
+
+    fn mint(&self, user: &DemoUser) -> CliResult<String> {
+        self.key.sign(&self.claims(user, keys::now_secs()))
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.idp)
+    }
+
+    /// Only URLs on the demo gateway are followed after sign-in (no open redirect).
+    fn safe_return(&self, url: Option<&str>) -> String {
+        let gateway = format!("http://127.0.0.1:{}/", self.ports.proxy);
+        match url {
+            Some(u) if u.starts_with(&gateway) => u.to_string(),
+            _ => format!("{gateway}admin/users"),
+        }
+    }
+
+    fn handle(&self, request: DemoRequest) -> DemoResponse {
+        let path = request.path.as_str();
+        if path == "/.well-known/jwks.json" {
+            return DemoResponse::json(200, &self.jwks);
+        }
+        if path == "/.well-known/openid-configuration" {
+            let base = self.base_url();
+            return DemoResponse::json(
+                200,
+                &json!({
+                    "issuer": ISSUER,
+                    "jwks_uri": format!("{base}/.well-known/jwks.json"),
+                    "authorization_endpoint": format!("{base}/authorize"),
+                    "acr_values_supported": ["phr"],
+                }),
+            );
+        }
+        if path == "/users" {
+            let list: Vec<_> = USERS
+                .iter()
+                .map(|u| json!({"id": u.id, "sub": u.subject, "signed_in_with": u.signed_in_with, "amr": u.amr}))
+                .collect();
+            return DemoResponse::json(200, &json!(list));
+        }
+        if let Some(id) = path.strip_prefix("/token/") {
+            return match USERS.iter().find(|u| u.id == id) {
+                Some(user) => match self.mint(user) {
+                    Ok(token) => DemoResponse::text(200, token),
+                    Err(e) => DemoResponse::text(500, format!("cannot mint: {e}\n")),
+                },
+                None => DemoResponse::text(404, format!("no demo user \"{id}\"\n")),
+            };
+        }
+        if let Some(id) = path.strip_prefix("/login/") {
+            // Browser demo: sign in as a user (cookie), then go to the gateway.
+            return self.sign_in(id, request.param("return_to"));
+        }
+        if path == "/authorize" {
+            return self.authorize_page(&request);
+        }
+        DemoResponse::text(404, "not found\n")
+    }
+
+    fn sign_in(&self, id: &str, return_to: Option<&str>) -> DemoResponse {
+        let Some(user) = USERS.iter().find(|u| u.id == id) else {
+            return DemoResponse::text(404, format!("no demo user \"{id}\"\n"));
+        };
+        match self.mint(user) {
+            Ok(token) => DemoResponse {
+                status: 302,
+                headers: vec![
+                    ("location".into(), self.safe_return(return_to)),
+                    (
+                        "set-cookie".into(),
+                        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax"),
+                    ),
+                ],
+                body: String::new(),
+            },
+            Err(e) => DemoResponse::text(500, format!("cannot mint: {e}\n")),
+        }
+    }
+
+    /// The provider's sign-in page for a step-up: echoes what mfa-gate asked for.
+    fn authorize_page(&self, request: &DemoRequest) -> DemoResponse {
+        let shown = |name: &str| html_escape(request.param(name).unwrap_or("(not given)"));
+        // mfa-gate carries the URL the user wanted in `state` (or `return_to`).
+        let return_to = request
+            .param("return_to")
+            .or_else(|| request.param("state"))
+            .or_else(|| request.param("redirect_uri"));
+        let target = self.safe_return(return_to);
+        let page = format!(
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>mfa-gate demo IdP</title></head>\n\
+             <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">\n\
+             <h1>Re-authenticate with your passkey</h1>\n\
+             <p>The page you asked for needs a phishing-resistant sign-in. A push approval is not enough.</p>\n\
+             <table border=\"1\" cellpadding=\"4\">\n\
+             <tr><th>acr_values</th><td>{}</td></tr>\n<tr><th>max_age</th><td>{}</td></tr>\n\
+             <tr><th>prompt</th><td>{}</td></tr>\n<tr><th>client_id</th><td>{}</td></tr>\n\
+             <tr><th>redirect_uri</th><td>{}</td></tr>\n<tr><th>state</th><td>{}</td></tr>\n</table>\n\
+             <p><a href=\"/login/passkey?return_to={}\">Use my passkey</a> (signs you in as kim@example.com)</p>\n\
+             </body></html>\n",
+            shown("acr_values"),
+            shown("max_age"),
+            shown("prompt"),
+            shown("client_id"),
+            shown("redirect_uri"),
+            shown("state"),
+            html_escape(&percent_encode(&target)),
+        );
+        DemoResponse::html(200, page)
+    }
+}
+
+/// The demo app: echoes the request and the identity headers mfa-gate set.
+fn app_handle(request: DemoRequest) -> DemoResponse {
+    let mfa_headers: serde_json::Map<String, serde_json::Value> = request
+        .headers
+        .iter()
+        .filter(|(k, _)| k.starts_with("x-mfa-gate-"))
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
+    DemoResponse::json(
+        200,
+        &json!({
+            "app": "mfa-gate demo app",
+            "method": request.method,
+            "path": request.path,
+            "headers": mfa_headers,
+            "authorization_forwarded": request.headers.iter().any(|(k, _)| k == "authorization"),
+        }),
+    )
+}
+
+/// One request of the demo and the answer to expect.
+#[derive(Debug, serde::Serialize)]
+pub struct DemoCase {
+    /// Demo user id (`anonymous` for no token).
+    pub user: String,
+    pub method: String,
+    pub path: String,
+    /// Headers to send (a concrete token included).
+    pub headers: Vec<(String, String)>,
+    /// The same request as a curl line that fetches a fresh token from the IdP.
+    pub curl: String,
+    pub expect: Expectation,
+}
+
+fn cases(idp: &IdentityProvider) -> CliResult<Vec<DemoCase>> {
+    let gateway = format!("http://127.0.0.1:{}", idp.ports.proxy);
+    let token_url = |id: &str| format!("{}/token/{id}", idp.base_url());
+    let mut out = Vec::new();
+    for user in &USERS {
+        let token = idp.mint(user)?;
+        for route in &ROUTES {
+            let method_flag = if route.method == "GET" {
+                String::new()
+            } else {
+                format!("-X {} ", route.method)
+            };
+            out.push(DemoCase {
+                user: user.id.into(),
+                method: route.method.into(),
+                path: route.path.into(),
+                headers: vec![("authorization".into(), format!("Bearer {token}"))],
+                curl: format!(
+                    "curl -si {method_flag}-H \"Authorization: Bearer $(curl -s {})\" {gateway}{}",
+                    token_url(user.id),
+                    route.path
+                ),
+                expect: expect(user, route),
+            });
+        }
+    }
+    out.push(DemoCase {
+        user: "anonymous".into(),
+        method: "GET".into(),
+        path: "/api/profile".into(),
+        headers: Vec::new(),
+        curl: format!("curl -si {gateway}/api/profile"),
+        expect: Expectation {
+            status: 401,
+            www_authenticate_contains: Some("Bearer realm=".into()),
+            upstream_level: None,
+            location_starts_with: None,
+            summary: "401: no token (WWW-Authenticate: Bearer realm=\"mfa-gate-demo\")".into(),
+        },
+    });
+    let push_token = USERS
+        .iter()
+        .find(|u| u.id == "push")
+        .map(|u| idp.mint(u))
+        .transpose()?;
+    if let Some(token) = push_token {
+        out.push(DemoCase {
+            user: "push".into(),
+            method: "GET".into(),
+            path: "/admin/users".into(),
+            headers: vec![
+                ("cookie".into(), format!("{SESSION_COOKIE}={token}")),
+                ("accept".into(), "text/html".into()),
+            ],
+            curl: format!(
+                "curl -si -H 'Accept: text/html' -b \"{SESSION_COOKIE}=$(curl -s {})\" {gateway}/admin/users",
+                token_url("push")
+            ),
+            expect: Expectation {
+                status: 302,
+                www_authenticate_contains: None,
+                upstream_level: None,
+                location_starts_with: Some(format!("{}/authorize?", idp.base_url())),
+                summary: "302 to the IdP's /authorize with acr_values=phr (browser step-up)".into(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn print_banner(idp: &IdentityProvider, cases: &[DemoCase]) {
+    let p = idp.ports;
+    println!("mfa-gate demo");
+    println!(
+        "  gateway            http://127.0.0.1:{}   (mfa-gate inline in the proxy)",
+        p.proxy
+    );
+    println!(
+        "  identity provider  http://127.0.0.1:{}   (issuer {ISSUER}, JWKS /.well-known/jwks.json)",
+        p.idp
+    );
+    println!(
+        "  upstream app       http://127.0.0.1:{}   (echoes the x-mfa-gate-* headers it gets)",
+        p.app
+    );
+    println!();
+    println!(
+        "Demo users (GET http://127.0.0.1:{}/token/<user> mints a fresh token):",
+        p.idp
+    );
+    for user in &USERS {
+        println!(
+            "  {:<13} {:<18} {}",
+            user.id, user.subject, user.signed_in_with
+        );
+    }
+    println!();
+    println!("Routes:");
+    for route in &ROUTES {
+        println!(
+            "  {:<5} {:<20} {:<11} {}",
+            route.method, route.path, route.kind, route.requirement
+        );
+    }
+    println!();
+    println!("Try these (expected answer under each):");
+    let mut last_user = String::new();
+    for case in cases {
+        if case.user != last_user {
+            println!();
+            last_user.clone_from(&case.user);
+        }
+        println!("  {}", case.curl);
+        println!("      -> {}", case.expect.summary);
+    }
+    println!();
+    println!(
+        "In a browser: open http://127.0.0.1:{}/login/push (signs in with push, then opens /admin/users:\n  \
+         the gateway sends you to the IdP to re-authenticate with a passkey, then lets you in).",
+        p.idp
+    );
+    println!();
+    println!("Ctrl-C stops the demo.");
+}
+
+/// Runs the demo IdP and app until Ctrl-C / SIGTERM. With `print_json`, prints the cases
+/// (with concrete tokens) as one JSON line instead of the banner, for tests.
+pub fn run(ports: DemoPorts, print_json: bool) -> CliResult<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let idp_listener = server::bind(ports.idp, "identity provider", "--idp-port").await?;
+        let app_listener = server::bind(ports.app, "app", "--app-port").await?;
+        let idp = Arc::new(IdentityProvider::new(ports)?);
+        let cases = cases(&idp)?;
+        if print_json {
+            let doc = json!({
+                "issuer": ISSUER,
+                "audience": AUDIENCE,
+                "ports": {"proxy": ports.proxy, "idp": ports.idp, "app": ports.app},
+                "cases": cases,
+            });
+            println!("{doc}");
+        } else {
+            print_banner(&idp, &cases);
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let idp_handler: Handler = {
+            let idp = idp.clone();
+            Arc::new(move |request| idp.handle(request))
+        };
+        let app_handler: Handler = Arc::new(app_handle);
+        tokio::spawn(server::serve(idp_listener, idp_handler));
+        tokio::spawn(server::serve(app_listener, app_handler));
+        wait_for_stop().await;
+        eprintln!("mfa-gate demo: stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

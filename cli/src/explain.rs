@@ -1,0 +1,434 @@
+//! `mfa-gate explain`: the decision the filter makes for one request, through the same
+//! pure engine (`mfa_gate::engine::evaluate`), as a table or as JSON.
+
+use crate::config_source;
+use crate::error::{read_file, read_text, CliError, CliResult};
+use crate::keys::now_secs;
+use crate::{number, value};
+use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+use mfa_gate::claims::Claims;
+use mfa_gate::config::Config;
+use mfa_gate::engine::{self, ClaimsInput, Evaluation, Outcome, SessionCache};
+use mfa_gate::extract::TokenSource;
+use mfa_gate::jwks::KeySet;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+/// Parsed `explain` options.
+#[derive(Default)]
+struct Options {
+    config: Option<String>,
+    token: Option<String>,
+    claims: Option<String>,
+    method: Option<String>,
+    path: Option<String>,
+    host: Option<String>,
+    headers: Vec<(String, String)>,
+    jwks: Option<String>,
+    now: Option<u64>,
+    json: bool,
+}
+
+fn parse_options(parser: &mut lexopt::Parser) -> CliResult<Options> {
+    let mut o = Options::default();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            lexopt::Arg::Long("config") => o.config = Some(value(parser)?),
+            lexopt::Arg::Long("token") => o.token = Some(value(parser)?),
+            lexopt::Arg::Long("claims") => o.claims = Some(value(parser)?),
+            lexopt::Arg::Long("method") => o.method = Some(value(parser)?),
+            lexopt::Arg::Long("path") => o.path = Some(value(parser)?),
+            lexopt::Arg::Long("host") => o.host = Some(value(parser)?),
+            lexopt::Arg::Long("header") | lexopt::Arg::Short('H') => {
+                let text = value(parser)?;
+                let (name, val) = text.split_once(':').ok_or_else(|| {
+                    CliError::new(format!("--header \"{text}\": expected \"Name: value\""))
+                })?;
+                let name = name.trim().to_ascii_lowercase();
+                if name.is_empty() {
+                    return Err(CliError::new(format!(
+                        "--header \"{text}\": empty header name"
+                    )));
+                }
+                o.headers.push((name, val.trim().to_string()));
+            }
+            lexopt::Arg::Long("jwks") => o.jwks = Some(value(parser)?),
+            lexopt::Arg::Long("now") => o.now = Some(number(parser, "--now")?),
+            lexopt::Arg::Long("json") => o.json = true,
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    Ok(o)
+}
+
+/// Loads and checks the configuration (the first one in the file).
+fn load_config(path: &str) -> CliResult<Config> {
+    let found = config_source::load(path)?;
+    let first = found
+        .into_iter()
+        .next()
+        .ok_or_else(|| CliError::new(format!("{path}: no configuration found")))?;
+    let bytes = first
+        .json
+        .map_err(|m| CliError::new(format!("{path}: {m}")))?;
+    mfa_gate::config::parse(&bytes).map_err(|errors| {
+        let first = errors
+            .0
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let more = errors.0.len().saturating_sub(1);
+        let tail = if more > 0 {
+            format!(" (and {more} more: run `mfa-gate check {path}`)")
+        } else {
+            String::new()
+        };
+        CliError::new(format!("{path}: invalid configuration: {first}{tail}"))
+    })
+}
+
+/// Decodes a compact JWS's payload without verifying it: only to reject malformed input
+/// early with a clear message (verification is the engine's job).
+fn decode_unverified(token: &str) -> CliResult<Claims> {
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        return Err(CliError::new(format!(
+            "malformed token: expected three dot-separated parts (header.payload.signature), found {}",
+            parts.len()
+        )));
+    }
+    let decode = |part: &str, what: &str| -> CliResult<Value> {
+        let bytes = Base64UrlSafeNoPadding::decode_to_vec(part.as_bytes(), None)
+            .map_err(|_| CliError::new(format!("malformed token: the {what} is not base64url")))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| CliError::new(format!("malformed token: the {what} is not JSON")))
+    };
+    decode(parts[0], "header")?;
+    match decode(parts[1], "payload")? {
+        Value::Object(map) => Ok(map),
+        _ => Err(CliError::new(
+            "malformed token: the payload is not a JSON object",
+        )),
+    }
+}
+
+fn read_claims(path: &str) -> CliResult<Claims> {
+    let text = read_text(path)?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(CliError::new(format!(
+            "{path}: the claims must be a JSON object"
+        ))),
+        Err(e) => Err(CliError::new(format!("{path}: not valid JSON: {e}"))),
+    }
+}
+
+/// Keys per issuer: inline keys, else the `--jwks` file, plus any HMAC secret.
+fn key_sets(config: &Config, jwks: Option<&KeySet>) -> Vec<Option<KeySet>> {
+    config
+        .issuers
+        .iter()
+        .map(|issuer| {
+            let mut keys = issuer.inline_keys.clone().or_else(|| jwks.cloned());
+            if let Some(secret) = &issuer.hmac_secret {
+                keys.get_or_insert_with(KeySet::default)
+                    .add_hmac_secret(secret);
+            }
+            keys
+        })
+        .collect()
+}
+
+/// Runs `explain`.
+pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
+    let o = parse_options(parser)?;
+    let config_path = o
+        .config
+        .as_deref()
+        .ok_or_else(|| CliError::new("explain needs --config CONFIG"))?;
+    let method = o
+        .method
+        .clone()
+        .ok_or_else(|| CliError::new("explain needs --method M (e.g. GET)"))?;
+    let path = o
+        .path
+        .clone()
+        .ok_or_else(|| CliError::new("explain needs --path P (e.g. /admin)"))?;
+    if !path.starts_with('/') {
+        return Err(CliError::new(format!(
+            "--path \"{path}\": must start with /"
+        )));
+    }
+    let config = load_config(config_path)?;
+    let now = o.now.unwrap_or_else(now_secs);
+
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        (":method".into(), method.to_ascii_uppercase().into_bytes()),
+        (":path".into(), path.clone().into_bytes()),
+        (
+            ":authority".into(),
+            o.host
+                .clone()
+                .unwrap_or_else(|| "localhost".into())
+                .into_bytes(),
+        ),
+        (":scheme".into(), b"http".to_vec()),
+    ];
+    headers.extend(
+        o.headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes())),
+    );
+
+    // Where the claims come from, and how much is checked.
+    let (claims_for_input, verification): (Option<Claims>, &str) = match (&o.token, &o.claims) {
+        (Some(_), Some(_)) => return Err(CliError::new("give --token or --claims, not both")),
+        (None, None) => (None, "none: no --token or --claims given (the request carries only its --header values)"),
+        (Some(token), None) => {
+            let payload = decode_unverified(token)?;
+            if config.jwt_authn.is_some() {
+                (Some(payload), "NOT checked here: this configuration reads claims that Envoy jwt_authn verified")
+            } else {
+                place_token(&config, token, &mut headers);
+                (None, "verified: signature, algorithm, iss, aud, exp/nbf/iat, as the filter does")
+            }
+        }
+        (None, Some(file)) => (
+            Some(read_claims(file)?),
+            "NOT verified: --claims are taken as given (no signature, issuer, audience or expiry checks)",
+        ),
+    };
+    let jwt_authn_payload = claims_for_input.clone().map(Ok);
+    let claims_input = match (&claims_for_input, config.jwt_authn.is_some()) {
+        (Some(_), true) => ClaimsInput::JwtAuthn(jwt_authn_payload.as_ref()),
+        (None, true) => ClaimsInput::JwtAuthn(None),
+        (Some(claims), false) => ClaimsInput::Unverified(claims),
+        (None, false) => ClaimsInput::Token,
+    };
+
+    let jwks = match &o.jwks {
+        Some(file) => {
+            let bytes = read_file(file)?;
+            Some(
+                KeySet::from_jwks_json(&bytes)
+                    .map_err(|e| CliError::new(format!("{file}: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    let keys = key_sets(&config, jwks.as_ref());
+    if matches!(claims_input, ClaimsInput::Token) && o.token.is_some() {
+        needs_jwks_hint(&config, o.token.as_deref().unwrap_or(""), &keys)?;
+    }
+    let request = engine::Request {
+        headers: &headers,
+        claims: claims_input,
+        now_secs: now,
+        may_fetch_keys: false,
+    };
+    let mut cache = SessionCache::new(0);
+    let evaluation = engine::evaluate(&config, &request, &keys, &mut cache);
+    let report = report(
+        &config,
+        &evaluation,
+        &method,
+        &path,
+        o.host.as_deref(),
+        verification,
+    );
+    if o.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print_table(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Puts the token where the configuration's first token source looks for it.
+fn place_token(config: &Config, token: &str, headers: &mut Vec<(String, Vec<u8>)>) {
+    match config.token_sources.first() {
+        Some(TokenSource::Header(name)) => headers.push((name.clone(), token.as_bytes().to_vec())),
+        Some(TokenSource::Cookie(name)) => {
+            headers.push(("cookie".into(), format!("{name}={token}").into_bytes()))
+        }
+        _ => headers.push((
+            "authorization".into(),
+            format!("Bearer {token}").into_bytes(),
+        )),
+    }
+}
+
+/// A clear error when the token's issuer has no keys here (remote_jwks without --jwks).
+fn needs_jwks_hint(config: &Config, token: &str, keys: &[Option<KeySet>]) -> CliResult<()> {
+    let Ok(iss) = mfa_gate::verify::peek_issuer(token.as_bytes(), config.max_token_bytes) else {
+        return Ok(());
+    };
+    let Some(index) = config.issuer_index(&iss) else {
+        return Ok(());
+    };
+    if keys.get(index).is_some_and(Option::is_some) {
+        return Ok(());
+    }
+    let fetch = config.issuers[index]
+        .remote_jwks
+        .as_ref()
+        .map(|r| {
+            format!(
+                " (the filter fetches it from cluster \"{}\" path {})",
+                r.cluster, r.path
+            )
+        })
+        .unwrap_or_default();
+    Err(CliError::new(format!(
+        "issuer \"{iss}\" has no inline keys{fetch}: pass its JWKS with --jwks FILE"
+    )))
+}
+
+fn report(
+    config: &Config,
+    evaluation: &Evaluation,
+    method: &str,
+    path: &str,
+    host: Option<&str>,
+    verification: &str,
+) -> Value {
+    let record = evaluation.record.as_ref();
+    let rule = config
+        .routes
+        .iter()
+        .find(|r| Some(&r.name) == evaluation.rule.as_ref());
+    let requirement = rule.and_then(|r| r.require.as_ref()).map(|q| {
+        json!({
+            "level": q.level.as_str(),
+            "max_auth_age_secs": q.max_auth_age_secs,
+            "acr_values": q.acr_values,
+        })
+    });
+    let (decision, mode) = match record {
+        Some(r) => (
+            r.decision
+                .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null),
+            r.mode
+                .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null),
+        ),
+        None => (json!("allow"), json!("not_gated")),
+    };
+    let answer = match &evaluation.outcome {
+        Outcome::Continue { set, .. } => json!({
+            "status": "passed to the upstream",
+            "upstream_headers": set.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        }),
+        Outcome::Reply(reply) => json!({
+            "status": reply.status,
+            "headers": reply.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+            "body": String::from_utf8_lossy(&reply.body),
+            "details": reply.details,
+        }),
+        Outcome::FetchKeys { issuer, .. } => json!({
+            "status": "keys needed",
+            "issuer": config.issuers.get(*issuer).map(|i| i.verify.issuer.clone()),
+        }),
+    };
+    let session = evaluation.session.as_ref();
+    json!({
+        "request": {"method": method.to_ascii_uppercase(), "path": path, "host": host.unwrap_or("localhost")},
+        "claims": verification,
+        "issuer": record.and_then(|r| r.issuer.clone()),
+        "subject": record.and_then(|r| r.subject.clone()),
+        "source": record.and_then(|r| r.source.clone()),
+        "methods": session.map(|s| s.assurance.methods.clone()).or_else(|| record.map(|r| r.methods.clone())).unwrap_or_default(),
+        "level": session.map(|s| s.assurance.level.as_str()),
+        "auth_age_secs": record.and_then(|r| r.auth_age_secs),
+        "rule": evaluation.rule.clone(),
+        "requirement": requirement,
+        "decision": decision,
+        "mode": mode,
+        "reasons": record.map(|r| r.reasons.clone()).unwrap_or_default(),
+        "answer": answer,
+        "counters": evaluation.counters,
+    })
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "-".into(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+fn print_table(report: &Value) {
+    let row = |label: &str, value: String| println!("  {label:<14} {value}");
+    let r = &report["request"];
+    println!("mfa-gate explain");
+    row(
+        "request",
+        format!(
+            "{} {} (host {})",
+            text(&r["method"]),
+            text(&r["path"]),
+            text(&r["host"])
+        ),
+    );
+    row("claims", text(&report["claims"]));
+    row("issuer", text(&report["issuer"]));
+    row("subject", text(&report["subject"]));
+    row("token from", text(&report["source"]));
+    row("methods", text(&report["methods"]));
+    row("level", text(&report["level"]));
+    if !report["auth_age_secs"].is_null() {
+        row("auth age", format!("{}s", report["auth_age_secs"]));
+    }
+    let rule = match (&report["rule"], &report["requirement"]) {
+        (Value::String(name), Value::Object(q)) => {
+            let age = q
+                .get("max_auth_age_secs")
+                .and_then(Value::as_u64)
+                .map(|a| format!(", sign-in at most {a}s ago"))
+                .unwrap_or_default();
+            format!("{name} (requires {}{age})", text(&q["level"].clone()))
+        }
+        (Value::String(name), _) => format!("{name} (public: no token needed)"),
+        _ => "none matched (the `unmatched` setting applies)".into(),
+    };
+    row("rule", rule);
+    row(
+        "decision",
+        format!("{} ({})", text(&report["decision"]), text(&report["mode"])),
+    );
+    let answer = &report["answer"];
+    match &answer["status"] {
+        Value::Number(status) => {
+            row("answer", format!("{status} {}", text(&answer["details"])));
+            if let Value::Array(headers) = &answer["headers"] {
+                for h in headers {
+                    row("", format!("{}: {}", text(&h[0]), text(&h[1])));
+                }
+            }
+        }
+        other => {
+            row("answer", text(other));
+            if let Value::Array(headers) = &answer["upstream_headers"] {
+                for h in headers {
+                    row("", format!("{}: {}", text(&h[0]), text(&h[1])));
+                }
+            }
+        }
+    }
+    match &report["reasons"] {
+        Value::Array(reasons) if !reasons.is_empty() => {
+            row("reasons", String::new());
+            for reason in reasons {
+                row("", format!("- {}", text(reason)));
+            }
+        }
+        _ => row("reasons", "-".into()),
+    }
+}
