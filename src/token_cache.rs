@@ -1,12 +1,53 @@
 //! Bounded per-VM cache of verified tokens, keyed by a digest of the token bytes, so a
 //! session's token is verified once. Entries are dropped at the token's `exp`.
 //!
-//! OWNER: tokens helper. Interface fixed below; implementation to be completed.
+//! Keys are SHA-256 digests (the token text itself is never stored). Every operation is
+//! O(log n): a hash map holds the entries, one ordered index finds the entry that expires
+//! first, another the least recently used one. When full, an expired entry is evicted
+//! first, else the least recently used.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// SHA-256 of a token.
+type Digest = [u8; 32];
+
+/// Hashes a digest by its first 8 bytes: keys are already uniform, and this needs no
+/// random seed (none is required from the wasm host).
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for (i, b) in bytes.iter().take(8).enumerate() {
+            self.0 ^= u64::from(*b) << (8 * i);
+        }
+    }
+
+    fn write_usize(&mut self, _len: usize) {
+        // The array length prefix carries no information.
+    }
+}
+
+struct Entry<V> {
+    value: V,
+    expires_at: u64,
+    last_used: u64,
+}
 
 /// A bounded cache from token digest to a value, with per-entry expiry (seconds since epoch).
 pub struct TokenCache<V> {
     capacity: usize,
-    _entries: Vec<V>,
+    entries: HashMap<Digest, Entry<V>, BuildHasherDefault<DigestHasher>>,
+    /// (expires_at, digest), ordered by expiry.
+    by_expiry: BTreeSet<(u64, Digest)>,
+    /// last_used tick → digest, ordered from least recently used.
+    by_use: BTreeMap<u64, Digest>,
+    tick: u64,
 }
 
 impl<V: Clone> TokenCache<V> {
@@ -14,24 +55,78 @@ impl<V: Clone> TokenCache<V> {
     pub fn new(capacity: usize) -> Self {
         TokenCache {
             capacity,
-            _entries: Vec::new(),
+            entries: HashMap::default(),
+            by_expiry: BTreeSet::new(),
+            by_use: BTreeMap::new(),
+            tick: 0,
         }
     }
 
-    /// The entry for `token`, if present and not expired at `now_secs`.
+    /// The entry for `token`, if present and not expired at `now_secs`. An entry is
+    /// expired once `now_secs >= expires_at`.
     pub fn get(&mut self, token: &[u8], now_secs: u64) -> Option<V> {
-        let _ = (token, now_secs);
-        None
+        if self.capacity == 0 {
+            return None;
+        }
+        let digest = digest(token);
+        let (expires_at, last_used) = {
+            let entry = self.entries.get(&digest)?;
+            (entry.expires_at, entry.last_used)
+        };
+        if now_secs >= expires_at {
+            self.remove(&digest);
+            return None;
+        }
+        let tick = self.next_tick();
+        self.by_use.remove(&last_used);
+        self.by_use.insert(tick, digest);
+        let entry = self.entries.get_mut(&digest)?;
+        entry.last_used = tick;
+        Some(entry.value.clone())
     }
 
-    /// Stores `value` for `token` until `expires_at` (seconds since epoch).
+    /// Stores `value` for `token` until `expires_at` (seconds since epoch). Values already
+    /// expired at `now_secs` are not stored.
     pub fn insert(&mut self, token: &[u8], value: V, expires_at: u64, now_secs: u64) {
-        let _ = (token, value, expires_at, now_secs, self.capacity);
+        if self.capacity == 0 || now_secs >= expires_at {
+            return;
+        }
+        let digest = digest(token);
+        self.remove(&digest);
+        self.purge_expired(now_secs);
+        while self.entries.len() >= self.capacity {
+            if !self.evict_least_recently_used() {
+                break;
+            }
+        }
+        let tick = self.next_tick();
+        self.by_expiry.insert((expires_at, digest));
+        self.by_use.insert(tick, digest);
+        self.entries.insert(
+            digest,
+            Entry {
+                value,
+                expires_at,
+                last_used: tick,
+            },
+        );
     }
 
-    /// Number of live entries.
+    /// Drops every entry that is expired at `now_secs`. Each entry is dropped once, so the
+    /// cost is amortised over insertions.
+    pub fn purge_expired(&mut self, now_secs: u64) {
+        while let Some(&(expires_at, digest)) = self.by_expiry.first() {
+            if now_secs < expires_at {
+                break;
+            }
+            self.remove(&digest);
+        }
+    }
+
+    /// Number of stored entries. Expired entries are dropped lazily (on `get`, `insert` or
+    /// `purge_expired`), so this may count some that are expired but not yet dropped.
     pub fn len(&self) -> usize {
-        0
+        self.entries.len()
     }
 
     /// True when empty.
@@ -39,6 +134,155 @@ impl<V: Clone> TokenCache<V> {
         self.len() == 0
     }
 
+    /// The configured capacity (0 = disabled).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Drops every entry (e.g. after a key rotation removed keys).
-    pub fn clear(&mut self) {}
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.by_expiry.clear();
+        self.by_use.clear();
+    }
+
+    fn next_tick(&mut self) -> u64 {
+        self.tick = self.tick.wrapping_add(1);
+        self.tick
+    }
+
+    fn remove(&mut self, digest: &Digest) {
+        if let Some(entry) = self.entries.remove(digest) {
+            self.by_expiry.remove(&(entry.expires_at, *digest));
+            self.by_use.remove(&entry.last_used);
+        }
+    }
+
+    fn evict_least_recently_used(&mut self) -> bool {
+        match self.by_use.first_key_value() {
+            Some((_, digest)) => {
+                let digest = *digest;
+                self.remove(&digest);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn digest(token: &[u8]) -> Digest {
+    hmac_sha256::Hash::hash(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn hit_returns_the_stored_value() {
+        let mut cache = TokenCache::new(4);
+        cache.insert(b"token-a", "claims-a", NOW + 60, NOW);
+        assert_eq!(cache.get(b"token-a", NOW + 1), Some("claims-a"));
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn miss_for_an_unknown_token() {
+        let mut cache = TokenCache::new(4);
+        cache.insert(b"token-a", 1, NOW + 60, NOW);
+        assert_eq!(cache.get(b"token-b", NOW), None);
+        // A token differing in one byte is a different key.
+        assert_eq!(cache.get(b"token-A", NOW), None);
+    }
+
+    #[test]
+    fn entries_expire_at_exp() {
+        let mut cache = TokenCache::new(4);
+        cache.insert(b"t", 1, NOW + 10, NOW);
+        assert_eq!(cache.get(b"t", NOW + 9), Some(1));
+        assert_eq!(cache.get(b"t", NOW + 10), None);
+        assert!(cache.is_empty(), "an expired entry is dropped when read");
+        cache.insert(b"late", 2, NOW, NOW);
+        assert!(cache.is_empty(), "an already expired value is not stored");
+    }
+
+    #[test]
+    fn eviction_keeps_the_bound_and_prefers_expired_entries() {
+        let mut cache = TokenCache::new(3);
+        cache.insert(b"short", 0, NOW + 5, NOW);
+        cache.insert(b"long-1", 1, NOW + 100, NOW);
+        cache.insert(b"long-2", 2, NOW + 100, NOW);
+        // At NOW+6 "short" has expired: it goes, not the least recently used live entry.
+        cache.insert(b"long-3", 3, NOW + 100, NOW + 6);
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.get(b"long-1", NOW + 6), Some(1));
+        assert_eq!(cache.get(b"long-2", NOW + 6), Some(2));
+        assert_eq!(cache.get(b"long-3", NOW + 6), Some(3));
+    }
+
+    #[test]
+    fn eviction_drops_the_least_recently_used_live_entry() {
+        let mut cache = TokenCache::new(2);
+        cache.insert(b"a", 'a', NOW + 100, NOW);
+        cache.insert(b"b", 'b', NOW + 100, NOW);
+        assert_eq!(cache.get(b"a", NOW), Some('a')); // "b" is now least recently used
+        cache.insert(b"c", 'c', NOW + 100, NOW);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.get(b"b", NOW), None);
+        assert_eq!(cache.get(b"a", NOW), Some('a'));
+        assert_eq!(cache.get(b"c", NOW), Some('c'));
+    }
+
+    #[test]
+    fn never_exceeds_capacity_under_many_inserts() {
+        let mut cache = TokenCache::new(100);
+        for i in 0u64..1000 {
+            cache.insert(&i.to_le_bytes(), i, NOW + 1000 + i, NOW);
+            assert!(cache.len() <= 100);
+        }
+        assert_eq!(cache.len(), 100);
+        assert_eq!(cache.get(&999u64.to_le_bytes(), NOW), Some(999));
+        assert_eq!(cache.get(&0u64.to_le_bytes(), NOW), None);
+        assert_eq!(cache.by_use.len(), 100);
+        assert_eq!(cache.by_expiry.len(), 100);
+    }
+
+    #[test]
+    fn reinserting_replaces_the_value_and_expiry() {
+        let mut cache = TokenCache::new(2);
+        cache.insert(b"t", 1, NOW + 10, NOW);
+        cache.insert(b"t", 2, NOW + 20, NOW);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.get(b"t", NOW + 15), Some(2));
+    }
+
+    #[test]
+    fn clear_drops_everything() {
+        let mut cache = TokenCache::new(4);
+        cache.insert(b"a", 1, NOW + 10, NOW);
+        cache.insert(b"b", 2, NOW + 10, NOW);
+        cache.clear();
+        assert!(cache.is_empty());
+        assert_eq!(cache.get(b"a", NOW), None);
+    }
+
+    #[test]
+    fn capacity_zero_disables_the_cache() {
+        let mut cache = TokenCache::new(0);
+        cache.insert(b"a", 1, NOW + 10, NOW);
+        assert!(cache.is_empty());
+        assert_eq!(cache.get(b"a", NOW), None);
+    }
+
+    #[test]
+    fn purge_expired_drops_only_expired_entries() {
+        let mut cache = TokenCache::new(10);
+        cache.insert(b"a", 1, NOW + 10, NOW);
+        cache.insert(b"b", 2, NOW + 20, NOW);
+        cache.purge_expired(NOW + 15);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.get(b"b", NOW + 15), Some(2));
+    }
 }

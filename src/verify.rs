@@ -1,10 +1,31 @@
 //! JWT verification with jwt-simple: signature, algorithm allow-list, `kid` selection and
 //! registered claims (iss, aud, exp required, nbf, iat) with an explicit clock skew.
 //!
-//! OWNER: tokens helper. Interface fixed below; implementation to be completed.
+//! Order of checks (each step only runs if the previous one passed):
+//! 1. length cap, before any decoding ([`VerifyError::TooLarge`]);
+//! 2. compact form: three base64url segments, header and payload JSON objects without
+//!    duplicate members ([`VerifyError::Malformed`]);
+//! 3. header `alg`: `none` ([`VerifyError::AlgNone`]), unknown ([`VerifyError::UnsupportedAlgorithm`]),
+//!    not allowed for the issuer ([`VerifyError::AlgorithmNotAllowed`]); `crit` and a non-JWT
+//!    `typ` are refused;
+//! 4. key selection: the token's `kid` only ([`VerifyError::UnknownKid`]), or up to
+//!    [`crate::jwks::MAX_KEYS_TRIED_WITHOUT_KID`] keys of the algorithm; HS* only with a
+//!    configured secret ([`VerifyError::NoMatchingKey`]) — so an HS256 token "signed" with
+//!    an RSA public key never reaches a MAC check;
+//! 5. signature with jwt-simple, every [`VerificationOptions`] field set explicitly;
+//! 6. registered claims checked again here on the JSON payload, so the precise error
+//!    does not depend on jwt-simple's behaviour.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use jwt_simple::prelude::*;
+use jwt_simple::JWTError;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::claims::Claims;
-use crate::jwks::KeySet;
+use crate::jwks::{truncate_for_log, KeySet, PublicKey};
 
 /// A JWS algorithm mfa-gate can verify. `none` is not representable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,11 +178,52 @@ impl VerifyError {
     }
 }
 
+impl fmt::Display for VerifyError {
+    /// A short message for logs. Never contains the token text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::TooLarge { len, max } => {
+                write!(f, "token is {len} bytes, over the {max}-byte limit")
+            }
+            VerifyError::Malformed(why) => write!(f, "malformed token: {why}"),
+            VerifyError::AlgNone => f.write_str("alg \"none\" is never accepted"),
+            VerifyError::UnsupportedAlgorithm(alg) => write!(f, "unsupported alg {alg:?}"),
+            VerifyError::AlgorithmNotAllowed(alg) => {
+                write!(f, "alg {alg} is not allowed for this issuer")
+            }
+            VerifyError::UnknownKid(kid) => write!(f, "no key with kid {kid:?}"),
+            VerifyError::NoMatchingKey => f.write_str("no key for the token's algorithm"),
+            VerifyError::BadSignature => f.write_str("signature does not verify"),
+            VerifyError::MissingExp => f.write_str("token has no exp claim"),
+            VerifyError::Expired => f.write_str("token has expired"),
+            VerifyError::NotYetValid => f.write_str("token is not valid yet (nbf)"),
+            VerifyError::IssuedInFuture => f.write_str("token is issued in the future (iat)"),
+            VerifyError::WrongIssuer => f.write_str("iss does not match"),
+            VerifyError::WrongAudience => f.write_str("aud has no configured audience"),
+            VerifyError::InvalidClaim(name) => write!(f, "claim {name} has an invalid value"),
+        }
+    }
+}
+
+/// Largest NumericDate accepted for exp/nbf/iat (2106-02-07): jwt-simple's timestamps are
+/// 32.32 fixed point, so larger values would wrap inside it.
+const MAX_NUMERIC_DATE: u64 = u32::MAX as u64;
+/// Clock skew passed to jwt-simple is capped so `now + skew` cannot overflow its clock type.
+const MAX_SKEW_SECS: u64 = 1 << 24;
+/// `now` passed to jwt-simple is capped for the same reason (year 2065).
+const MAX_NOW_SECS: u64 = 3_000_000_000;
+
 /// Reads the unverified `iss` of a token, only to choose which issuer's keys to try.
-/// Nothing else may be trusted from it.
+/// Nothing else may be trusted from it. Missing `iss` → `WrongIssuer`; non-string →
+/// `InvalidClaim("iss")`.
 pub fn peek_issuer(token: &[u8], max_token_bytes: usize) -> Result<String, VerifyError> {
-    let _ = (token, max_token_bytes);
-    Err(VerifyError::Malformed("not implemented".into()))
+    let compact = Compact::split(token, max_token_bytes)?;
+    let payload = decode_object(compact.payload, "payload")?;
+    match payload.get("iss") {
+        Some(Value::String(iss)) => Ok(iss.clone()),
+        Some(_) => Err(VerifyError::InvalidClaim("iss")),
+        None => Err(VerifyError::WrongIssuer),
+    }
 }
 
 /// Verifies `token` against `keys` and `options` at time `now_secs` (seconds since epoch).
@@ -171,6 +233,480 @@ pub fn verify(
     options: &VerifyOptions,
     now_secs: u64,
 ) -> Result<VerifiedToken, VerifyError> {
-    let _ = (token, keys, options, now_secs);
-    Err(VerifyError::Malformed("not implemented".into()))
+    let compact = Compact::split(token, options.max_token_bytes)?;
+    let header = Header::parse(&compact, options, keys)?;
+    let claims = decode_object(compact.payload, "payload")?;
+    let jwt_options = jwt_simple_options(options, header.kid.as_deref(), now_secs, true);
+    let outcome = check_signature(&compact, &header, keys, jwt_options)?;
+    let registered = check_registered_claims(&claims, options, now_secs)?;
+    if outcome.jwt_simple_rejected_claims {
+        // jwt-simple verified the signature but refused a registered claim our own checks
+        // accept: name the claim jwt-simple could not read, never accept the token.
+        return Err(VerifyError::InvalidClaim(claim_jwt_simple_cannot_read(
+            &claims,
+        )));
+    }
+    Ok(VerifiedToken {
+        claims,
+        expires_at: registered.expires_at,
+        issued_at: registered.issued_at,
+        algorithm: header.algorithm,
+        kid: outcome.kid,
+    })
+}
+
+/// The result of a signature-level check: which algorithm and key accepted the JWS.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureAccepted {
+    /// The algorithm that verified it.
+    pub algorithm: Algorithm,
+    /// The `kid` of the key that verified it.
+    pub kid: Option<String>,
+}
+
+/// **Test-vector use only — never use it to authorize a request.** Runs every check of
+/// [`verify`] up to and including the signature (length, compact form, header, `alg`
+/// allow-list, key selection, jwt-simple signature), but accepts a payload that is not a
+/// JWT claims set (e.g. Wycheproof's `"foo"`, RFC 7520's prose) and does not check
+/// registered claims. It exists so JWS conformance vectors, which carry no `exp`, can be
+/// run through the same code path.
+///
+/// A JWS counts as accepted when jwt-simple returns Ok or fails only *after* its signature
+/// step (claims parsing or claim validation): jwt-simple checks the signature before it
+/// reads the payload, and the header was already accepted by its own header parser
+/// (`Token::decode_metadata`), so such an error cannot come from anything before the signature.
+#[doc(hidden)]
+pub fn verify_signature_only(
+    token: &[u8],
+    keys: &KeySet,
+    options: &VerifyOptions,
+    now_secs: u64,
+) -> Result<SignatureAccepted, VerifyError> {
+    let compact = Compact::split(token, options.max_token_bytes)?;
+    let header = Header::parse(&compact, options, keys)?;
+    let jwt_options = jwt_simple_options(options, header.kid.as_deref(), now_secs, false);
+    let outcome = check_signature(&compact, &header, keys, jwt_options)?;
+    Ok(SignatureAccepted {
+        algorithm: header.algorithm,
+        kid: outcome.kid,
+    })
+}
+
+/// The three segments of a compact JWS, as text (checked to be base64url + dots).
+struct Compact<'a> {
+    text: &'a str,
+    header: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> Compact<'a> {
+    fn split(token: &'a [u8], max_token_bytes: usize) -> Result<Compact<'a>, VerifyError> {
+        if token.len() > max_token_bytes {
+            return Err(VerifyError::TooLarge {
+                len: token.len(),
+                max: max_token_bytes,
+            });
+        }
+        if !token
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(malformed(
+                "token has characters outside base64url and '.' (JWS JSON serialization is not supported)",
+            ));
+        }
+        let text = std::str::from_utf8(token).map_err(|_| malformed("token is not ASCII"))?;
+        let mut parts = text.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed("token does not have exactly three segments"));
+        };
+        if header.is_empty() {
+            return Err(malformed("empty header segment"));
+        }
+        Ok(Compact {
+            text,
+            header,
+            payload,
+            signature,
+        })
+    }
+}
+
+/// The parts of the protected header that choose the key.
+struct Header {
+    algorithm: Algorithm,
+    kid: Option<String>,
+}
+
+impl Header {
+    /// Parses and checks the header: alg (none / unsupported / not allowed), crit, typ, kid,
+    /// then asks jwt-simple's own header parser to accept it too.
+    fn parse(
+        compact: &Compact<'_>,
+        options: &VerifyOptions,
+        keys: &KeySet,
+    ) -> Result<Header, VerifyError> {
+        let header = decode_object(compact.header, "header")?;
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) => alg,
+            Some(_) => return Err(malformed("header alg is not a string")),
+            None => return Err(malformed("header has no alg")),
+        };
+        if alg.eq_ignore_ascii_case("none") {
+            return Err(VerifyError::AlgNone);
+        }
+        let algorithm = Algorithm::parse(alg)
+            .ok_or_else(|| VerifyError::UnsupportedAlgorithm(truncate_for_log(alg)))?;
+        if !options.algorithms.contains(&algorithm) {
+            return Err(VerifyError::AlgorithmNotAllowed(algorithm.as_str().into()));
+        }
+        if algorithm.is_hmac() && !keys.has_hmac_for(algorithm) {
+            return Err(VerifyError::NoMatchingKey);
+        }
+        if header.contains_key("crit") {
+            return Err(malformed(
+                "critical header parameters (crit) are not supported",
+            ));
+        }
+        match header.get("typ") {
+            None => {}
+            Some(Value::String(typ)) => {
+                let typ = typ.to_ascii_uppercase();
+                if typ != "JWT" && !typ.ends_with("+JWT") {
+                    return Err(malformed("header typ is not JWT"));
+                }
+            }
+            Some(_) => return Err(malformed("header typ is not a string")),
+        }
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return Err(malformed("header kid is not a string")),
+        };
+        if compact.signature.is_empty() {
+            return Err(malformed("empty signature segment"));
+        }
+        // jwt-simple parses the header again with stricter member types (e.g. jwk, x5c);
+        // refusing here keeps every later jwt-simple error a signature or claims error.
+        Token::decode_metadata(compact.text)
+            .map_err(|_| malformed("header has a member of an unexpected type"))?;
+        Ok(Header { algorithm, kid })
+    }
+}
+
+/// What the signature step found.
+struct SignatureOutcome {
+    kid: Option<String>,
+    /// The signature verified but jwt-simple refused the claims (our checks decide the error).
+    jwt_simple_rejected_claims: bool,
+}
+
+/// How a jwt-simple error is to be read.
+enum JwtSimpleFailure {
+    /// The signature (or MAC) did not verify with this key, or the key could not be used.
+    Signature,
+    /// The signature verified; jwt-simple refused the payload or a registered claim.
+    AfterSignature,
+}
+
+fn classify(error: &jwt_simple::Error) -> JwtSimpleFailure {
+    if let Some(e) = error.downcast_ref::<JWTError>() {
+        return match e {
+            JWTError::TokenHasExpired
+            | JWTError::TokenNotValidYet
+            | JWTError::ClockDrift
+            | JWTError::RequiredIssuerMismatch
+            | JWTError::RequiredIssuerMissing
+            | JWTError::RequiredAudienceMismatch
+            | JWTError::RequiredAudienceMissing
+            | JWTError::TooManyAudiences => JwtSimpleFailure::AfterSignature,
+            _ => JwtSimpleFailure::Signature,
+        };
+    }
+    // The header was accepted by jwt-simple's parser beforehand and every segment decodes,
+    // so a JSON error can only come from reading the claims, after the signature step.
+    if error.downcast_ref::<serde_json::Error>().is_some() {
+        return JwtSimpleFailure::AfterSignature;
+    }
+    JwtSimpleFailure::Signature
+}
+
+fn check_signature(
+    compact: &Compact<'_>,
+    header: &Header,
+    keys: &KeySet,
+    jwt_options: VerificationOptions,
+) -> Result<SignatureOutcome, VerifyError> {
+    // Every segment must decode before jwt-simple runs (see `classify`).
+    decode_segment(compact.payload, "payload")?;
+    decode_segment(compact.signature, "signature")?;
+    let candidates = keys.candidates(header.algorithm, header.kid.as_deref())?;
+    for candidate in candidates {
+        let key: &PublicKey = candidate.key;
+        match key.verify_token(compact.text, jwt_options.clone()) {
+            Ok(()) => {
+                return Ok(SignatureOutcome {
+                    kid: candidate.kid.map(str::to_string),
+                    jwt_simple_rejected_claims: false,
+                })
+            }
+            Err(e) => match classify(&e) {
+                JwtSimpleFailure::AfterSignature => {
+                    return Ok(SignatureOutcome {
+                        kid: candidate.kid.map(str::to_string),
+                        jwt_simple_rejected_claims: true,
+                    })
+                }
+                JwtSimpleFailure::Signature => continue,
+            },
+        }
+    }
+    Err(VerifyError::BadSignature)
+}
+
+/// jwt-simple options with every field set (its defaults are looser: 15 min tolerance,
+/// 1 MB tokens, its own clock).
+fn jwt_simple_options(
+    options: &VerifyOptions,
+    token_kid: Option<&str>,
+    now_secs: u64,
+    check_issuer_and_audience: bool,
+) -> VerificationOptions {
+    let allowed_audiences = if check_issuer_and_audience && !options.audiences.is_empty() {
+        Some(
+            options
+                .audiences
+                .iter()
+                .cloned()
+                .collect::<HashSet<String>>(),
+        )
+    } else {
+        None
+    };
+    let allowed_issuers = if check_issuer_and_audience {
+        Some(HashSet::from([options.issuer.clone()]))
+    } else {
+        None
+    };
+    VerificationOptions {
+        reject_before: None,
+        accept_future: false,
+        required_subject: None,
+        // Keys were chosen by this kid; jwt-simple checks the header agrees.
+        required_key_id: token_kid.map(str::to_string),
+        required_signature_type: None,
+        required_content_type: None,
+        required_nonce: None,
+        allowed_issuers,
+        allowed_audiences,
+        time_tolerance: Some(Duration::from_secs(
+            options.clock_skew_secs.min(MAX_SKEW_SECS),
+        )),
+        max_validity: None,
+        max_token_length: Some(options.max_token_bytes),
+        max_header_length: Some(options.max_token_bytes),
+        artificial_time: Some(UnixTimeStamp::from_secs(now_secs.min(MAX_NOW_SECS))),
+    }
+}
+
+/// exp and iat read from a verified payload.
+struct Registered {
+    expires_at: u64,
+    issued_at: Option<u64>,
+}
+
+/// The registered-claim checks, on the JSON payload itself.
+fn check_registered_claims(
+    claims: &Claims,
+    options: &VerifyOptions,
+    now_secs: u64,
+) -> Result<Registered, VerifyError> {
+    let exp = numeric_date(claims, "exp")?.ok_or(VerifyError::MissingExp)?;
+    let nbf = numeric_date(claims, "nbf")?;
+    let iat = numeric_date(claims, "iat")?;
+    let issuer = match claims.get("iss") {
+        Some(Value::String(iss)) => Some(iss.as_str()),
+        Some(_) => return Err(VerifyError::InvalidClaim("iss")),
+        None => None,
+    };
+    let audience_matches = match claims.get("aud") {
+        None => false,
+        Some(Value::String(aud)) => options.audiences.iter().any(|a| a == aud),
+        Some(Value::Array(items)) => {
+            let mut matches = false;
+            for item in items {
+                let Value::String(aud) = item else {
+                    return Err(VerifyError::InvalidClaim("aud"));
+                };
+                matches |= options.audiences.iter().any(|a| a == aud);
+            }
+            matches
+        }
+        Some(_) => return Err(VerifyError::InvalidClaim("aud")),
+    };
+    let skew = options.clock_skew_secs;
+    if exp.saturating_add(skew) < now_secs {
+        return Err(VerifyError::Expired);
+    }
+    if nbf.is_some_and(|nbf| nbf > now_secs.saturating_add(skew)) {
+        return Err(VerifyError::NotYetValid);
+    }
+    if iat.is_some_and(|iat| iat > now_secs.saturating_add(skew)) {
+        return Err(VerifyError::IssuedInFuture);
+    }
+    if issuer != Some(options.issuer.as_str()) {
+        return Err(VerifyError::WrongIssuer);
+    }
+    if !options.audiences.is_empty() && !audience_matches {
+        return Err(VerifyError::WrongAudience);
+    }
+    Ok(Registered {
+        expires_at: exp,
+        issued_at: iat,
+    })
+}
+
+/// A NumericDate claim: a non-negative JSON number up to [`MAX_NUMERIC_DATE`]; fractions are
+/// truncated (as jwt-simple does).
+fn numeric_date(claims: &Claims, name: &'static str) -> Result<Option<u64>, VerifyError> {
+    let Some(value) = claims.get(name) else {
+        return Ok(None);
+    };
+    let Value::Number(number) = value else {
+        return Err(VerifyError::InvalidClaim(name));
+    };
+    let secs = if let Some(secs) = number.as_u64() {
+        secs
+    } else {
+        match number.as_f64() {
+            Some(f) if f.is_finite() && f >= 0.0 && f <= MAX_NUMERIC_DATE as f64 => f as u64,
+            _ => return Err(VerifyError::InvalidClaim(name)),
+        }
+    };
+    if secs > MAX_NUMERIC_DATE {
+        return Err(VerifyError::InvalidClaim(name));
+    }
+    Ok(Some(secs))
+}
+
+/// The registered claim whose type jwt-simple's claims struct cannot read.
+fn claim_jwt_simple_cannot_read(claims: &Claims) -> &'static str {
+    for name in ["sub", "jti", "nonce"] {
+        if claims.get(name).is_some_and(|v| !v.is_string()) {
+            return name;
+        }
+    }
+    "registered claims"
+}
+
+fn malformed(why: &str) -> VerifyError {
+    VerifyError::Malformed(why.to_string())
+}
+
+/// Decodes one segment, accepting only canonical unpadded base64url: the decoder tolerates
+/// non-zero trailing bits, so two spellings would decode to the same bytes (Wycheproof
+/// `invalidBase64Padding`); re-encoding must give the segment back.
+fn decode_segment(segment: &str, what: &str) -> Result<Vec<u8>, VerifyError> {
+    let not_base64 = || VerifyError::Malformed(format!("{what} is not canonical base64url"));
+    let bytes = Base64UrlSafeNoPadding::decode_to_vec(segment, None).map_err(|_| not_base64())?;
+    match Base64UrlSafeNoPadding::encode_to_string(&bytes) {
+        Ok(again) if again == segment => Ok(bytes),
+        _ => Err(not_base64()),
+    }
+}
+
+/// Decodes a base64url segment holding a JSON object without duplicate members.
+fn decode_object(segment: &str, what: &str) -> Result<Map<String, Value>, VerifyError> {
+    let bytes = decode_segment(segment, what)?;
+    match parse_json_unique(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(VerifyError::Malformed(format!(
+            "{what} is not a JSON object"
+        ))),
+        Err(e) if e.to_string().starts_with(DUPLICATE_MEMBER) => Err(VerifyError::Malformed(
+            format!("{what} has a duplicate member"),
+        )),
+        Err(_) => Err(VerifyError::Malformed(format!("{what} is not valid JSON"))),
+    }
+}
+
+const DUPLICATE_MEMBER: &str = "duplicate member";
+
+/// Parses JSON, rejecting any object with a repeated member name (after unescaping, so
+/// `"a"` and `"\u0061"` collide). Parsers disagree on which duplicate wins, so a token or
+/// JWKS with duplicates is refused rather than read one way here and another elsewhere.
+/// serde_json's recursion limit (128) still applies.
+pub(crate) fn parse_json_unique(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let UniqueValue(value) = serde_json::from_slice(bytes)?;
+    Ok(value)
+}
+
+struct UniqueValue(Value);
+
+impl<'de> Deserialize<'de> for UniqueValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueValueVisitor)
+    }
+}
+
+struct UniqueValueVisitor;
+
+impl<'de> Visitor<'de> for UniqueValueVisitor {
+    type Value = UniqueValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::from(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::String(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::String(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueValue, E> {
+        Ok(UniqueValue(Value::Null))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(UniqueValue(Value::Array(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueValue, A::Error> {
+        let mut members = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                return Err(de::Error::custom(DUPLICATE_MEMBER));
+            }
+            let UniqueValue(value) = map.next_value()?;
+            members.insert(name, value);
+        }
+        Ok(UniqueValue(Value::Object(members)))
+    }
 }
