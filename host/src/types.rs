@@ -134,7 +134,10 @@ pub enum ClusterReply {
     /// A normal response (any status).
     Response(HttpResponse),
     /// Answer after this many (virtual or real) milliseconds; past the call's timeout → 504.
-    Delayed { delay_ms: u64, response: HttpResponse },
+    Delayed {
+        delay_ms: u64,
+        response: HttpResponse,
+    },
     /// Connection refused → Envoy's router answers 503.
     ConnectFailure,
     /// Stream reset → on_http_call_response(0,0,0), get_status BrokenConnection.
