@@ -50,6 +50,9 @@
 
 mod vocab;
 
+#[cfg(test)]
+mod tests;
+
 use crate::claims::Claims;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -283,10 +286,6 @@ fn string_values<'c>(
     match value {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if allow_single_string => push_value(&mut out, s, claim, acc),
-        Some(Value::String(_)) | Some(Value::Number(_)) | Some(Value::Bool(_)) => {
-            acc.unknown(claim, "(not_array)")
-        }
-        Some(Value::Object(_)) => acc.unknown(claim, "(not_array)"),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 if i >= MAX_VALUES_PER_CLAIM {
@@ -299,6 +298,8 @@ fn string_values<'c>(
                 }
             }
         }
+        Some(_) if allow_single_string => acc.unknown(claim, "(not_string)"),
+        Some(_) => acc.unknown(claim, "(not_array)"),
     }
     out
 }
