@@ -424,9 +424,11 @@ fn print_table(report: &Value) {
     }
     match &report["reasons"] {
         Value::Array(reasons) if !reasons.is_empty() => {
-            row("reasons", String::new());
-            for reason in reasons {
-                row("", format!("- {}", text(reason)));
+            for (i, reason) in reasons.iter().enumerate() {
+                row(
+                    if i == 0 { "reasons" } else { "" },
+                    format!("- {}", text(reason)),
+                );
             }
         }
         _ => row("reasons", "-".into()),
