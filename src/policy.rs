@@ -305,3 +305,433 @@ pub fn decide(
     };
     Verdict { decision, reasons }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assurance::{classify, ClassifierSettings, Profile};
+    use serde_json::json;
+
+    fn rule(name: &str, prefix: &str, level: Option<Level>, on: OnInsufficient) -> RouteRule {
+        RouteRule {
+            name: name.into(),
+            matcher: RouteMatch {
+                path_prefix: Some(prefix.into()),
+                ..RouteMatch::default()
+            },
+            require: level.map(|level| Requirement {
+                level,
+                max_auth_age_secs: None,
+                acr_values: String::new(),
+            }),
+            mode: Mode::Enforce,
+            on_insufficient: on,
+            browser: BrowserMode::Auto,
+        }
+    }
+
+    fn facts<'a>(method: &'a str, path: &'a str, host: &'a str) -> RequestFacts<'a> {
+        RequestFacts { method, path, host }
+    }
+
+    fn session(level: Level, auth_time: Option<u64>, unknown: &[&str]) -> Assurance {
+        Assurance {
+            methods: Vec::new(),
+            level,
+            unknown: unknown.iter().map(|s| s.to_string()).collect(),
+            auth_time,
+        }
+    }
+
+    #[test]
+    fn prefix_is_segment_aware() {
+        let cases = [
+            ("/admin", "/admin", true),
+            ("/admin", "/admin/", true),
+            ("/admin", "/admin/users", true),
+            ("/admin", "/administrator", false),
+            ("/admin", "/adm", false),
+            ("/admin", "/ADMIN", false),
+            ("/admin", "//admin", false),
+            ("/admin/", "/admin/x", true),
+            ("/admin/", "/admin", false),
+            ("/api/v", "/api/v2", false),
+            ("/", "/anything", true),
+            ("", "/anything", true),
+        ];
+        for (prefix, path, expected) in cases {
+            assert_eq!(
+                path_has_prefix(path, prefix),
+                expected,
+                "{prefix} vs {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn hosts_methods_and_exact_paths() {
+        let mut r = rule("r", "/admin", Some(Level::Password), OnInsufficient::Deny);
+        r.matcher.methods = vec!["POST".into(), "DELETE".into()];
+        r.matcher.hosts = vec!["api.example.com".into(), "*.corp.example".into()];
+        let rules = [r];
+        let cases = [
+            ("POST", "/admin/x", "api.example.com", true),
+            ("post", "/admin/x", "api.example.com", true),
+            ("GET", "/admin/x", "api.example.com", false),
+            ("POST", "/admin/x", "API.Example.com", true),
+            ("POST", "/admin/x", "api.example.com.", true),
+            ("POST", "/admin/x", "a.corp.example", true),
+            ("POST", "/admin/x", "a.b.corp.example", true),
+            ("POST", "/admin/x", "corp.example", false),
+            ("POST", "/admin/x", "evilcorp.example", false),
+            ("POST", "/admin/x", "xapi.example.com", false),
+            ("POST", "/admin/x", "é.corp.example", true),
+            ("POST", "/admin/x", "é", false),
+            ("POST", "/public", "api.example.com", false),
+        ];
+        for (method, path, host, expected) in cases {
+            let got = match_route(&rules, &facts(method, path, host)).is_some();
+            assert_eq!(got, expected, "{method} {host}{path}");
+        }
+
+        let exact = RouteRule {
+            matcher: RouteMatch {
+                path_exact: Some("/login".into()),
+                ..RouteMatch::default()
+            },
+            ..rule("e", "/", None, OnInsufficient::Deny)
+        };
+        let rules = [exact];
+        assert!(match_route(&rules, &facts("GET", "/login", "h")).is_some());
+        assert!(match_route(&rules, &facts("GET", "/login/", "h")).is_none());
+        assert!(match_route(&rules, &facts("GET", "/log", "h")).is_none());
+    }
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let rules = [
+            rule(
+                "keys",
+                "/admin/keys",
+                Some(Level::HardwareBoundPhishingResistant),
+                OnInsufficient::Deny,
+            ),
+            rule(
+                "admin",
+                "/admin",
+                Some(Level::PhishingResistant),
+                OnInsufficient::StepUp,
+            ),
+            rule("all", "/", Some(Level::Password), OnInsufficient::StepUp),
+        ];
+        let name = |path| match_route(&rules, &facts("GET", path, "h")).map(|r| r.name.as_str());
+        assert_eq!(name("/admin/keys/1"), Some("keys"));
+        assert_eq!(name("/admin/keysmith"), Some("admin"));
+        assert_eq!(name("/admin"), Some("admin"));
+        assert_eq!(name("/other"), Some("all"));
+        assert_eq!(match_route(&rules[..1], &facts("GET", "/x", "h")), None);
+        assert_eq!(match_route(&[], &facts("GET", "/x", "h")), None);
+    }
+
+    #[test]
+    fn ambiguous_paths_are_named() {
+        let cases = [
+            ("/admin/users", None),
+            ("/", None),
+            ("/a.b/..c/.d", None),
+            ("//admin", Some("double_slash")),
+            ("/x//admin", Some("double_slash")),
+            ("/public/../admin", Some("dot_segment")),
+            ("/./admin", Some("dot_segment")),
+            ("/admin/..", Some("dot_segment")),
+            ("/%61dmin", Some("percent_encoding")),
+            ("/admin%2Fx", Some("percent_encoding")),
+            ("/admin\\x", Some("backslash")),
+            ("/admin;jsessionid=1", Some("semicolon")),
+            ("/admin\tx", Some("control_char")),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(ambiguous_path(path), expected, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn decide_levels_and_reasons() {
+        let step = rule(
+            "admin",
+            "/admin",
+            Some(Level::PhishingResistant),
+            OnInsufficient::StepUp,
+        );
+        let deny = rule(
+            "admin",
+            "/admin",
+            Some(Level::PhishingResistant),
+            OnInsufficient::Deny,
+        );
+        let public = rule("health", "/health", None, OnInsufficient::Deny);
+
+        let v = decide(&step, &session(Level::Push, None, &[]), None, 100);
+        assert_eq!(v.decision, Decision::StepUp);
+        assert_eq!(
+            v.reasons,
+            vec!["level_below_required:push<phishing_resistant"]
+        );
+
+        let v = decide(&deny, &session(Level::Push, None, &["amr:foo"]), None, 100);
+        assert_eq!(v.decision, Decision::Deny);
+        assert_eq!(
+            v.reasons,
+            vec![
+                "level_below_required:push<phishing_resistant",
+                "unknown_amr:foo"
+            ]
+        );
+
+        let v = decide(
+            &step,
+            &session(Level::HardwareBoundPhishingResistant, None, &[]),
+            None,
+            1,
+        );
+        assert_eq!(v.decision, Decision::Allow);
+        assert_eq!(
+            v.reasons,
+            vec!["level_satisfied:hardware_bound_phishing_resistant>=phishing_resistant"]
+        );
+
+        let v = decide(&public, &session(Level::None, None, &[]), None, 1);
+        assert_eq!(v.decision, Decision::Allow);
+        assert_eq!(v.reasons, vec!["public_route"]);
+    }
+
+    #[test]
+    fn decide_authentication_age() {
+        let mut r = rule("pay", "/pay", Some(Level::Otp), OnInsufficient::StepUp);
+        if let Some(req) = r.require.as_mut() {
+            req.max_auth_age_secs = Some(900);
+        }
+        let now = 10_000;
+        let otp = |at| session(Level::Otp, at, &[]);
+        let cases: &[(Assurance, Option<u64>, Decision, &[&str])] = &[
+            (
+                otp(Some(now - 900)),
+                None,
+                Decision::Allow,
+                &["level_satisfied:otp>=otp", "auth_age_ok:900s<=900s"],
+            ),
+            (
+                otp(Some(now - 1200)),
+                Some(now),
+                Decision::StepUp,
+                &["level_satisfied:otp>=otp", "auth_too_old:1200s>900s"],
+            ),
+            (
+                otp(None),
+                Some(now - 60),
+                Decision::Allow,
+                &[
+                    "level_satisfied:otp>=otp",
+                    "auth_age_from_iat",
+                    "auth_age_ok:60s<=900s",
+                ],
+            ),
+            (
+                otp(None),
+                None,
+                Decision::StepUp,
+                &["level_satisfied:otp>=otp", "auth_age_unknown"],
+            ),
+            // Clock skew: an auth_time in the future is age 0.
+            (
+                otp(Some(now + 30)),
+                None,
+                Decision::Allow,
+                &["level_satisfied:otp>=otp", "auth_age_ok:0s<=900s"],
+            ),
+            (
+                session(Level::Push, Some(now - 5000), &[]),
+                None,
+                Decision::StepUp,
+                &["level_below_required:push<otp", "auth_too_old:5000s>900s"],
+            ),
+        ];
+        for (assurance, iat, decision, reasons) in cases {
+            let v = decide(&r, assurance, *iat, now);
+            assert_eq!(v.decision, *decision, "{assurance:?}");
+            assert_eq!(v.reasons, *reasons, "{assurance:?}");
+        }
+        for v in cases.iter().map(|(a, iat, _, _)| decide(&r, a, *iat, now)) {
+            assert!(v.reasons.iter().all(|r| !r.contains(' ')));
+        }
+    }
+
+    /// The README's decision table: documented sessions × example routes. Run with
+    /// `cargo test -p mfa-gate --lib decision_table -- --nocapture` to print the markdown.
+    #[test]
+    fn decision_table() {
+        use Level::{
+            HardwareBoundPhishingResistant, Otp, Password, PhishingResistant, PushNumberMatch,
+        };
+        let routes = [
+            (
+                "`GET /health` (public)",
+                rule("health", "/health", None, OnInsufficient::Deny),
+            ),
+            (
+                "`/app` (password)",
+                rule("app", "/app", Some(Password), OnInsufficient::StepUp),
+            ),
+            (
+                "`/transfers` (push_number_match)",
+                rule(
+                    "transfers",
+                    "/transfers",
+                    Some(PushNumberMatch),
+                    OnInsufficient::StepUp,
+                ),
+            ),
+            (
+                "`/payments` (otp)",
+                rule("payments", "/payments", Some(Otp), OnInsufficient::StepUp),
+            ),
+            (
+                "`/admin` (phishing_resistant, step-up)",
+                rule(
+                    "admin",
+                    "/admin",
+                    Some(PhishingResistant),
+                    OnInsufficient::StepUp,
+                ),
+            ),
+            (
+                "`/admin/keys` (hardware_bound, deny)",
+                rule(
+                    "keys",
+                    "/admin/keys",
+                    Some(HardwareBoundPhishingResistant),
+                    OnInsufficient::Deny,
+                ),
+            ),
+        ];
+        let okta_nm = ClassifierSettings {
+            profile: Profile::Okta,
+            amr_levels: vec![("swk".into(), PushNumberMatch)],
+            ..ClassifierSettings::default()
+        };
+        let entra_pr = ClassifierSettings {
+            profile: Profile::EntraId,
+            phishing_resistant_acrs: vec!["c1".into()],
+            ..ClassifierSettings::default()
+        };
+        let plain = |profile| ClassifierSettings {
+            profile,
+            ..ClassifierSettings::default()
+        };
+        let sessions: Vec<(&str, serde_json::Value, ClassifierSettings, &str)> = vec![
+            (
+                "Okta password",
+                json!({"amr": ["pwd"]}),
+                plain(Profile::Okta),
+                "AASSSD",
+            ),
+            (
+                "Okta Verify push",
+                json!({"amr": ["pwd", "okta_verify", "swk"]}),
+                plain(Profile::Okta),
+                "AASSSD",
+            ),
+            (
+                "Okta push, org maps `swk`→push_number_match",
+                json!({"amr": ["pwd", "okta_verify", "swk"]}),
+                okta_nm,
+                "AAASSD",
+            ),
+            (
+                "Okta SMS (`sms`,`mfa`,`pwd`)",
+                json!({"amr": ["sms", "mfa", "pwd"]}),
+                plain(Profile::Okta),
+                "AAAASD",
+            ),
+            (
+                "Okta FastPass (`okta_verify`,`phr`)",
+                json!({"amr": ["okta_verify", "phr"]}),
+                plain(Profile::Okta),
+                "AAAAAD",
+            ),
+            (
+                "Okta WebAuthn (`pwd`,`pop`)",
+                json!({"amr": ["pwd", "pop"]}),
+                plain(Profile::Okta),
+                "AAAAAD",
+            ),
+            (
+                "Okta smart card, hardware key (`sc`,`hwk`)",
+                json!({"amr": ["sc", "hwk"]}),
+                plain(Profile::Okta),
+                "AAAAAA",
+            ),
+            (
+                "Entra Authenticator (`mfa`,`rsa`,`pwd`)",
+                json!({"amr": ["mfa", "rsa", "pwd"]}),
+                plain(Profile::EntraId),
+                "AASSSD",
+            ),
+            (
+                "Entra `acrs: [c1]`, c1 = phishing-resistant CA",
+                json!({"acrs": ["c1"]}),
+                entra_pr,
+                "AAAAAD",
+            ),
+            (
+                "Auth0 `amr: [mfa]` (push or FIDO2)",
+                json!({"amr": ["mfa"], "acr": "http://schemas.openid.net/pape/policies/2007/06/multi-factor"}),
+                plain(Profile::Auth0),
+                "AASSSD",
+            ),
+            (
+                "Generic `acr: phrh`",
+                json!({"acr": "phrh"}),
+                plain(Profile::Generic),
+                "AAAAAA",
+            ),
+            (
+                "Any profile, `amr: \"pwd\"` (not an array)",
+                json!({"amr": "pwd"}),
+                plain(Profile::Generic),
+                "ASSSSD",
+            ),
+        ];
+        let mut md = String::from("| session (amr/acr) | level |");
+        for (title, _) in &routes {
+            md.push_str(&format!(" {title} |"));
+        }
+        md.push_str("\n|---|---|");
+        md.push_str(&"---|".repeat(routes.len()));
+        md.push('\n');
+        for (name, c, settings, expected) in &sessions {
+            let serde_json::Value::Object(c) = c.clone() else {
+                unreachable!()
+            };
+            let a = classify(&c, settings);
+            md.push_str(&format!("| {name} | `{}` |", a.level.as_str()));
+            for (i, (_, r)) in routes.iter().enumerate() {
+                let v = decide(r, &a, None, 0);
+                let (cell, letter) = match v.decision {
+                    Decision::Allow => ("allow", 'A'),
+                    Decision::StepUp => ("**step-up**", 'S'),
+                    Decision::Deny => ("**403**", 'D'),
+                };
+                assert_eq!(
+                    expected.chars().nth(i),
+                    Some(letter),
+                    "{name} on {}: {v:?}",
+                    r.name
+                );
+                md.push_str(&format!(" {cell} |"));
+            }
+            md.push('\n');
+        }
+        println!("{md}");
+    }
+}
