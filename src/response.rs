@@ -303,3 +303,238 @@ pub fn denied(reason: &str) -> LocalReply {
         "mfa_gate_denied",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn header<'a>(r: &'a LocalReply, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn body(r: &LocalReply) -> Value {
+        serde_json::from_slice(&r.body).expect("body is JSON")
+    }
+
+    #[track_caller]
+    fn assert_common(r: &LocalReply) {
+        assert_eq!(header(r, "content-type"), Some("application/json"));
+        assert_eq!(header(r, "cache-control"), Some("no-store"));
+        assert!(!r.details.contains(' '), "{}", r.details);
+        assert!(r.body.len() < 1024);
+        for (k, v) in &r.headers {
+            assert!(
+                v.bytes().all(|b| (0x20..0x7f).contains(&b)),
+                "{k}: {v:?} has bytes outside printable ASCII"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_token_has_no_error_code() {
+        let r = missing_token("api");
+        assert_common(&r);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(r#"Bearer realm="api""#)
+        );
+        assert_eq!(body(&r)["error"], "missing_token");
+        assert_eq!(r.details, "mfa_gate_missing_token");
+    }
+
+    #[test]
+    fn invalid_token_rfc6750() {
+        let r = invalid_token("api", "Jwt is expired");
+        assert_common(&r);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(
+                r#"Bearer realm="api", error="invalid_token", error_description="Jwt is expired""#
+            )
+        );
+        assert_eq!(body(&r)["error_description"], "Jwt is expired");
+    }
+
+    #[test]
+    fn audience_mismatch_mirrors_envoy_jwt_authn() {
+        let r = audience_mismatch("api");
+        assert_common(&r);
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(
+                r#"Bearer realm="api", error="invalid_token", error_description="Audiences in Jwt are not allowed""#
+            )
+        );
+        assert_eq!(body(&r)["error"], "invalid_token");
+    }
+
+    #[test]
+    fn step_up_challenge_rfc9470() {
+        let r = step_up_challenge(
+            "api",
+            "phr phrh",
+            Some(300),
+            "phishing-resistant authentication required",
+        );
+        assert_common(&r);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(concat!(
+                r#"Bearer realm="api", error="insufficient_user_authentication", "#,
+                r#"error_description="phishing-resistant authentication required", "#,
+                r#"acr_values="phr phrh", max_age="300""#
+            ))
+        );
+        let b = body(&r);
+        assert_eq!(b["error"], "insufficient_user_authentication");
+        assert_eq!(b["acr_values"], "phr phrh");
+        assert_eq!(b["max_age"], 300);
+        assert_eq!(r.details, "mfa_gate_step_up");
+
+        let r = step_up_challenge("api", "", None, "more recent authentication required");
+        let h = header(&r, "www-authenticate").unwrap_or_default();
+        assert!(!h.contains("acr_values") && !h.contains("max_age"), "{h}");
+        assert!(body(&r).get("max_age").is_none());
+    }
+
+    #[test]
+    fn header_injection_is_neutralised() {
+        let evil = "x\"\r\nSet-Cookie: a=b\\\u{7f}é\u{0}";
+        let r = step_up_challenge(evil, evil, Some(1), evil);
+        assert_common(&r);
+        let h = header(&r, "www-authenticate").unwrap_or_default();
+        assert!(!h.contains('\r') && !h.contains('\n') && !h.contains('\\'));
+        assert_eq!(header_text(evil), "x'Set-Cookie: a=b");
+        // Exactly the quotes we put there: 2 per parameter.
+        assert_eq!(h.matches('"').count(), 2 * 5, "{h}");
+        let r = invalid_token(&"r".repeat(5000), "d");
+        assert!(header(&r, "www-authenticate").unwrap_or_default().len() < 300);
+        let r = denied("level_below_required:push<phishing_resistant\r\n\"");
+        assert_eq!(
+            body(&r)["reason"],
+            "level_below_required:push<phishing_resistant'"
+        );
+    }
+
+    #[test]
+    fn percent_encoding() {
+        assert_eq!(percent_encode("AZaz09-._~"), "AZaz09-._~");
+        assert_eq!(
+            percent_encode("a b&c=d/e?f#g+h%"),
+            "a%20b%26c%3Dd%2Fe%3Ff%23g%2Bh%25"
+        );
+        assert_eq!(percent_encode("é"), "%C3%A9");
+        assert_eq!(percent_encode("\r\n\""), "%0D%0A%22");
+    }
+
+    fn target(endpoint: &str) -> RedirectTarget<'_> {
+        RedirectTarget {
+            authorization_endpoint: endpoint,
+            client_id: "app 1",
+            redirect_uri: "https://app.example/cb",
+            return_url: "https://app.example/admin?x=1&y=2",
+        }
+    }
+
+    #[test]
+    fn browser_redirect() {
+        let r = step_up_redirect(&target("https://idp.example/authorize"), "phr", Some(0));
+        assert_common(&r);
+        assert_eq!(r.status, 302);
+        assert_eq!(r.details, "mfa_gate_step_up_redirect");
+        assert_eq!(
+            header(&r, "location"),
+            Some(concat!(
+                "https://idp.example/authorize?response_type=code&client_id=app%201",
+                "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid&acr_values=phr",
+                "&max_age=0&prompt=login",
+                "&state=https%3A%2F%2Fapp.example%2Fadmin%3Fx%3D1%26y%3D2"
+            ))
+        );
+    }
+
+    #[test]
+    fn redirect_endpoint_with_query_or_fragment() {
+        let cases = [
+            (
+                "https://idp.example/oauth2/v1/authorize?tenant=a",
+                "https://idp.example/oauth2/v1/authorize?tenant=a&response_type=code",
+            ),
+            (
+                "https://idp.example/authorize?",
+                "https://idp.example/authorize?response_type=code",
+            ),
+            (
+                "https://idp.example/authorize?a=1&",
+                "https://idp.example/authorize?a=1&response_type=code",
+            ),
+            (
+                "https://idp.example/authorize#frag",
+                "https://idp.example/authorize?response_type=code",
+            ),
+            (
+                "https://idp.example/auth\r\norize",
+                "https://idp.example/authorize?response_type=code",
+            ),
+        ];
+        for (endpoint, start) in cases {
+            let loc = step_up_location(&target(endpoint), "", None);
+            assert!(loc.starts_with(start), "{endpoint:?} → {loc}");
+            assert!(
+                !loc.contains("acr_values") && !loc.contains("max_age"),
+                "{loc}"
+            );
+            assert!(loc.ends_with(
+                "&prompt=login&state=https%3A%2F%2Fapp.example%2Fadmin%3Fx%3D1%26y%3D2"
+            ));
+        }
+    }
+
+    #[test]
+    fn denied_body() {
+        let r = denied("level_below_required:push<phishing_resistant");
+        assert_common(&r);
+        assert_eq!(r.status, 403);
+        assert!(header(&r, "www-authenticate").is_none());
+        assert_eq!(
+            body(&r),
+            serde_json::json!({"error": "access_denied", "reason": "level_below_required:push<phishing_resistant"})
+        );
+    }
+
+    #[test]
+    fn accept_header_preference() {
+        let cases: &[(&[u8], bool)] = &[
+            (
+                b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                true,
+            ),
+            (b"application/json", false),
+            (b"application/json, text/html;q=0.5", false),
+            (b"text/html;q=0.9, application/json;q=0.9", true),
+            (b"text/html;q=0", false),
+            (b"*/*", false),
+            (b"", false),
+            (b"TEXT/HTML", true),
+            (b"application/problem+json, text/html;q=0.1", false),
+            (b"text/html;q=abc", false),
+            (b"\xff\xfe", false),
+        ];
+        for (accept, expected) in cases {
+            assert_eq!(
+                prefers_html(accept),
+                *expected,
+                "{:?}",
+                String::from_utf8_lossy(accept)
+            );
+        }
+    }
+}
