@@ -51,6 +51,7 @@
 mod vocab;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;
 
 use crate::claims::Claims;

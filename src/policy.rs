@@ -307,6 +307,7 @@ pub fn decide(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::assurance::{classify, ClassifierSettings, Profile};

@@ -305,6 +305,7 @@ pub fn denied(reason: &str) -> LocalReply {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::Value;

@@ -189,7 +189,8 @@ fn generic_knows_every_rfc8176_value() {
 fn generic_amr_and_acr_table() {
     use Level::{HardwareBoundPhishingResistant, Otp, Password, PhishingResistant, Push};
     use Profile::Generic as G;
-    let cases: &[(&[&str], Option<&str>, &[&str], Level)] = &[
+    type Case<'a> = (&'a [&'a str], Option<&'a str>, &'a [&'a str], Level);
+    let cases: &[Case] = &[
         (&["pwd"], None, &["pwd"], Password),
         (&["pwd", "otp"], None, &["otp", "pwd"], Otp),
         (&["pwd", "sms", "mfa"], None, &["pwd", "sms"], Otp),
