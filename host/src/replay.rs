@@ -31,6 +31,18 @@ pub trait Runner {
     fn take_logs(&mut self) -> Vec<LogLine>;
 }
 
+impl Runner for crate::Host {
+    fn handle(&mut self, request: DownstreamRequest, upstream: &mut dyn Upstream) -> Exchange {
+        crate::Host::handle(self, request, upstream)
+    }
+    fn advance(&mut self, ms: u64) {
+        crate::Host::advance(self, ms);
+    }
+    fn take_logs(&mut self) -> Vec<LogLine> {
+        crate::Host::take_logs(self)
+    }
+}
+
 /// A canned response or fault, as in `--cluster NAME=file.json` and a line's `upstream`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -344,7 +356,10 @@ fn header_json(headers: &HeaderList) -> Value {
 fn logs_json(logs: &[LogLine]) -> Value {
     Value::Array(
         logs.iter()
-            .map(|l| json!({"level": l.level, "context_id": l.context_id, "message": l.message}))
+            .map(|l| {
+                json!({"level": l.level, "context_id": l.context_id, "worker": l.worker,
+                       "message": l.message})
+            })
             .collect(),
     )
 }
@@ -396,12 +411,19 @@ pub fn run<R: BufRead, W: Write>(
                     runner.advance(ms);
                 }
                 let mut upstream = line_upstream(upstream);
+                // Logs emitted between lines, then this stream's, then other workers' (the
+                // shared log store also holds this stream's lines: skip those).
+                let mut logs = runner.take_logs();
                 let mut exchange = runner.handle(*request, &mut upstream);
-                let mut early = runner.take_logs();
-                if !early.is_empty() {
-                    early.append(&mut exchange.logs);
-                    exchange.logs = early;
-                }
+                let worker = exchange.worker;
+                logs.append(&mut exchange.logs);
+                logs.extend(
+                    runner
+                        .take_logs()
+                        .into_iter()
+                        .filter(|l| l.worker != worker),
+                );
+                exchange.logs = logs;
                 exchange_json(&exchange)
             }
         };
