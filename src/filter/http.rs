@@ -45,9 +45,8 @@ impl GateHttp {
     }
 
     fn jwt_authn_payload(&self, key: &str) -> Option<Result<Claims, String>> {
-        let path = jwt_authn_metadata::property_path(key);
-        match hostcalls::get_property(path) {
-            Ok(Some(bytes)) => Some(jwt_authn_metadata::decode_payload(&bytes)),
+        match hostcalls::get_property(jwt_authn_metadata::property_path()) {
+            Ok(Some(bytes)) => jwt_authn_metadata::decode_payload(&bytes, key).transpose(),
             Ok(None) => None,
             Err(status) => Some(Err(format!("metadata unreadable: {status:?}"))),
         }
@@ -183,7 +182,7 @@ impl Context for GateHttp {
     fn on_http_call_response(
         &mut self,
         token_id: u32,
-        _headers: usize,
+        num_headers: usize,
         body_size: usize,
         _trailers: usize,
     ) {
@@ -200,7 +199,7 @@ impl Context for GateHttp {
             if let Some(f) = state.fetch.get_mut(issuer) {
                 f.request_fetches_in_flight = f.request_fetches_in_flight.saturating_sub(1);
             }
-            keys::apply_response(&mut state, issuer, body_size, now);
+            keys::apply_response(&mut state, issuer, num_headers, body_size, now);
         }
         let evaluation = self.evaluate(false);
         self.apply(evaluation, false);

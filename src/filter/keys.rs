@@ -65,8 +65,14 @@ pub fn dispatch(state: &VmState, index: usize) -> Result<u32, String> {
 
 /// Reads the current http-call response (inside `on_http_call_response`) and applies it to
 /// issuer `index`. Returns true if a new key set was installed.
-pub fn apply_response(state: &mut VmState, index: usize, body_size: usize, now_secs: u64) -> bool {
-    let result = read_key_set(body_size);
+pub fn apply_response(
+    state: &mut VmState,
+    index: usize,
+    num_headers: usize,
+    body_size: usize,
+    now_secs: u64,
+) -> bool {
+    let result = read_key_set(num_headers, body_size);
     let issuer = state
         .config
         .issuers
@@ -127,7 +133,12 @@ pub fn apply_response(state: &mut VmState, index: usize, body_size: usize, now_s
     }
 }
 
-fn read_key_set(body_size: usize) -> Result<KeySet, String> {
+fn read_key_set(num_headers: usize, body_size: usize) -> Result<KeySet, String> {
+    // After a reset Envoy calls back with (0, 0, 0) and the response maps are unavailable:
+    // reading them would answer BadArgument, which the SDK turns into a panic.
+    if num_headers == 0 {
+        return Err("no response (connection reset)".to_string());
+    }
     let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
         .ok()
         .flatten();

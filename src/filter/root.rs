@@ -74,7 +74,7 @@ impl Context for GateRoot {
     fn on_http_call_response(
         &mut self,
         token_id: u32,
-        _headers: usize,
+        num_headers: usize,
         body_size: usize,
         _trailers: usize,
     ) {
@@ -90,7 +90,7 @@ impl Context for GateRoot {
         if let Some(f) = state.fetch.get_mut(index) {
             f.scheduled_in_flight = false;
         }
-        keys::apply_response(&mut state, index, body_size, now);
+        keys::apply_response(&mut state, index, num_headers, body_size, now);
     }
 }
 
