@@ -344,6 +344,11 @@ fn optional_str<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<Option<&'
 fn parse_jwk(value: &Value) -> Result<JwkEntry, String> {
     let jwk = value.as_object().ok_or("not a JSON object")?;
     let kty = optional_str(jwk, "kty")?.ok_or("no \"kty\"")?;
+    if kty == "oct" {
+        return Err(
+            "symmetric (oct) keys are not taken from a JWKS; configure an HMAC secret".into(),
+        );
+    }
     let kid = optional_str(jwk, "kid")?.map(str::to_string);
     if let Some(key_use) = optional_str(jwk, "use")? {
         if key_use != "sig" {
@@ -385,11 +390,6 @@ fn parse_jwk(value: &Value) -> Result<JwkEntry, String> {
         ("EC", other) => return Err(format!("unsupported EC curve {other:?}")),
         ("OKP", Some("Ed25519")) => vec![Algorithm::EdDSA],
         ("OKP", other) => return Err(format!("unsupported OKP curve {other:?}")),
-        ("oct", _) => {
-            return Err(
-                "symmetric (oct) keys are not taken from a JWKS; configure an HMAC secret".into(),
-            )
-        }
         (other, _) => return Err(format!("unsupported kty {:?}", truncate_for_log(other))),
     };
     let algorithms = match alg {
@@ -491,4 +491,217 @@ fn build_key(algorithm: Algorithm, jwk: &str) -> Result<PublicKey, jwt_simple::E
             return Err(jwt_simple::Error::msg("HMAC keys are not read from a JWKS"))
         }
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// RFC 7520 §3.4 RSA public key (2048 bits).
+    const RFC7520_N: &str = "n4EPtAOCc9AlkeQHPzHStgAbgs7bTZLwUBZdR8_KuKPEHLd4rHVTeT-O-XV2jRojdNhxJWTDvNd7nqQ0VEiZQHz_AJmSCpMaJMRBSFKrKb2wqVwGU_NsYOYL-QtiWN2lbzcEe6XC0dApr5ydQLrHqkHHig3RBordaZ6Aj-oBHqFEHYpPe7Tpe-OfVfHd1E6cS6M1FZcD1NNLYD5lFHpPI9bTwJlsde3uhGqC0ZCuEHg8lhzwOHrtIQbS0FVbb9k3-tVTU4fg_3L_vniUFAKwuCLqKnS2BYwdq_mzSnbLY7h_qixoR7jig3__kRhuaxwUkRz5iaiQkqgc5gHdrNP5zw";
+    /// Wycheproof's ES256 test key (P-256).
+    fn ec_key() -> Value {
+        json!({"kty": "EC", "crv": "P-256", "kid": "ec",
+            "x": "04N0xi21hshyvBp7I167sbE_bXqyqkAPfefdklMO7wY",
+            "y": "UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgmw"})
+    }
+    fn rsa_key() -> Value {
+        json!({"kty": "RSA", "kid": "rsa", "n": RFC7520_N, "e": "AQAB"})
+    }
+    fn parse(keys: Value) -> Result<KeySet, KeySetError> {
+        KeySet::from_jwks_json(json!({ "keys": keys }).to_string().as_bytes())
+    }
+
+    #[test]
+    fn parses_rsa_and_ec_keys() {
+        let set = parse(json!([rsa_key(), ec_key()])).unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.skipped(), 0);
+        assert!(set.contains_kid("rsa") && set.contains_kid("ec"));
+        assert!(!set.contains_kid("other"));
+        assert_eq!(format!("{set:?}"), "KeySet(2 keys)");
+    }
+
+    #[test]
+    fn rsa_without_alg_serves_rs_and_ps_and_with_alg_only_that_one() {
+        let set = parse(json!([rsa_key()])).unwrap();
+        for alg in [Algorithm::RS256, Algorithm::PS512] {
+            assert_eq!(set.candidates(alg, Some("rsa")).unwrap().len(), 1);
+        }
+        let mut only_rs256 = rsa_key();
+        only_rs256["alg"] = json!("RS256");
+        let set = parse(json!([only_rs256])).unwrap();
+        assert_eq!(
+            set.candidates(Algorithm::RS256, Some("rsa")).unwrap().len(),
+            1
+        );
+        assert!(matches!(
+            set.candidates(Algorithm::PS256, Some("rsa")),
+            Err(VerifyError::NoMatchingKey)
+        ));
+    }
+
+    #[test]
+    fn unusable_keys_are_skipped_and_counted() {
+        let mut enc = ec_key();
+        enc["use"] = json!("enc");
+        let mut private = ec_key();
+        private["d"] = json!("yy49oPcINGK2ps0LmtxpB6UTEOiITghHBif6wDqmJ3c");
+        let mut wrong_alg = ec_key();
+        wrong_alg["alg"] = json!("RS256");
+        let mut p521 = ec_key();
+        p521["crv"] = json!("P-521");
+        let mut bad_point = ec_key();
+        bad_point["y"] = json!("UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgnw");
+        let set = parse(json!([
+            ec_key(),
+            enc,
+            private,
+            wrong_alg,
+            p521,
+            bad_point,
+            {"kty": "oct", "k": "AAAA"},
+            {"kty": "XYZ"},
+            {"kid": "no kty"},
+            "not an object",
+            {"kty": "OKP", "crv": "X25519", "x": "AAAA"},
+        ]))
+        .unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.skipped(), 10);
+        let reasons = set.skipped_reasons().join("\n");
+        for expected in [
+            "keys[1]: use \"enc\"",
+            "keys[2]: contains private",
+            "keys[3]: alg RS256 does not match",
+            "keys[4]: unsupported EC curve",
+            "keys[5]: ES256 key rejected",
+            "keys[6]: symmetric (oct)",
+            "keys[7]: unsupported kty",
+            "keys[8]: no \"kty\"",
+            "keys[9]: not a JSON object",
+            "keys[10]: unsupported OKP curve",
+        ] {
+            assert!(reasons.contains(expected), "{expected} not in {reasons}");
+        }
+    }
+
+    #[test]
+    fn weak_and_roca_rsa_keys_are_rejected() {
+        // 1024-bit modulus (odd, top bit set).
+        let mut n = vec![0xc5u8; 128];
+        n[127] = 0x01;
+        let weak = json!({"kty": "RSA", "n": Base64UrlSafeNoPadding::encode_to_string(&n).unwrap(), "e": "AQAB"});
+        let err = parse(json!([weak])).unwrap_err();
+        assert!(err.0.contains("1024 bits is weak"), "{err}");
+
+        let vectors = format!(
+            "{}/../shared/vectors/wycheproof/json_web_key_test.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(vectors).unwrap()).unwrap();
+        let roca = doc["testGroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["comment"] == "jws_rsa_roca_key")
+            .unwrap();
+        let roca_n = roca["private"]["keys"][0]["n"].as_str().unwrap();
+        let err = parse(json!([{"kty": "RSA", "n": roca_n, "e": "AQAB"}])).unwrap_err();
+        assert!(err.0.contains("ROCA"), "{err}");
+        let rfc_n = Base64UrlSafeNoPadding::decode_to_vec(RFC7520_N, None).unwrap();
+        assert!(!has_roca_fingerprint(&rfc_n));
+    }
+
+    #[test]
+    fn whole_document_errors_are_clear() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"not json".to_vec(), "not valid JSON"),
+            (b"{\"keys\":[],\"keys\":[]}".to_vec(), "duplicate"),
+            (b"[]".to_vec(), "\"keys\" array"),
+            (b"{\"keys\":{}}".to_vec(), "is not an array"),
+            (
+                b"{\"keys\":[]}".to_vec(),
+                "no usable keys (the \"keys\" array is empty)",
+            ),
+            (
+                json!({"keys": [{"kty": "oct", "k": "AA"}]})
+                    .to_string()
+                    .into_bytes(),
+                "no usable keys (keys[0]: symmetric",
+            ),
+            (
+                json!({ "keys": vec![ec_key(); 101] })
+                    .to_string()
+                    .into_bytes(),
+                "101 keys, over the limit of 100",
+            ),
+            (
+                vec![b' '; MAX_JWKS_BYTES + 1],
+                "over the 1048576-byte limit",
+            ),
+        ];
+        for (doc, expected) in cases {
+            let err = KeySet::from_jwks_json(&doc).unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "{err} (expected {expected})"
+            );
+        }
+    }
+
+    #[test]
+    fn hmac_secrets_follow_rfc7518_sizes() {
+        let mut set = KeySet::default();
+        assert!(set.try_add_hmac_secret(&[7; 31]).is_err());
+        set.add_hmac_secret(&[7; 16]);
+        assert!(set.is_empty(), "short secret ignored");
+        set.try_add_hmac_secret(&[7; 32]).unwrap();
+        assert!(set.has_hmac_for(Algorithm::HS256));
+        assert!(!set.has_hmac_for(Algorithm::HS384));
+        set.try_add_hmac_secret(&[7; 64]).unwrap();
+        assert!(set.has_hmac_for(Algorithm::HS384) && set.has_hmac_for(Algorithm::HS512));
+        assert_eq!(set.len(), 1);
+        // The secret is used whatever kid an HS token names.
+        assert_eq!(
+            set.candidates(Algorithm::HS256, Some("any")).unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn key_selection_by_kid_and_bounded_without() {
+        let keys: Vec<Value> = (0..10)
+            .map(|i| {
+                let mut k = ec_key();
+                k["kid"] = json!(format!("k{i}"));
+                k
+            })
+            .collect();
+        let set = parse(Value::Array(keys)).unwrap();
+        assert_eq!(
+            set.candidates(Algorithm::ES256, Some("k7")).unwrap().len(),
+            1
+        );
+        assert_eq!(
+            set.candidates(Algorithm::ES256, None).unwrap().len(),
+            MAX_KEYS_TRIED_WITHOUT_KID
+        );
+        assert!(matches!(
+            set.candidates(Algorithm::ES256, Some("missing")),
+            Err(VerifyError::UnknownKid(k)) if k == "missing"
+        ));
+        assert!(matches!(
+            set.candidates(Algorithm::EdDSA, None),
+            Err(VerifyError::NoMatchingKey)
+        ));
+        let long_kid = "x".repeat(500);
+        let Err(VerifyError::UnknownKid(shown)) = set.candidates(Algorithm::ES256, Some(&long_kid))
+        else {
+            panic!("expected UnknownKid");
+        };
+        assert!(shown.len() < 80, "attacker-sized kid is truncated");
+    }
 }

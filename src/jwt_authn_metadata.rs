@@ -284,6 +284,7 @@ fn decode_list(bytes: &[u8], depth: usize) -> Result<Vec<Value>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -710,3 +710,118 @@ impl<'de> Visitor<'de> for UniqueValueVisitor {
         Ok(UniqueValue(Value::Object(members)))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn duplicate_members_are_found_at_any_depth_and_after_unescaping() {
+        assert!(parse_json_unique(br#"{"a":1,"b":{"c":[{"d":1}]}}"#).is_ok());
+        for doc in [
+            &br#"{"a":1,"a":2}"#[..],
+            br#"{"a":1,"\u0061":2}"#,
+            br#"{"x":{"y":1,"y":1}}"#,
+            br#"[{"z":[{"k":1,"k":1}]}]"#,
+        ] {
+            let err = parse_json_unique(doc).unwrap_err();
+            assert!(err.to_string().starts_with(DUPLICATE_MEMBER), "{err}");
+        }
+        let value = parse_json_unique(
+            br#"{"n":-1,"f":1.5,"u":18446744073709551615,"s":"\u00fc","z":null,"b":false}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            value,
+            json!({"n": -1, "f": 1.5, "u": u64::MAX, "s": "ü", "z": null, "b": false})
+        );
+    }
+
+    #[test]
+    fn numeric_dates() {
+        let claims = |v: Value| json!({ "exp": v }).as_object().unwrap().clone();
+        assert_eq!(
+            numeric_date(&claims(json!(1_700_000_000)), "exp"),
+            Ok(Some(1_700_000_000))
+        );
+        assert_eq!(numeric_date(&claims(json!(10.9)), "exp"), Ok(Some(10)));
+        assert_eq!(numeric_date(&claims(json!(0)), "exp"), Ok(Some(0)));
+        assert_eq!(
+            numeric_date(&claims(json!(u32::MAX)), "exp"),
+            Ok(Some(u64::from(u32::MAX)))
+        );
+        for bad in [
+            json!(u64::from(u32::MAX) + 1),
+            json!(-1),
+            json!(-0.5),
+            json!("1"),
+            json!(null),
+        ] {
+            assert_eq!(
+                numeric_date(&claims(bad), "exp"),
+                Err(VerifyError::InvalidClaim("exp"))
+            );
+        }
+        assert_eq!(numeric_date(&Map::new(), "exp"), Ok(None));
+    }
+
+    #[test]
+    fn segments_must_be_canonical_base64url() {
+        assert_eq!(decode_segment("Zm9v", "x").unwrap(), b"foo");
+        assert_eq!(decode_segment("", "x").unwrap(), b"");
+        // "Zm9w" decodes to "fop"; "Zm9vZ" is an impossible length; "QR" has non-zero
+        // trailing bits (the canonical spelling of "A" is "QQ").
+        for bad in ["Zm9v=", "Zm9vZ", "QR", "Zm9v+", "Zm9v/"] {
+            assert!(decode_segment(bad, "x").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn too_large_is_checked_before_anything_else() {
+        let opts = VerifyOptions {
+            issuer: "i".into(),
+            audiences: vec![],
+            algorithms: vec![Algorithm::ES256],
+            clock_skew_secs: 60,
+            max_token_bytes: 10,
+        };
+        let err = verify(&[0xff; 11], &KeySet::default(), &opts, 0).unwrap_err();
+        assert_eq!(err, VerifyError::TooLarge { len: 11, max: 10 });
+        assert_eq!(err.reason(), "token_too_large");
+        assert_eq!(err.to_string(), "token is 11 bytes, over the 10-byte limit");
+    }
+
+    #[test]
+    fn jwt_simple_gets_every_option_from_ours() {
+        let opts = VerifyOptions {
+            issuer: "https://issuer".into(),
+            audiences: vec!["a".into(), "b".into()],
+            algorithms: vec![Algorithm::ES256],
+            clock_skew_secs: 60,
+            max_token_bytes: 4096,
+        };
+        let o = jwt_simple_options(&opts, Some("kid-1"), 1_700_000_000, true);
+        assert_eq!(o.time_tolerance, Some(Duration::from_secs(60)));
+        assert_eq!(o.max_token_length, Some(4096));
+        assert_eq!(
+            o.artificial_time,
+            Some(UnixTimeStamp::from_secs(1_700_000_000))
+        );
+        assert_eq!(o.required_key_id.as_deref(), Some("kid-1"));
+        assert_eq!(
+            o.allowed_issuers,
+            Some(HashSet::from(["https://issuer".to_string()]))
+        );
+        assert_eq!(o.allowed_audiences.map(|a| a.len()), Some(2));
+        assert!(!o.accept_future);
+        let signature_only = jwt_simple_options(&opts, None, u64::MAX, false);
+        assert_eq!(signature_only.allowed_issuers, None);
+        assert_eq!(signature_only.allowed_audiences, None);
+        assert_eq!(
+            signature_only.artificial_time,
+            Some(UnixTimeStamp::from_secs(MAX_NOW_SECS))
+        );
+    }
+}
