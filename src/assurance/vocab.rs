@@ -250,68 +250,56 @@ pub(crate) fn acr_term(profile: Profile, value: &str) -> Option<Term> {
 
 /// A documented combination of `amr` values that means more (or something else) than its
 /// parts. `consumes` are removed before single values are read.
-pub(crate) struct Combo {
-    pub consumes: Vec<&'static str>,
+pub(crate) struct Combo<'v> {
+    pub consumes: Vec<&'v str>,
     pub terms: Vec<Term>,
 }
 
 /// Finds documented combinations among `values` (already de-duplicated).
-pub(crate) fn combos(profile: Profile, values: &[&str]) -> Vec<Combo> {
-    let has = |v: &str| values.contains(&v);
-    let mut out = Vec::new();
-    let mut used: Vec<&'static str> = Vec::new();
-    if profile == Profile::Okta && has("okta_verify") {
-        // Okta Verify: +phr = FastPass (signed nonce); +otp = TOTP; +swk = push.
-        if has("phr") {
-            out.push(Combo {
-                consumes: vec!["okta_verify", "phr"],
-                terms: vec![t("fastpass", Pr)],
-            });
-            used.extend(["okta_verify", "phr"]);
-        } else if has("swk") {
-            out.push(Combo {
-                consumes: vec!["okta_verify", "swk"],
-                terms: vec![t("push", Push)],
-            });
-            used.extend(["okta_verify", "swk"]);
-        } else if has("otp") {
-            out.push(Combo {
-                consumes: vec!["okta_verify", "otp"],
-                terms: vec![t("otp", Otp)],
-            });
-            used.extend(["okta_verify", "otp"]);
+pub(crate) fn combos<'v>(profile: Profile, values: &[&'v str]) -> Vec<Combo<'v>> {
+    let find = |wanted: &str| values.iter().copied().find(|v| *v == wanted);
+    let mut out: Vec<Combo<'v>> = Vec::new();
+    let add = |out: &mut Vec<Combo<'v>>, consumes: Vec<&'v str>, terms: Vec<Term>| {
+        out.push(Combo { consumes, terms });
+    };
+    let okta = profile == Profile::Okta;
+    let mut swk_used = false;
+    if let (true, Some(ov)) = (okta, find("okta_verify")) {
+        // Okta Verify: +phr = FastPass (signed nonce); +swk = push; +otp = TOTP.
+        if let Some(phr) = find("phr") {
+            add(&mut out, vec![ov, phr], vec![t("fastpass", Pr)]);
+        } else if let Some(swk) = find("swk") {
+            add(&mut out, vec![ov, swk], vec![t("push", Push)]);
+            swk_used = true;
+        } else if let Some(otp) = find("otp") {
+            add(&mut out, vec![ov, otp], vec![t("otp", Otp)]);
         }
     }
+    let mut hwk_used = false;
     // Smart card with a hardware-secured key (Okta: "hwk replaces swk"; RFC 8176 sc + hwk).
-    if has("sc") && has("hwk") {
-        out.push(Combo {
-            consumes: vec!["sc", "hwk"],
-            terms: vec![t("smart_card", Hbpr), t("hwk", Hbpr)],
-        });
-        used.extend(["sc", "hwk"]);
-    } else if profile == Profile::Okta && has("sc") && has("swk") && !used.contains(&"swk") {
-        out.push(Combo {
-            consumes: vec!["sc", "swk"],
-            terms: vec![t("smart_card", Pr)],
-        });
-        used.extend(["sc", "swk"]);
+    if let (Some(sc), Some(hwk)) = (find("sc"), find("hwk")) {
+        add(
+            &mut out,
+            vec![sc, hwk],
+            vec![t("smart_card", Hbpr), t("hwk", Hbpr)],
+        );
+        hwk_used = true;
+    } else if let (true, Some(sc), Some(swk), false) = (okta, find("sc"), find("swk"), swk_used) {
+        add(&mut out, vec![sc, swk], vec![t("smart_card", Pr)]);
     }
-    // WebAuthn with a hardware-secured key: hardware-bound phishing-resistant.
-    if has("hwk") && !used.contains(&"hwk") {
+    // WebAuthn with a hardware-secured key: hardware-bound phishing-resistant. Okta's `pop`
+    // is documented WebAuthn; the generic `pop` is not (see `generic_amr`).
+    if let (false, Some(hwk)) = (hwk_used, find("hwk")) {
         let webauthn = values
             .iter()
             .copied()
-            .find(|v| WEBAUTHN_LIKE.contains(v) || (profile == Profile::Okta && *v == "pop"));
+            .find(|v| WEBAUTHN_LIKE.contains(v) || (okta && *v == "pop"));
         if let Some(w) = webauthn {
-            let w: &'static str = WEBAUTHN_LIKE
-                .iter()
-                .copied()
-                .find(|x| *x == w)
-                .unwrap_or("pop");
-            out.push(Combo {
-                consumes: vec![w, "hwk"],
-                terms: vec![t("webauthn", Hbpr), t("hwk", Hbpr)],
-            });
+            add(
+                &mut out,
+                vec![w, hwk],
+                vec![t("webauthn", Hbpr), t("hwk", Hbpr)],
+            );
         }
     }
     out
