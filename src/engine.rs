@@ -233,7 +233,7 @@ pub fn evaluate(
                 reason,
                 issuer,
                 source,
-            } = refusal;
+            } = *refusal;
             // A browser without a session on a protected route is sent to sign in.
             if reason == "missing_token" && wants_html {
                 if let (Some(step_up), Some(rule)) = (first_step_up(config), rule) {
@@ -399,7 +399,7 @@ fn finish(
 
 enum SessionError {
     FetchKeys(usize, KeysWanted),
-    Refused(Refusal),
+    Refused(Box<Refusal>),
 }
 
 fn refused(
@@ -411,12 +411,12 @@ fn refused(
 ) -> SessionError {
     let reason = reason.into();
     let reply = reply.unwrap_or_else(|| response::invalid_token(&config.realm, &describe(&reason)));
-    SessionError::Refused(Refusal {
+    SessionError::Refused(Box::new(Refusal {
         reply,
         reason,
         issuer: issuer.map(|i| i.verify.issuer.clone()),
         source,
-    })
+    }))
 }
 
 fn obtain_session(

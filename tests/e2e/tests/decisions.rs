@@ -1,6 +1,7 @@
 //! Every decision the filter makes, through the compiled .wasm in the host: allow, RFC 9470
 //! step-up (API), redirect step-up (browser), policy deny, RFC 6750 401s, audience 403,
 //! CORS preflight, report-only, and identity headers (client copies stripped).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Hostile input through the compiled .wasm: every case is answered with the right 401/403
 //! and a logged reason, and no worker VM ever traps (checked after every request by
 //! `Gate::send`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! payload with `payload_in_metadata`; mfa-gate reads it from the `metadata` property
 //! (the bytes Envoy hands a filter, reproduced by host/src/metadata.rs) instead of
 //! verifying again. Client-supplied headers are never taken as a payload.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

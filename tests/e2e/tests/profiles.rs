@@ -1,6 +1,7 @@
 //! Every provider profile end to end: documented claim sets (../shared/vectors/claims and
 //! the providers' docs cited in src/assurance/vocab.rs), signed at test time, against the
 //! privileged route (/admin needs phishing_resistant) and the otp route (/reports, deny).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

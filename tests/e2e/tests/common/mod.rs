@@ -1,7 +1,7 @@
 //! Shared fixtures for the end-to-end tests: one fixture key set minted at test time,
 //! token minting with full control over header and payload bytes, and a builder that runs
 //! the release `mfa_gate.wasm` in mfa-gate-host.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
 use mfa_gate_host::{
