@@ -169,6 +169,28 @@ fn canned_cluster_replies_are_served_in_order_and_the_last_repeats() {
 }
 
 #[test]
+fn canned_delay_past_the_call_timeout_is_a_504_for_the_filter() {
+    let wasm = fixture("conformance_filter.wasm");
+    let canned =
+        std::env::temp_dir().join(format!("front-replay-delay-{}.json", std::process::id()));
+    std::fs::write(
+        &canned,
+        r#"[{"status":200,"delay_ms":500,"body":"late"},{"status":200,"delay_ms":5000}]"#,
+    )
+    .unwrap();
+    let call = r#"{"path":"/c","headers":{"x-conformance":"callout","x-cluster":"auth","x-timeout-ms":"1000"}}"#;
+    let cluster = format!("auth={}", canned.display());
+    let out = lines(&replay(
+        &["--wasm", wasm.to_str().unwrap(), "--cluster", &cluster],
+        &format!("{call}\n{call}\n"),
+    ));
+    assert_eq!(header(&out[0]["headers"], "x-r-call-status"), Some("200"));
+    assert_eq!(header(&out[0]["headers"], "x-r-call-body"), Some("late"));
+    assert_eq!(header(&out[1]["headers"], "x-r-call-status"), Some("504"));
+    std::fs::remove_file(&canned).ok();
+}
+
+#[test]
 fn configure_failure_exits_non_zero_with_the_filter_error() {
     let wasm = fixture("conformance_filter.wasm");
     let output = replay(
