@@ -1,5 +1,6 @@
 //! `mfa-gate check`, `explain`, `token` and `keygen`, run as a user runs them: the built
 //! binary, real files, exit codes and output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 mod common;
 

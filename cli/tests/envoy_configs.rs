@@ -2,6 +2,7 @@
 //! with the filter's own `config::parse`, the JSON Schema accepts all of them and rejects
 //! broken ones, and the Envoy / Istio / Envoy Gateway documents have the structure their
 //! consumers need (checked field by field: no CRD schemas are vendored).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 mod common;
 

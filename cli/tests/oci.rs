@@ -1,5 +1,6 @@
 //! `make oci` (scripts/build-oci.sh): the OCI image layout Istio's WasmPlugin and Envoy
 //! Gateway pull. Checks every digest and size against the blobs, and the media types.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 mod common;
 
