@@ -117,11 +117,17 @@ pub enum Profile {
     /// RFC 8176 `amr` values and OpenID `phr`/`phrh` `acr` values only.
     #[default]
     Generic,
+    /// Okta: `okta_verify`+`swk`/`phr`/`otp`, `pop`, `sc`, `urn:okta:loa:*` acr values.
     Okta,
+    /// Microsoft Entra ID: v1.0 `amr` (`rsa`, `ngcmfa`, …) and `acrs` auth-context ids.
     EntraId,
+    /// Auth0: `mfa` / PAPE multi-factor only (never phishing-resistant by itself).
     Auth0,
+    /// Keycloak: LoA aliases and mapper-defined `amr`, mapped by the operator.
     Keycloak,
+    /// Ping (PingOne sign-on policy names in `acr`; PingAM/AIC operator-defined values).
     Ping,
+    /// Duo: Duo SSO `amr` plus Universal Prompt `auth_context.factor`.
     Duo,
 }
 
@@ -160,13 +166,16 @@ impl Profile {
 /// the session gets at least that level.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomClaimRule {
+    /// Claim name; a dotted path (`ext.mfa_method`) reaches into nested objects.
     pub claim: String,
+    /// Claim value → the level it proves.
     pub values: Vec<(String, Level)>,
 }
 
 /// Per-issuer classification settings (compiled from configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClassifierSettings {
+    /// The issuer's vocabulary.
     pub profile: Profile,
     /// Extra/overriding `amr` value → level mappings.
     pub amr_levels: Vec<(String, Level)>,

@@ -50,7 +50,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// Send the step-up / deny reply.
     Enforce,
+    /// Log and count the verdict, let the request through.
     ReportOnly,
 }
 
@@ -112,18 +114,24 @@ pub struct Requirement {
 /// A compiled route rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRule {
+    /// Name used in logs and metrics.
     pub name: String,
+    /// Which requests the rule applies to.
     pub matcher: RouteMatch,
     /// None = the route is public (no token needed).
     pub require: Option<Requirement>,
+    /// Enforce or report only.
     pub mode: Mode,
+    /// Step-up or deny when the session falls short.
     pub on_insufficient: OnInsufficient,
+    /// How a step-up reaches the client.
     pub browser: BrowserMode,
 }
 
 /// The facts of a request that rules match on.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestFacts<'a> {
+    /// HTTP method as sent.
     pub method: &'a str,
     /// Path without the query string.
     pub path: &'a str,
@@ -220,8 +228,11 @@ pub fn ambiguous_path(path: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
+    /// Pass the request on.
     Allow,
+    /// Ask for stronger or fresher authentication (RFC 9470 401 or redirect).
     StepUp,
+    /// 403.
     Deny,
 }
 
@@ -229,7 +240,9 @@ pub enum Decision {
 /// `level_below_required:push<phishing_resistant`, `auth_too_old:1200>900`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
+    /// What to do.
     pub decision: Decision,
+    /// Why, in order: level, age, unknown values.
     pub reasons: Vec<String>,
 }
 

@@ -24,17 +24,24 @@
 /// A local reply for `send_http_response`. `details` has no spaces (access-log friendly).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply {
+    /// HTTP status.
     pub status: u32,
+    /// Header names are lower-case; values are printable ASCII.
     pub headers: Vec<(String, String)>,
+    /// Small JSON body.
     pub body: Vec<u8>,
+    /// Response-code details for the access log.
     pub details: &'static str,
 }
 
 /// Where to send a browser for step-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectTarget<'a> {
+    /// The provider's authorization endpoint (may already have a query).
     pub authorization_endpoint: &'a str,
+    /// Our OAuth client id at the provider.
     pub client_id: &'a str,
+    /// Where the provider sends the browser back (the application's callback).
     pub redirect_uri: &'a str,
     /// The URL the user asked for (scheme://host/path?query), carried back to the app.
     pub return_url: &'a str,
