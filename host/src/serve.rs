@@ -299,13 +299,26 @@ fn plain(status: u16, body: &'static str) -> hyper::Response<Full<Bytes>> {
     to_hyper_response(text_response(status, body))
 }
 
+/// The stream ended without a response (reset, or paused forever): the connection is closed
+/// without an answer, as Envoy resets an HTTP/1.1 stream.
+#[derive(Debug)]
+struct StreamReset(String);
+
+impl std::fmt::Display for StreamReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stream reset ({})", self.0)
+    }
+}
+
+impl std::error::Error for StreamReset {}
+
 async fn handle_request(
     front: Arc<Front>,
     worker: usize,
     peer: SocketAddr,
     local: SocketAddr,
     request: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+) -> Result<hyper::Response<Full<Bytes>>, StreamReset> {
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_REQUEST_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -371,6 +384,11 @@ async fn handle_request(
         return Ok(plain(503, "worker stopped"));
     }
     match answer.await {
+        Ok(exchange) if exchange.response.status == 0 => Err(StreamReset(
+            exchange
+                .response_code_details
+                .unwrap_or_else(|| "no response".to_string()),
+        )),
         Ok(exchange) => Ok(to_hyper_response(exchange.response)),
         Err(_) => Ok(plain(503, "worker failed")),
     }

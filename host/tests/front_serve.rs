@@ -235,6 +235,14 @@ fn filter_runs_inline_with_real_properties_and_local_replies() {
     let down = get(&proxy.address, "GET", "/down", &[], b"");
     assert_eq!(down.status, 503);
     assert!(String::from_utf8_lossy(&down.body).starts_with("upstream connect error"));
+
+    // A stream that ends without a response (paused forever) closes the connection unanswered.
+    let answer = raw_exchange(
+        &proxy.address,
+        b"GET /x HTTP/1.1\r\nhost: a\r\nx-conformance: stuck\r\n\r\n",
+    );
+    assert_eq!(answer, "");
+    assert_eq!(get(&proxy.address, "GET", "/", &[], b"").status, 200);
 }
 
 #[test]
