@@ -11,6 +11,8 @@ use crate::policy::{
     BrowserMode, Mode, OnInsufficient, Requirement, RouteMatch, RouteRule, Unmatched,
 };
 use crate::verify::{Algorithm, VerifyOptions};
+mod shape;
+
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -346,21 +348,19 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigErrors> {
             "configuration is empty (expected a JSON object)".into(),
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let raw: RawConfig = match serde_path_to_error::deserialize(&mut de) {
-        Ok(raw) => raw,
-        Err(err) => {
-            let path = err.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            return Err(one(&path, err.into_inner().to_string()));
-        }
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(err) => return Err(one("", format!("not valid JSON: {err}"))),
     };
-    if let Err(err) = de.end() {
-        return Err(one(
-            "",
-            format!("trailing data after the JSON object: {err}"),
-        ));
+    let mut shape_errors = Vec::new();
+    shape::check(&value, &shape::ROOT, "", &mut shape_errors);
+    if !shape_errors.is_empty() {
+        return Err(ConfigErrors(shape_errors));
     }
+    let raw: RawConfig = match serde_json::from_value(value) {
+        Ok(raw) => raw,
+        Err(err) => return Err(one("", err.to_string())),
+    };
     let mut errors = Vec::new();
     let config = compile(raw, &mut errors);
     if errors.is_empty() {
@@ -1167,6 +1167,39 @@ mod tests {
         let errs = errors_of(&doc);
         assert!(errs[0].starts_with("issuers[0]"), "{}", errs[0]);
         assert!(errs[0].contains("unknown field `audience`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn nested_unknown_fields_and_types_name_their_paths() {
+        let doc = minimal("", "").replace(
+            r#""match":{"path_prefix":"/admin"}"#,
+            r#""match":{"pathprefix":"/admin","methods":"GET"}"#,
+        );
+        let errs = errors_of(&doc);
+        assert!(errs.contains(&"routes[0].match: unknown field `pathprefix` (expected one of: path, path_prefix, methods, hosts)".to_string()), "{errs:?}");
+        assert!(
+            errs.contains(
+                &"routes[0].match.methods: expected an array, found a string".to_string()
+            ),
+            "{errs:?}"
+        );
+        let doc = minimal(
+            r#","remote_jwks":{"cluster":"idp"},"clock_skew_secs":-5"#,
+            "",
+        )
+        .replacen(r#","remote_jwks":{"cluster":"idp","path":"/jwks"}"#, "", 1);
+        let errs = errors_of(&doc);
+        assert!(
+            errs.contains(&"issuers[0].remote_jwks.path: is required".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.contains(
+                &"issuers[0].clock_skew_secs: expected a non-negative integer, found a number"
+                    .to_string()
+            ),
+            "{errs:?}"
+        );
     }
 
     #[test]

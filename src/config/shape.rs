@@ -1,0 +1,191 @@
+//! The JSON shape of the configuration, checked before serde sees it, so that every
+//! unknown field and wrong type is reported with its path (`routes[2].match.pathprefix`).
+//! A small table-driven walker: far smaller in the wasm module than generic path tracking.
+
+use super::ConfigError;
+use serde_json::Value;
+
+/// What a JSON value must look like.
+pub enum Shape {
+    Str,
+    Bool,
+    UInt,
+    /// Anything (checked later, e.g. an inline JWKS).
+    Any,
+    List(&'static Shape),
+    /// An object with free keys and values of one shape.
+    Map(&'static Shape),
+    /// An object with these fields (name, shape, required).
+    Obj(&'static [(&'static str, Shape, bool)]),
+}
+
+const STR_LIST: Shape = Shape::List(&Shape::Str);
+const STR_MAP: Shape = Shape::Map(&Shape::Str);
+
+const REMOTE_JWKS: Shape = Shape::Obj(&[
+    ("cluster", Shape::Str, true),
+    ("path", Shape::Str, true),
+    ("authority", Shape::Str, false),
+    ("refresh_interval_secs", Shape::UInt, false),
+    ("timeout_ms", Shape::UInt, false),
+]);
+
+const CUSTOM_CLAIM: Shape = Shape::Obj(&[("claim", Shape::Str, true), ("values", STR_MAP, true)]);
+
+const STEP_UP: Shape = Shape::Obj(&[
+    ("authorization_endpoint", Shape::Str, true),
+    ("client_id", Shape::Str, true),
+    ("redirect_uri", Shape::Str, true),
+]);
+
+const ISSUER: Shape = Shape::Obj(&[
+    ("issuer", Shape::Str, true),
+    ("audiences", STR_LIST, false),
+    ("allow_any_audience", Shape::Bool, false),
+    ("algorithms", STR_LIST, false),
+    ("jwks", Shape::Any, false),
+    ("remote_jwks", REMOTE_JWKS, false),
+    ("hmac_secret_base64", Shape::Str, false),
+    ("clock_skew_secs", Shape::UInt, false),
+    ("profile", Shape::Str, false),
+    ("amr_levels", STR_MAP, false),
+    ("acr_levels", STR_MAP, false),
+    ("phishing_resistant_acrs", STR_LIST, false),
+    ("custom_claims", Shape::List(&CUSTOM_CLAIM), false),
+    ("step_up", STEP_UP, false),
+]);
+
+const TOKEN_SOURCE: Shape = Shape::Obj(&[
+    ("authorization_bearer", Shape::Bool, false),
+    ("header", Shape::Str, false),
+    ("cookie", Shape::Str, false),
+]);
+
+const MATCH: Shape = Shape::Obj(&[
+    ("path", Shape::Str, false),
+    ("path_prefix", Shape::Str, false),
+    ("methods", STR_LIST, false),
+    ("hosts", STR_LIST, false),
+]);
+
+const REQUIRE: Shape = Shape::Obj(&[
+    ("level", Shape::Str, true),
+    ("max_auth_age_secs", Shape::UInt, false),
+    ("acr_values", Shape::Str, false),
+]);
+
+const ROUTE: Shape = Shape::Obj(&[
+    ("name", Shape::Str, false),
+    ("match", MATCH, true),
+    ("require", REQUIRE, false),
+    ("on_insufficient", Shape::Str, false),
+    ("browser", Shape::Str, false),
+    ("mode", Shape::Str, false),
+]);
+
+/// The whole document.
+pub static ROOT: Shape = Shape::Obj(&[
+    ("mode", Shape::Str, false),
+    ("realm", Shape::Str, false),
+    ("issuers", Shape::List(&ISSUER), false),
+    ("token_sources", Shape::List(&TOKEN_SOURCE), false),
+    (
+        "jwt_authn",
+        Shape::Obj(&[("payload_in_metadata", Shape::Str, true)]),
+        false,
+    ),
+    ("max_token_bytes", Shape::UInt, false),
+    ("token_cache_entries", Shape::UInt, false),
+    ("routes", Shape::List(&ROUTE), false),
+    ("unmatched", Shape::Str, false),
+    (
+        "upstream_headers",
+        Shape::Obj(&[
+            ("subject", Shape::Str, false),
+            ("level", Shape::Str, false),
+            ("methods", Shape::Str, false),
+        ]),
+        false,
+    ),
+]);
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+/// Checks `value` against `shape`, appending one error per problem.
+pub fn check(value: &Value, shape: &Shape, path: &str, errors: &mut Vec<ConfigError>) {
+    let mismatch = |expected: &str, errors: &mut Vec<ConfigError>| {
+        errors.push(ConfigError {
+            path: path.to_string(),
+            message: format!("expected {expected}, found {}", kind(value)),
+        })
+    };
+    match shape {
+        Shape::Any => {}
+        Shape::Str if !value.is_string() => mismatch("a string", errors),
+        Shape::Bool if !value.is_boolean() => mismatch("a boolean", errors),
+        Shape::UInt if !value.is_u64() => mismatch("a non-negative integer", errors),
+        Shape::Str | Shape::Bool | Shape::UInt => {}
+        Shape::List(item) => match value.as_array() {
+            None => mismatch("an array", errors),
+            Some(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    check(v, item, &format!("{path}[{i}]"), errors);
+                }
+            }
+        },
+        Shape::Map(item) => match value.as_object() {
+            None => mismatch("an object", errors),
+            Some(map) => {
+                for (k, v) in map {
+                    check(v, item, &join(path, k), errors);
+                }
+            }
+        },
+        Shape::Obj(fields) => match value.as_object() {
+            None => mismatch("an object", errors),
+            Some(map) => {
+                for (k, v) in map {
+                    match fields.iter().find(|(name, _, _)| name == k) {
+                        Some((_, field_shape, _)) => check(v, field_shape, &join(path, k), errors),
+                        None => {
+                            let known: Vec<&str> = fields.iter().map(|(n, _, _)| *n).collect();
+                            errors.push(ConfigError {
+                                path: path.to_string(),
+                                message: format!(
+                                    "unknown field `{}` (expected one of: {})",
+                                    k.chars().take(64).collect::<String>(),
+                                    known.join(", ")
+                                ),
+                            });
+                        }
+                    }
+                }
+                for (name, _, required) in fields.iter() {
+                    if *required && !map.contains_key(*name) {
+                        errors.push(ConfigError {
+                            path: join(path, name),
+                            message: "is required".to_string(),
+                        });
+                    }
+                }
+            }
+        },
+    }
+}
