@@ -616,6 +616,19 @@ mod tests {
     }
 
     #[test]
+    fn rsa_over_4096_bits_is_skipped_because_jwt_simple_refuses_it() {
+        let fake = |bytes: usize| {
+            let mut n = vec![0xc5u8; bytes];
+            n[bytes - 1] = 0x01;
+            json!({"kty": "RSA", "n": Base64UrlSafeNoPadding::encode_to_string(&n).unwrap(), "e": "AQAB"})
+        };
+        let err = parse(json!([fake(768)])).unwrap_err();
+        assert!(err.0.contains("Unsupported RSA modulus"), "{err}");
+        let err = parse(json!([fake(1025)])).unwrap_err();
+        assert!(err.0.contains("over 8192"), "{err}");
+    }
+
+    #[test]
     fn whole_document_errors_are_clear() {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"not json".to_vec(), "not valid JSON"),
