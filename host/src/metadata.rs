@@ -19,6 +19,9 @@
 //!   bool → 1 byte; map → proxy-wasm pairs (key, serialized value), 4 bytes for an empty map;
 //!   list → pairs (serialized element, ""); null (anywhere inside) → SerializationFailure.
 //!
+//! (Read at envoyproxy/envoy b40935ac07f770581a402ca8a220d251bc02b3a5 and google/cel-cpp
+//! 03f4f2fc1f3a69fe3293c24162e68d581d13e7fe; function names are given because line numbers move.)
+//!
 //! Map iteration order is unspecified in Envoy (protobuf maps); this host emits keys sorted.
 //! `typed_filter_metadata` is not modelled: it is always an empty map here.
 
@@ -257,6 +260,9 @@ mod tests {
 
     #[test]
     fn claims_round_trip_through_the_metadata_message() {
+        // `["metadata"]` is the Metadata message itself (evaluator.cc StreamActivation::FindValue,
+        // ActivationToken::Metadata), serialized by context.cc serializeValue (kMessage →
+        // SerializeToString); src/jwt_authn_metadata.rs decodes it.
         // Envoy's jwt_authn (test/extensions/filters/http/jwt_authn) stores the payload
         // Struct under payload_in_metadata; numbers become doubles on the way.
         let claims = json!({
@@ -295,6 +301,9 @@ mod tests {
 
     #[test]
     fn deeper_paths_use_cel_value_encodings() {
+        // Envoy context.cc `serializeValue`: kDouble → 8 raw bytes, kString → raw, kBool →
+        // 1 byte, kList → marshalPairs(element, ""), kMap → marshalPairs(key, value);
+        // `getProperty`: list segments parsed with absl::SimpleAtoi, misses → NotFound.
         let fm = metadata_with(
             json!({"exp": 1_700_000_300u64, "sub": "abcdefgh", "amr": ["pwd", "hwk"], "ok": true}),
         );
