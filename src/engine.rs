@@ -313,17 +313,6 @@ pub fn evaluate(
                 session.issued_at,
                 request.now_secs,
             );
-            let mut reasons = verdict.reasons.clone();
-            for unknown in &session.assurance.unknown {
-                let code = format!("unrecognised_value:{}", sanitize_detail(unknown));
-                if !reasons.contains(&code) {
-                    reasons.push(code);
-                }
-            }
-            let verdict = Verdict {
-                decision: verdict.decision,
-                reasons,
-            };
             record.required_level = rule.require.as_ref().map(|q| q.level);
             let reply = match verdict.decision {
                 Decision::Allow => None,
@@ -634,11 +623,9 @@ fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestHeaders) 
     match rule.map_or(BrowserMode::Auto, |r| r.browser) {
         BrowserMode::Api => false,
         BrowserMode::Redirect => true,
-        BrowserMode::Auto => headers.header("accept").is_some_and(|accept| {
-            accept
-                .windows(b"text/html".len())
-                .any(|w| w.eq_ignore_ascii_case(b"text/html"))
-        }),
+        BrowserMode::Auto => headers
+            .header("accept")
+            .is_some_and(|accept| response::prefers_html(&accept)),
     }
 }
 
@@ -744,21 +731,6 @@ pub fn header_safe(value: &str) -> String {
     out
 }
 
-/// A claim value shown inside a reason: short, `[A-Za-z0-9_.:-]` only.
-fn sanitize_detail(value: &str) -> String {
-    value
-        .chars()
-        .take(40)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.:-/".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Human description for `error_description` from a reason code (never token content).
 fn describe(reason: &str) -> String {
     let code = reason.split(':').next().unwrap_or(reason);
@@ -793,11 +765,5 @@ mod tests {
         assert_eq!(header_safe("alice\r\nx-admin: 1"), "alice%0D%0Ax-admin: 1");
         assert_eq!(header_safe("zoë"), "zo%C3%AB");
         assert_eq!(header_safe("100%"), "100%25");
-    }
-
-    #[test]
-    fn details_in_reasons_are_sanitised() {
-        assert_eq!(sanitize_detail("a\"b\nc"), "a_b_c");
-        assert_eq!(sanitize_detail(&"x".repeat(100)).len(), 40);
     }
 }
