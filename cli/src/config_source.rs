@@ -8,6 +8,11 @@ use serde_json::Value;
 
 /// `@type` of Envoy's HTTP wasm filter config.
 const WASM_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+/// Wrappers the Envoy SDK examples use around the wasm filter config.
+const TYPED_STRUCT_TYPES: [&str; 2] = [
+    "type.googleapis.com/udpa.type.v1.TypedStruct",
+    "type.googleapis.com/xds.type.v3.TypedStruct",
+];
 /// `@type` Envoy passes to the plugin unchanged.
 const STRING_VALUE_TYPE: &str = "type.googleapis.com/google.protobuf.StringValue";
 
@@ -55,8 +60,16 @@ fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
 fn collect(value: &Value, found: &mut Vec<FoundConfig>) {
     match value {
         Value::Object(map) => {
-            if map.get("@type").and_then(Value::as_str) == Some(WASM_FILTER_TYPE) {
+            let type_url = map.get("@type").and_then(Value::as_str).unwrap_or("");
+            if type_url == WASM_FILTER_TYPE {
                 if let Some(config) = map.get("config") {
+                    found.push(from_envoy_plugin_config(config));
+                }
+            }
+            if TYPED_STRUCT_TYPES.contains(&type_url)
+                && map.get("type_url").and_then(Value::as_str) == Some(WASM_FILTER_TYPE)
+            {
+                if let Some(config) = map.get("value").and_then(|v| v.get("config")) {
                     found.push(from_envoy_plugin_config(config));
                 }
             }
@@ -139,5 +152,72 @@ fn from_extension_policy(policy: &Value, found: &mut Vec<FoundConfig>) {
                 None => Err(format!("spec.wasm[{i}].config is missing")),
             },
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found_in(yaml: &str) -> Vec<FoundConfig> {
+        let mut found = Vec::new();
+        for document in serde_yaml::Deserializer::from_str(yaml) {
+            let value = <Value as serde::Deserialize>::deserialize(document).unwrap_or(Value::Null);
+            collect(&value, &mut found);
+        }
+        found
+    }
+
+    #[test]
+    fn string_value_and_typed_struct_wrappers_are_found() {
+        let yaml = r#"
+filters:
+- typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+    config: {name: a, configuration: {"@type": type.googleapis.com/google.protobuf.StringValue, value: '{"x":1}'}}
+- typed_config:
+    "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+    type_url: type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+    value:
+      config: {name: b, configuration: {"@type": type.googleapis.com/google.protobuf.StringValue, value: '{"y":2}'}}
+"#;
+        let found = found_in(yaml);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].location, "wasm filter \"a\"");
+        assert_eq!(found[0].json.as_deref().ok(), Some(&br#"{"x":1}"#[..]));
+        assert_eq!(found[1].location, "wasm filter \"b\"");
+    }
+
+    #[test]
+    fn a_struct_configuration_is_named_as_the_mistake_it_is() {
+        let yaml = r#"
+"@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+config: {name: a, configuration: {"@type": type.googleapis.com/google.protobuf.Struct, value: {x: 1}}}
+"#;
+        let found = found_in(yaml);
+        let message = found[0].json.as_ref().err().cloned().unwrap_or_default();
+        assert!(message.contains("protobuf.Struct"), "{message}");
+        assert!(message.contains("StringValue"), "{message}");
+    }
+
+    #[test]
+    fn kubernetes_documents_in_one_file() {
+        let yaml = "kind: WasmPlugin\nmetadata: {name: p, namespace: n}\nspec: {pluginConfig: {mode: enforce}}\n---\n\
+                    kind: EnvoyExtensionPolicy\nmetadata: {name: e}\nspec: {wasm: [{name: w, config: {realm: r}}, {name: v}]}\n";
+        let found = found_in(yaml);
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[0].location, "WasmPlugin n/p");
+        assert_eq!(
+            found[0].json.as_deref().ok(),
+            Some(&br#"{"mode":"enforce"}"#[..])
+        );
+        assert_eq!(
+            found[1].json.as_deref().ok(),
+            Some(&br#"{"realm":"r"}"#[..])
+        );
+        assert!(
+            found[2].json.is_err(),
+            "a wasm entry without config is reported"
+        );
     }
 }
