@@ -1,4 +1,5 @@
 //! The noop fixture through the host: load, handle, round robin, workers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
