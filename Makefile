@@ -7,7 +7,7 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup build wasm fixtures native test lint fmt bench run oci clean
+.PHONY: all setup build wasm dist fixtures native test lint fmt bench run oci clean
 
 all: build
 
@@ -21,6 +21,17 @@ build: wasm native
 wasm: setup
 	$(CARGO) build --release --target $(WASM_TARGET) -p mfa-gate $(FIXTURES)
 	@ls -l $(FILTER_WASM) | awk '{print "mfa_gate.wasm: " $$5 " bytes"}'
+
+## dist: the deployable module, further shrunk by binaryen's wasm-opt -Oz when installed
+dist: wasm
+	@mkdir -p dist
+	@if command -v wasm-opt >/dev/null 2>&1; then \
+		wasm-opt -Oz --all-features $(FILTER_WASM) -o dist/mfa_gate.wasm; \
+	else \
+		echo "wasm-opt not found (apt-get install binaryen): copying the unoptimised module"; \
+		cp $(FILTER_WASM) dist/mfa_gate.wasm; \
+	fi
+	@ls -l dist/mfa_gate.wasm | awk '{print "dist/mfa_gate.wasm: " $$5 " bytes"}'
 
 native:
 	$(CARGO) build -p mfa-gate-host -p mfa-gate-cli
@@ -39,7 +50,7 @@ fmt:
 	$(CARGO) fmt --all
 
 ## bench: criterion benches and the load test; writes BENCHMARKS.md
-bench: wasm
+bench: dist
 	./scripts/bench.sh
 
 ## run: the demo — filter inline in a proxy on 127.0.0.1 with a demo IdP and app
@@ -47,8 +58,8 @@ run: wasm
 	./scripts/run-demo.sh
 
 ## oci: an OCI image of the filter as Istio's WasmPlugin pulls it (no container engine needed)
-oci: wasm
-	./scripts/build-oci.sh
+oci: dist
+	WASM=dist/mfa_gate.wasm ./scripts/build-oci.sh
 
 clean:
 	$(CARGO) clean

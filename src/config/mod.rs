@@ -643,7 +643,15 @@ fn compile_issuer(
 
     let hmac_secret = raw.hmac_secret_base64.as_deref().and_then(|b64| {
         match <ct_codecs::Base64 as ct_codecs::Decoder>::decode_to_vec(b64.trim(), None) {
-            Ok(secret) if secret.len() >= 32 => Some(secret),
+            Ok(secret) if secret.len() >= 32 => {
+                match KeySet::default().try_add_hmac_secret(&secret) {
+                    Ok(()) => Some(secret),
+                    Err(e) => {
+                        push(errors, format!("{path}.hmac_secret_base64"), e.to_string());
+                        None
+                    }
+                }
+            }
             Ok(secret) => {
                 push(
                     errors,
