@@ -278,12 +278,13 @@ fn map_ref(state: &VmState, kind: i32) -> Result<Option<&HeaderList>, i32> {
     let stream = state.active_stream();
     match kind {
         0..=3 => Ok(stream.and_then(|s| {
-            (access_of(s, kind) != Access::None).then(|| match kind {
+            let map = match kind {
                 0 => &s.request_headers,
                 1 => &s.request_trailers,
                 2 => &s.response_headers,
                 _ => &s.response_trailers,
-            })
+            };
+            (access_of(s, kind) != Access::None).then_some(map)
         })),
         4 | 5 => Ok(None),
         CALL_RESPONSE_HEADERS => Ok(state.call_response.as_ref().map(|(headers, _, _)| headers)),

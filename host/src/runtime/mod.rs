@@ -107,6 +107,7 @@ type Callback1 = Option<TypedFunc<i32, ()>>;
 type Callback2 = Option<TypedFunc<(i32, i32), ()>>;
 type Action2 = Option<TypedFunc<(i32, i32), i32>>;
 type Action3 = Option<TypedFunc<(i32, i32, i32), i32>>;
+type CallResponse = Option<TypedFunc<(i32, i32, i32, i32, i32), ()>>;
 
 /// The module's proxy_on_* exports (absent ones are simply not called).
 pub(crate) struct Exports {
@@ -121,7 +122,7 @@ pub(crate) struct Exports {
     pub response_headers: Action3,
     pub response_body: Action3,
     pub response_trailers: Action2,
-    pub http_call_response: Option<TypedFunc<(i32, i32, i32, i32, i32), ()>>,
+    pub http_call_response: CallResponse,
     pub done: Option<TypedFunc<i32, i32>>,
     pub log: Callback1,
     pub delete: Callback1,
