@@ -31,6 +31,7 @@ const BYTES_VALUE: &str = "type.googleapis.com/google.protobuf.BytesValue";
 pub struct YamlError {
     /// e.g. `static_resources.listeners[0].address.socket_address.port_value`.
     pub path: String,
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -45,7 +46,9 @@ impl std::error::Error for YamlError {}
 /// Something in the file that is not supported and has no effect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
+    /// YAML path of the unsupported item.
     pub path: String,
+    /// What happens to it.
     pub message: String,
 }
 
@@ -58,7 +61,9 @@ impl fmt::Display for Warning {
 /// The parts of the bootstrap that are used.
 #[derive(Debug, Clone, Default)]
 pub struct EnvoyConfig {
+    /// `static_resources.listeners`, in order.
     pub listeners: Vec<ListenerConfig>,
+    /// `static_resources.clusters`, in order.
     pub clusters: Vec<ClusterConfig>,
     /// Unsupported content, by YAML path.
     pub warnings: Vec<Warning>,
@@ -67,9 +72,11 @@ pub struct EnvoyConfig {
 /// One listener with its HTTP connection manager.
 #[derive(Debug, Clone, Default)]
 pub struct ListenerConfig {
+    /// Listener `name`.
     pub name: String,
     /// `ip:port` (IPv6 in brackets).
     pub address: String,
+    /// The static `route_config.virtual_hosts`.
     pub virtual_hosts: Vec<VirtualHost>,
     /// The wasm HTTP filter, if the chain has one before the router.
     pub wasm: Option<WasmFilterConfig>,
@@ -78,8 +85,11 @@ pub struct ListenerConfig {
 /// A virtual host of the route configuration.
 #[derive(Debug, Clone, Default)]
 pub struct VirtualHost {
+    /// Virtual host `name`.
     pub name: String,
+    /// Host names it serves (`*`, `*.suffix`, `prefix.*` or exact).
     pub domains: Vec<String>,
+    /// Routes, first match wins.
     pub routes: Vec<RouteRule>,
 }
 
@@ -97,7 +107,9 @@ pub enum PathMatch {
 pub struct RouteRule {
     /// `name` of the route (`xds.route_name`), or empty.
     pub name: String,
+    /// `match.prefix` or `match.path`.
     pub matcher: PathMatch,
+    /// `route.cluster`.
     pub cluster: String,
     /// `route.timeout` (Envoy default 15 s; `0s` disables it → `None`).
     pub timeout: Option<Duration>,
@@ -108,7 +120,9 @@ pub struct RouteRule {
 pub struct WasmFilterConfig {
     /// `config.name` (property `plugin_name`).
     pub name: String,
+    /// `config.root_id`.
     pub root_id: String,
+    /// `vm_config.vm_id` (shared-data namespace).
     pub vm_id: String,
     /// `vm_config.code.local.filename`, as written (relative = to the current directory).
     pub filename: PathBuf,
@@ -116,6 +130,7 @@ pub struct WasmFilterConfig {
     pub configuration: Vec<u8>,
     /// `vm_config.configuration` bytes.
     pub vm_configuration: Vec<u8>,
+    /// `failure_policy` (FAIL_RELOAD is treated as FAIL_CLOSED).
     pub failure_policy: FailurePolicy,
     /// `vm_config.environment_variables`: `key_values`, then `host_env_keys` read from this process.
     pub environment: Vec<(String, String)>,
@@ -124,6 +139,7 @@ pub struct WasmFilterConfig {
 /// A static cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
+    /// Cluster `name`.
     pub name: String,
     /// `host:port` of each endpoint, in order.
     pub endpoints: Vec<String>,

@@ -48,10 +48,13 @@ impl Runner for crate::Host {
 #[serde(deny_unknown_fields)]
 pub struct CannedReply {
     #[serde(default = "default_status")]
+    /// Response status (default 200).
     pub status: u16,
     #[serde(default)]
+    /// Response headers.
     pub headers: Headers,
     #[serde(default)]
+    /// Response body (UTF-8 text).
     pub body: String,
     /// `reset`, `connect_failure` or `no_answer`.
     #[serde(default)]

@@ -73,6 +73,7 @@ impl StreamWorker for crate::Worker {
 
 /// No filter: the router alone.
 pub struct PlainWorker {
+    /// Worker number (reported in `Exchange::worker`).
     pub index: usize,
 }
 
@@ -160,6 +161,7 @@ struct Job {
 
 /// Settings of one `serve` run.
 pub struct ServeSettings {
+    /// The parsed bootstrap; its first listener is served.
     pub config: EnvoyConfig,
     /// Listen here instead of the listener's address (`127.0.0.1:0` = any free port).
     pub listen_override: Option<String>,
