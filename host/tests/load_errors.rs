@@ -225,3 +225,21 @@ fn bad_allocator_pointer_is_invalid_memory_access() {
         host.logs()
     );
 }
+
+// A module cannot grow its memory past the host's cap (1 GiB): memory.grow answers -1.
+#[test]
+fn memory_growth_is_capped() {
+    let wat = r#"(module
+  (memory (export "memory") 1)
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) i32.const 0)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+    (i32.eq (memory.grow (i32.const 16385)) (i32.const -1)))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1))"#;
+    let options = HostOptions {
+        workers: 1,
+        ..HostOptions::default()
+    };
+    let host = Host::load_bytes(wat.as_bytes(), options, Clusters::new());
+    assert!(host.is_ok(), "grow past 1 GiB must fail: {:?}", host.err());
+}

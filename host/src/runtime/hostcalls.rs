@@ -616,8 +616,9 @@ fn stream_control(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             restricted(&c, "proxy_continue_stream")?;
             match kind {
                 0 | 1 => {
+                    // Without a stream (root context) there is nothing to continue: Ok, no effect.
                     let Some(stream) = c.data_mut().active_stream_mut() else {
-                        return Ok(status::NOT_FOUND);
+                        return Ok(status::OK);
                     };
                     if kind == 0 {
                         stream.continue_request = true;

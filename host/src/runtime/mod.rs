@@ -189,6 +189,7 @@ impl Worker {
         shared: Arc<Shared>,
     ) -> Result<Worker, HostError> {
         let mut store = Store::new(shared_engine(), VmState::new(shared.clone(), index));
+        store.limiter(|state| &mut state.limits);
         store.data_mut().initializing = true;
         let instance = pre
             .instantiate(&mut store)

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmtime::{Memory, TypedFunc};
+use wasmtime::{Memory, StoreLimits, StoreLimitsBuilder, TypedFunc};
 
 use crate::clusters::CallOutcome;
 use crate::shared::{lock, MetricKind, Shared};
@@ -143,7 +143,12 @@ pub(crate) struct VmState {
     /// Log lines of the stream being handled (also kept in the shared store).
     pub stream_logs: Option<Vec<LogLine>>,
     pub rng_state: u64,
+    /// Caps linear memory so a runaway module cannot exhaust the host.
+    pub limits: StoreLimits,
 }
+
+/// Largest linear memory a VM may grow to (a failed grow makes the module's allocator fail).
+pub(crate) const MAX_MEMORY_BYTES: usize = 1 << 30;
 
 impl VmState {
     pub(crate) fn new(shared: Arc<Shared>, worker: usize) -> Self {
@@ -173,6 +178,9 @@ impl VmState {
             metric_counters: [0; 3],
             stream_logs: None,
             rng_state: seed,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MAX_MEMORY_BYTES)
+                .build(),
         }
     }
 
