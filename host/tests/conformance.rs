@@ -927,3 +927,38 @@ fn upstream_receives_filtered_request() {
     assert_eq!(seen.len(), 1);
     assert_eq!(Some(&seen[0]), exchange.upstream_request.as_ref());
 }
+
+// §3.8 metadata: dynamic metadata through the property path (values from metadata.rs);
+// a null value is SerializationFailure (3), a miss NotFound (1).
+#[test]
+fn metadata_property() {
+    let mut host = conformance_host(Clusters::new());
+    let mut request = scenario("metadata");
+    let metadata = serde_json::json!({"ns": {"key": "value", "null": null}});
+    request.filter_metadata = metadata.as_object().unwrap().clone();
+    let exchange = run(&mut host, request);
+    assert_eq!(header(&exchange, "md-string"), "0:value");
+    assert_eq!(header(&exchange, "md-missing"), "1:");
+    assert_eq!(header(&exchange, "md-null"), "3:");
+}
+
+// §3.1: Pause in request headers holds the body; after the callout resumes the stream,
+// on_request_body runs with the whole body.
+#[test]
+fn body_waits_for_paused_headers() {
+    let mut host = conformance_host(auth_ok());
+    let mut request = scenario("callout");
+    request.body = b"payload".to_vec();
+    let exchange = run(&mut host, request);
+    let order: Vec<String> = messages(&exchange.logs)
+        .into_iter()
+        .filter(|m| m.starts_with("lifecycle request") || m.starts_with("result call-status"))
+        .collect();
+    assert_eq!(order.len(), 3, "{order:?}");
+    assert!(order[0].starts_with("lifecycle request_headers"));
+    assert_eq!(order[1], "result call-status=200");
+    assert!(
+        order[2].starts_with("lifecycle request_body") && order[2].ends_with("size=7 eos=true")
+    );
+    assert_eq!(exchange.upstream_request.unwrap().body, b"payload");
+}
