@@ -201,16 +201,7 @@ pub fn evaluate(
                 reasons: vec!["unmatched_route".to_string()],
             };
             let reply = response::denied("unmatched_route");
-            return finish(
-                config,
-                mode,
-                verdict,
-                Some(reply),
-                None,
-                record,
-                remove,
-                None,
-            );
+            return finish(mode, verdict, Some(reply), None, record, remove, None);
         }
         _ => {}
     }
@@ -245,29 +236,16 @@ pub fn evaluate(
             record.issuer = issuer;
             record.source = source;
             record.required_level = rule.and_then(|r| r.require.as_ref()).map(|q| q.level);
+            // A sign-in redirect is a step-up; every other refusal is a deny.
             let verdict = Verdict {
-                decision: Decision::Deny,
+                decision: if reply.status == 302 {
+                    Decision::StepUp
+                } else {
+                    Decision::Deny
+                },
                 reasons: vec![reason],
             };
-            let decision = if reply.status == 302 {
-                Decision::StepUp
-            } else {
-                Decision::Deny
-            };
-            let verdict = Verdict {
-                decision,
-                ..verdict
-            };
-            return finish(
-                config,
-                mode,
-                verdict,
-                Some(reply),
-                None,
-                record,
-                remove,
-                None,
-            );
+            return finish(mode, verdict, Some(reply), None, record, remove, None);
         }
     };
 
@@ -329,7 +307,6 @@ pub fn evaluate(
     };
     let set = identity_headers(config, &session);
     let mut e = finish(
-        config,
         mode,
         verdict,
         reply,
@@ -344,9 +321,7 @@ pub fn evaluate(
 }
 
 /// Builds the evaluation for a verdict: enforce (reply) or report (pass).
-#[allow(clippy::too_many_arguments)]
 fn finish(
-    config: &Config,
     mode: Mode,
     verdict: Verdict,
     reply: Option<LocalReply>,
@@ -355,7 +330,6 @@ fn finish(
     remove: Vec<String>,
     session: Option<Rc<Session>>,
 ) -> Evaluation {
-    let _ = config;
     let mut counters = vec![telemetry::decision_counter(verdict.decision, mode).to_string()];
     for reason in &verdict.reasons {
         let c = telemetry::reason_counter(reason);

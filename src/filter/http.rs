@@ -1,7 +1,7 @@
 //! One HTTP stream: evaluate the request with the pure engine and carry out the outcome
 //! (pass with identity headers, local reply, or pause to fetch keys first).
 
-use super::keys::{self, MAX_WAITING_FETCHES, UNKNOWN_KID_REFRESH_INTERVAL_SECS};
+use super::keys::{self, FetchKind, MAX_WAITING_FETCHES, UNKNOWN_KID_REFRESH_INTERVAL_SECS};
 use super::local_reply;
 use super::now_secs;
 use super::state::Shared;
@@ -196,10 +196,14 @@ impl Context for GateHttp {
         {
             let now = now_secs(self.get_current_time());
             let mut state = self.state.borrow_mut();
-            if let Some(f) = state.fetch.get_mut(issuer) {
-                f.request_fetches_in_flight = f.request_fetches_in_flight.saturating_sub(1);
-            }
-            keys::apply_response(&mut state, issuer, num_headers, body_size, now);
+            keys::complete(
+                &mut state,
+                issuer,
+                FetchKind::Request,
+                num_headers,
+                body_size,
+                now,
+            );
         }
         let evaluation = self.evaluate(false);
         self.apply(evaluation, false);

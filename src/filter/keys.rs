@@ -63,9 +63,39 @@ pub fn dispatch(state: &VmState, index: usize) -> Result<u32, String> {
     })
 }
 
+/// Which kind of fetch finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchKind {
+    /// The root context's scheduled refresh.
+    Scheduled,
+    /// A request waiting for keys.
+    Request,
+}
+
+/// Completes a fetch of issuer `index` inside `on_http_call_response`: clears its in-flight
+/// mark and applies the response. Returns true if a new key set was installed.
+pub fn complete(
+    state: &mut VmState,
+    index: usize,
+    kind: FetchKind,
+    num_headers: usize,
+    body_size: usize,
+    now_secs: u64,
+) -> bool {
+    if let Some(f) = state.fetch.get_mut(index) {
+        match kind {
+            FetchKind::Scheduled => f.scheduled_in_flight = false,
+            FetchKind::Request => {
+                f.request_fetches_in_flight = f.request_fetches_in_flight.saturating_sub(1)
+            }
+        }
+    }
+    apply_response(state, index, num_headers, body_size, now_secs)
+}
+
 /// Reads the current http-call response (inside `on_http_call_response`) and applies it to
 /// issuer `index`. Returns true if a new key set was installed.
-pub fn apply_response(
+fn apply_response(
     state: &mut VmState,
     index: usize,
     num_headers: usize,

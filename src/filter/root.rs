@@ -2,7 +2,7 @@
 //! JWKS refresh schedule on ticks (only when some issuer fetches keys remotely).
 
 use super::http::{GateHttp, Unconfigured};
-use super::keys;
+use super::keys::{self, FetchKind};
 use super::now_secs;
 use super::state::{Shared, VmState};
 use crate::config;
@@ -87,10 +87,14 @@ impl Context for GateRoot {
         };
         let now = self.now();
         let mut state = shared.borrow_mut();
-        if let Some(f) = state.fetch.get_mut(index) {
-            f.scheduled_in_flight = false;
-        }
-        keys::apply_response(&mut state, index, num_headers, body_size, now);
+        keys::complete(
+            &mut state,
+            index,
+            FetchKind::Scheduled,
+            num_headers,
+            body_size,
+            now,
+        );
     }
 }
 
