@@ -48,13 +48,12 @@ trap cleanup EXIT
 # start NAME ARGS...: runs the binary in the background, waits for "listening on ADDR", sets ADDR.
 start() {
   local name=$1; shift
+  rm -f "$tmp/$name.out" "$tmp/$name.err"
   "$BIN" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pids+=($!)
   for _ in $(seq 1 100); do
-    if grep -q '^listening on ' "$tmp/$name.out" 2>/dev/null; then
-      ADDR=$(sed -n 's/^listening on //p' "$tmp/$name.out" | head -1)
-      return 0
-    fi
+    ADDR=$(sed -n 's/^listening on //p' "$tmp/$name.out" 2>/dev/null | head -1)
+    [ -n "$ADDR" ] && return 0
     sleep 0.1
   done
   echo "$name did not start:" >&2; cat "$tmp/$name.err" >&2; exit 1
@@ -135,7 +134,7 @@ run_case() {
 
 run_serve_case() {
   local label=$1 yaml=$2 path=$3
-  start serve serve --config "$yaml" --listen-override 127.0.0.1:0 --workers "$WORKERS" --log-level critical
+  start "serve-${#rows[@]}" serve --config "$yaml" --listen-override 127.0.0.1:0 --workers "$WORKERS" --log-level critical
   run_case "$label" "$ADDR" "$path"
   stop_last
 }
