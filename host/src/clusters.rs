@@ -81,17 +81,25 @@ impl Clusters {
         self.entries.contains_key(name)
     }
 
-    /// Counts the call and asks the cluster for its reply.
-    pub(crate) fn call(&mut self, request: &ClusterRequest) -> ClusterReply {
+    /// Counts the call; an in-process cluster answers at once, an HTTP cluster names the address
+    /// to call (outside the clusters lock, so one slow upstream does not block other workers).
+    pub(crate) fn dispatch(&mut self, request: &ClusterRequest) -> Dispatch {
         let Some(entry) = self.entries.get_mut(&request.cluster) else {
-            return ClusterReply::ConnectFailure;
+            return Dispatch::Reply(ClusterReply::ConnectFailure);
         };
         entry.calls += 1;
         match &mut entry.cluster {
-            Cluster::Handler(handler) => handler(request),
-            Cluster::Http { address } => crate::upstream_call::call_http_cluster(address, request),
+            Cluster::Handler(handler) => Dispatch::Reply(handler(request)),
+            Cluster::Http { address } => Dispatch::Http(address.clone()),
         }
     }
+}
+
+/// How a dispatched call is answered.
+pub(crate) enum Dispatch {
+    Reply(ClusterReply),
+    /// Send it to this HTTP/1.1 address.
+    Http(String),
 }
 
 /// What the filter finally receives for one call.

@@ -7,10 +7,11 @@ use super::abi::{
     write_u64,
 };
 use super::vm::{Access, LocalReply, VmState};
-use crate::clusters::plan_reply;
+use crate::clusters::{plan_reply, Dispatch};
 use crate::properties;
 use crate::shared::{lock, CasResult, MetricKind};
 use crate::types::{ClusterRequest, HeaderList};
+use crate::upstream_call::call_http_cluster;
 
 type Ctx<'a> = Caller<'a, VmState>;
 type HostResult = wasmtime::Result<i32>;
@@ -751,7 +752,11 @@ fn calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
                 trailers: deserialize_pairs(&trailer_bytes),
                 timeout_ms: u64::from(timeout),
             };
-            let reply = lock(&shared.clusters).call(&request);
+            let dispatch = lock(&shared.clusters).dispatch(&request);
+            let reply = match dispatch {
+                Dispatch::Reply(reply) => reply,
+                Dispatch::Http(address) => call_http_cluster(&address, &request),
+            };
             let planned = plan_reply(reply, request.timeout_ms);
             c.data_mut()
                 .schedule_reply(token, planned.delay_ms, planned.outcome);
