@@ -962,3 +962,40 @@ fn body_waits_for_paused_headers() {
     );
     assert_eq!(exchange.upstream_request.unwrap().body, b"payload");
 }
+
+// §3.1 Body: Pause at end of stream buffers the body until the callout resumes the stream;
+// the buffered body is readable from the callback.
+#[test]
+fn body_pause_waits_for_callout() {
+    let mut host = conformance_host(auth_ok());
+    let mut request = scenario("body-callout");
+    request.body = b"form=1".to_vec();
+    let exchange = run(&mut host, request);
+    assert_eq!(header(&exchange, "paused-body"), "form=1");
+    assert_eq!(header(&exchange, "call-status"), "200");
+    assert_eq!(exchange.upstream_request.unwrap().body, b"form=1");
+    assert_eq!(host.cluster_calls("auth"), 1);
+}
+
+// §3.1 Header access windows: an SDK read of request headers in on_request_body gets
+// BadArgument, which the SDK turns into a panic — the VM fails as it would under Envoy.
+#[test]
+fn sdk_request_header_read_after_continue_traps() {
+    let mut host = conformance_host(Clusters::new());
+    let mut request = scenario("sdk-header-in-body");
+    request.body = b"x".to_vec();
+    let exchange = run(&mut host, request);
+    assert_eq!(exchange.response.status, 503);
+    assert_eq!(
+        exchange.response_code_details.as_deref(),
+        Some("wasm_fail_stream")
+    );
+    assert!(exchange
+        .logs
+        .iter()
+        .any(|l| l.message.contains("unexpected status: 2")));
+    assert!(host
+        .worker_failed(0)
+        .unwrap()
+        .contains("proxy_on_request_body"));
+}
