@@ -243,3 +243,34 @@ fn memory_growth_is_capped() {
     let host = Host::load_bytes(wat.as_bytes(), options, Clusters::new());
     assert!(host.is_ok(), "grow past 1 GiB must fail: {:?}", host.err());
 }
+
+// A callback that never returns is interrupted (after 5 s) and fails its VM instead of hanging
+// the host; fail closed answers 503 wasm_fail_stream.
+#[test]
+fn endless_loop_is_interrupted() {
+    let wat = r#"(module
+  (memory (export "memory") 1)
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) i32.const 0)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (loop $forever (br $forever))
+    i32.const 0))"#;
+    let options = HostOptions {
+        workers: 1,
+        ..HostOptions::default()
+    };
+    let mut host = Host::load_bytes(wat.as_bytes(), options, Clusters::new()).unwrap();
+    let mut upstream = common::ok_upstream();
+    let exchange = host.handle(common::get("/", &[]), &mut upstream);
+    assert_eq!(exchange.response.status, 503);
+    assert_eq!(
+        exchange.response_code_details.as_deref(),
+        Some("wasm_fail_stream")
+    );
+    assert!(host
+        .worker_failed(0)
+        .unwrap()
+        .contains("proxy_on_request_headers"));
+}

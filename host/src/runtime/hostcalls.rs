@@ -1,6 +1,6 @@
 //! The `env` imports of ABI 0.2.1 (§1), answering as Envoy does.
 
-use wasmtime::{Caller, Linker};
+use wasmtime::{AsContextMut, Caller, Linker};
 
 use super::abi::{
     deserialize_pairs, lower, read_bytes, return_bytes, serialize_pairs, status, write_u32,
@@ -757,6 +757,9 @@ fn calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
                 Dispatch::Reply(reply) => reply,
                 Dispatch::Http(address) => call_http_cluster(&address, &request),
             };
+            // The cluster's wall time (a blocking HTTP call) does not count against the callback.
+            c.as_context_mut()
+                .set_epoch_deadline(super::CALLBACK_TIME_LIMIT_TICKS);
             let planned = plan_reply(reply, request.timeout_ms);
             c.data_mut()
                 .schedule_reply(token, planned.delay_ms, planned.outcome);

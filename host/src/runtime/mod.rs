@@ -21,10 +21,36 @@ use crate::types::LogLine;
 use crate::HostError;
 use vm::{response_header_map, ScheduledReply, VmState};
 
-/// The process-wide wasmtime engine (Cranelift, default settings).
+/// How often the epoch ticker advances the engine's epoch.
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+/// Longest one callback (with the hostcalls it makes) may run: 500 ticks = 5 s. A module that
+/// loops forever traps ("interrupt") and its VM fails, instead of hanging the host.
+pub(crate) const CALLBACK_TIME_LIMIT_TICKS: u64 = 500;
+
+/// The process-wide wasmtime engine (Cranelift, epoch interruption on, with a ticker thread).
 pub fn shared_engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(Engine::default)
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        match Engine::new(&config) {
+            Ok(engine) => {
+                let ticker = engine.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("wasm-epoch".to_string())
+                    .spawn(move || loop {
+                        std::thread::sleep(EPOCH_TICK);
+                        ticker.increment_epoch();
+                    });
+                match spawned {
+                    Ok(_) => engine,
+                    // Without a ticker the deadline would never move: run without interruption.
+                    Err(_) => Engine::default(),
+                }
+            }
+            Err(_) => Engine::default(),
+        }
+    })
 }
 
 type ModuleCache = Mutex<HashMap<u64, Vec<(Arc<Vec<u8>>, Module)>>>;
@@ -190,6 +216,7 @@ impl Worker {
     ) -> Result<Worker, HostError> {
         let mut store = Store::new(shared_engine(), VmState::new(shared.clone(), index));
         store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(CALLBACK_TIME_LIMIT_TICKS);
         store.data_mut().initializing = true;
         let instance = pre
             .instantiate(&mut store)
@@ -226,6 +253,7 @@ impl Worker {
             }
             Ok(())
         };
+        store.set_epoch_deadline(CALLBACK_TIME_LIMIT_TICKS);
         run_init(&mut store).map_err(|error| HostError::StartTrap(trap_text(&error)))?;
         store.data_mut().initializing = false;
 
@@ -295,6 +323,7 @@ impl Worker {
         }
         let func = func?;
         self.store.data_mut().effective_context = context;
+        self.store.set_epoch_deadline(CALLBACK_TIME_LIMIT_TICKS);
         let result = func.call(&mut self.store, params);
         match result {
             Ok(value) => {
