@@ -44,6 +44,13 @@ pub enum ClaimsInput<'a> {
     Token,
     /// Envoy jwt_authn's verified payload: `None` when absent, `Err` when unreadable.
     JwtAuthn(Option<&'a Result<Claims, String>>),
+    /// The raw bytes of the `metadata` property (Envoy's serialized dynamic metadata), from
+    /// which jwt_authn's payload under `payload_key` is read. Sessions are cached by these
+    /// bytes, so a repeated payload is decoded and classified once.
+    JwtAuthnMetadata {
+        metadata: Option<&'a [u8]>,
+        payload_key: &'a str,
+    },
     /// Claims given directly, unverified (only the `explain --claims` CLI uses this).
     Unverified(&'a Claims),
 }
@@ -390,6 +397,58 @@ fn obtain_session(
 ) -> Result<Obtained, SessionError> {
     let now = request.now_secs;
     match request.claims {
+        ClaimsInput::JwtAuthnMetadata {
+            metadata,
+            payload_key,
+        } => {
+            let source = Some("jwt_authn".to_string());
+            let missing = || {
+                refused(
+                    config,
+                    "missing_token",
+                    Some(response::missing_token(&config.realm)),
+                    None,
+                    source.clone(),
+                )
+            };
+            let Some(bytes) = metadata.filter(|b| !b.is_empty()) else {
+                return Err(missing());
+            };
+            if let Some(session) = cache.get(bytes, now) {
+                return Ok(Obtained {
+                    session,
+                    source: "jwt_authn".to_string(),
+                    cache: Some("hit"),
+                });
+            }
+            let claims = match crate::jwt_authn_metadata::decode_payload(bytes, payload_key) {
+                Ok(Some(claims)) => claims,
+                Ok(None) => return Err(missing()),
+                Err(_) => {
+                    return Err(refused(
+                        config,
+                        "jwt_authn_payload_unreadable",
+                        None,
+                        None,
+                        source,
+                    ))
+                }
+            };
+            let session = Rc::new(session_from_claims(config, &claims, source)?);
+            // Envoy checked exp; keep the entry no longer than the token, and at most a minute
+            // when the payload carries no exp.
+            let until = if session.expires_at > 0 {
+                session.expires_at
+            } else {
+                now.saturating_add(60)
+            };
+            cache.insert(bytes, Rc::clone(&session), until, now);
+            Ok(Obtained {
+                session,
+                source: "jwt_authn".to_string(),
+                cache: Some("miss"),
+            })
+        }
         ClaimsInput::JwtAuthn(payload) => {
             let source = Some("jwt_authn".to_string());
             let claims = match payload {

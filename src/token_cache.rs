@@ -1,16 +1,20 @@
 //! Bounded per-VM cache of verified tokens, keyed by a digest of the token bytes, so a
 //! session's token is verified once. Entries are dropped at the token's `exp`.
 //!
-//! Keys are SHA-256 digests (the token text itself is never stored). Every operation is
+//! Keys are 128-bit digests from SipHash-1-3 under two random per-VM keys (std's
+//! `RandomState`, seeded from the host's `random_get`): a keyed PRF the client can neither
+//! observe nor compute, so a colliding token cannot be crafted, at a fraction of SHA-256's
+//! cost inside wasm (it runs on every request). The token text itself is never stored. Every operation is
 //! O(log n): a hash map holds the entries, one ordered index finds the entry that expires
 //! first, another the least recently used one. When full, an expired entry is evicted
 //! first, else the least recently used.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::OnceLock;
 
-/// SHA-256 of a token.
-type Digest = [u8; 32];
+/// A 128-bit keyed digest of a token.
+type Digest = [u8; 16];
 
 /// Hashes a digest by its first 8 bytes: keys are already uniform, and this needs no
 /// random seed (none is required from the wasm host).
@@ -170,8 +174,15 @@ impl<V: Clone> TokenCache<V> {
     }
 }
 
+/// The two random keys of this VM, drawn once.
+static DIGEST_KEYS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
+
 fn digest(token: &[u8]) -> Digest {
-    hmac_sha256::Hash::hash(token)
+    let (a, b) = DIGEST_KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&a.hash_one(token).to_le_bytes());
+    out[8..].copy_from_slice(&b.hash_one(token).to_le_bytes());
+    out
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use super::keys::{self, FetchKind, MAX_WAITING_FETCHES, UNKNOWN_KID_REFRESH_INTE
 use super::local_reply;
 use super::now_secs;
 use super::state::Shared;
-use crate::claims::Claims;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Outcome, Request};
 use crate::extract::RequestHeaders;
 use crate::jwt_authn_metadata;
@@ -44,25 +43,26 @@ impl GateHttp {
         }
     }
 
-    fn jwt_authn_payload(&self, key: &str) -> Option<Result<Claims, String>> {
-        match hostcalls::get_property(jwt_authn_metadata::property_path()) {
-            Ok(Some(bytes)) => jwt_authn_metadata::decode_payload(&bytes, key).transpose(),
-            Ok(None) => None,
-            Err(status) => Some(Err(format!("metadata unreadable: {status:?}"))),
-        }
-    }
-
     fn evaluate(&self, may_fetch_keys: bool) -> Evaluation {
         let now = now_secs(self.get_current_time());
         let mut state = self.state.borrow_mut();
-        let payload = state
+        let payload_key = state
             .config
             .jwt_authn
             .as_ref()
-            .map(|j| j.payload_in_metadata.clone())
-            .map(|key| self.jwt_authn_payload(&key));
-        let claims = match &payload {
-            Some(p) => ClaimsInput::JwtAuthn(p.as_ref()),
+            .map(|j| j.payload_in_metadata.clone());
+        let metadata = match &payload_key {
+            // Errors (not a stream, serialization failure) read as "no verified payload".
+            Some(_) => hostcalls::get_property(jwt_authn_metadata::property_path())
+                .ok()
+                .flatten(),
+            None => None,
+        };
+        let claims = match &payload_key {
+            Some(key) => ClaimsInput::JwtAuthnMetadata {
+                metadata: metadata.as_deref(),
+                payload_key: key,
+            },
             None => ClaimsInput::Token,
         };
         let request = Request {
