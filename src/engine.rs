@@ -147,7 +147,7 @@ pub fn evaluate(
 ) -> Evaluation {
     let headers = request.headers;
     let method_bytes = headers.header(":method").unwrap_or_default();
-    let method = String::from_utf8_lossy(&method_bytes);
+    let method = String::from_utf8_lossy(method_bytes);
     let raw_path = headers.header(":path").unwrap_or_default();
     let path_only = raw_path
         .split(|&b| b == b'?' || b == b'#')
@@ -155,7 +155,7 @@ pub fn evaluate(
         .unwrap_or(&[]);
     let path = String::from_utf8_lossy(path_only);
     let authority = headers.header(":authority").unwrap_or_default();
-    let host = host_without_port(&authority);
+    let host = host_without_port(authority);
 
     let remove: Vec<String> = config
         .upstream_headers
@@ -338,10 +338,13 @@ fn finish(
     session: Option<Rc<Session>>,
 ) -> Evaluation {
     let mut counters = vec![telemetry::decision_counter(verdict.decision, mode).to_string()];
-    for reason in &verdict.reasons {
-        let c = telemetry::reason_counter(reason);
-        if !counters.contains(&c) {
-            counters.push(c);
+    // Per-reason counters explain refusals; an allow is already counted by its decision.
+    if verdict.decision != Decision::Allow {
+        for reason in &verdict.reasons {
+            let c = telemetry::reason_counter(reason);
+            if !counters.contains(&c) {
+                counters.push(c);
+            }
         }
     }
     record.decision = Some(verdict.decision);
@@ -353,10 +356,16 @@ fn finish(
             record.status = reply.status;
             Outcome::Reply(reply)
         }
-        _ => Outcome::Continue {
-            remove,
-            set: set.unwrap_or_default(),
-        },
+        _ => {
+            let set = set.unwrap_or_default();
+            // Setting a header replaces every client copy, so only the names not set here
+            // need an explicit removal (one hostcall fewer per header in the filter).
+            let remove = remove
+                .into_iter()
+                .filter(|name| !set.iter().any(|(n, _)| n == name))
+                .collect();
+            Outcome::Continue { remove, set }
+        }
     };
     Evaluation {
         outcome,
@@ -656,9 +665,7 @@ fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestHeaders) 
     match rule.map_or(BrowserMode::Auto, |r| r.browser) {
         BrowserMode::Api => false,
         BrowserMode::Redirect => true,
-        BrowserMode::Auto => headers
-            .header("accept")
-            .is_some_and(|accept| response::prefers_html(&accept)),
+        BrowserMode::Auto => headers.header("accept").is_some_and(response::prefers_html),
     }
 }
 
@@ -669,15 +676,15 @@ fn first_step_up(config: &Config) -> Option<&crate::config::StepUpEndpoint> {
 fn return_url(headers: &dyn RequestHeaders) -> String {
     let scheme = headers
         .header(":scheme")
-        .map(|s| String::from_utf8_lossy(&s).into_owned())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
         .filter(|s| s == "http" || s == "https")
         .unwrap_or_else(|| "https".to_string());
     let authority = headers.header(":authority").unwrap_or_default();
-    let path = headers.header(":path").unwrap_or_else(|| b"/".to_vec());
+    let path = headers.header(":path").unwrap_or(b"/");
     format!(
         "{scheme}://{}{}",
-        String::from_utf8_lossy(&authority),
-        String::from_utf8_lossy(&path)
+        String::from_utf8_lossy(authority),
+        String::from_utf8_lossy(path)
     )
 }
 

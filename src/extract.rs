@@ -26,19 +26,19 @@ impl TokenSource {
 /// Read access to the request's headers by lower-case name (first value), as raw bytes.
 pub trait RequestHeaders {
     /// The first value of header `name`, if present.
-    fn header(&self, name: &str) -> Option<Vec<u8>>;
+    fn header(&self, name: &str) -> Option<&[u8]>;
 }
 
 impl RequestHeaders for [(String, Vec<u8>)] {
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
         self.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.as_slice())
     }
 }
 
 impl RequestHeaders for Vec<(String, Vec<u8>)> {
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
         self.as_slice().header(name)
     }
 }
@@ -73,15 +73,15 @@ pub fn find_token(
         let found = match source {
             TokenSource::AuthorizationBearer => headers
                 .header("authorization")
-                .map(|v| bearer_token(&v))
+                .map(bearer_token)
                 .unwrap_or(Ok(None)),
             TokenSource::Header(name) => headers
                 .header(name)
-                .map(|v| plain_token(&v).map(Some))
+                .map(|v| plain_token(v).map(Some))
                 .unwrap_or(Ok(None)),
             TokenSource::Cookie(name) => headers
                 .header("cookie")
-                .map(|v| cookie_token(&v, name))
+                .map(|v| cookie_token(v, name))
                 .unwrap_or(Ok(None)),
         };
         match found {
@@ -115,9 +115,22 @@ fn trim(bytes: &[u8]) -> &[u8] {
     &bytes[start..end.max(start)]
 }
 
-/// RFC 6750 §2.1 `b64token` characters (JWS compact serialisation uses a subset plus `.`).
+/// RFC 6750 §2.1 `b64token` characters (JWS compact serialisation uses a subset plus `.`),
+/// as a table: this runs over every byte of the token on every request.
+static TOKEN_CHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        b += 1;
+    }
+    table
+};
+
 fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+    TOKEN_CHARS[b as usize]
 }
 
 fn plain_token(value: &[u8]) -> Result<Vec<u8>, &'static str> {

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod extract;
 pub mod jwks;
 pub mod jwt_authn_metadata;
+pub mod pairs;
 pub mod policy;
 pub mod response;
 pub mod telemetry;

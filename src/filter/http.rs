@@ -1,29 +1,18 @@
 //! One HTTP stream: evaluate the request with the pure engine and carry out the outcome
 //! (pass with identity headers, local reply, or pause to fetch keys first).
 
+use super::header_map;
 use super::keys::{self, FetchKind, MAX_WAITING_FETCHES, UNKNOWN_KID_REFRESH_INTERVAL_SECS};
 use super::local_reply;
 use super::now_secs;
 use super::state::Shared;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Outcome, Request};
-use crate::extract::RequestHeaders;
 use crate::jwt_authn_metadata;
 use crate::response::LocalReply;
 use crate::telemetry;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
-
-/// Request headers read through the host, by name, as bytes.
-struct HostHeaders;
-
-impl RequestHeaders for HostHeaders {
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-            .ok()
-            .flatten()
-    }
-}
 
 /// A stream of the gate.
 pub struct GateHttp {
@@ -65,8 +54,9 @@ impl GateHttp {
             },
             None => ClaimsInput::Token,
         };
+        let headers = header_map::request_headers();
         let request = Request {
-            headers: &HostHeaders,
+            headers: &headers,
             claims,
             now_secs: now,
             may_fetch_keys,

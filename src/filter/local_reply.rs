@@ -16,30 +16,9 @@ extern "C" {
     ) -> u32;
 }
 
-/// The proxy-wasm pairs encoding (§0 of the ABI reference).
-fn serialize_pairs(pairs: &[(String, String)]) -> Vec<u8> {
-    let mut size = 4;
-    for (k, v) in pairs {
-        size += 8 + k.len() + v.len() + 2;
-    }
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (k, v) in pairs {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    }
-    for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v.as_bytes());
-        out.push(0);
-    }
-    out
-}
-
 /// Sends `reply` as the stream's local response. Returns false if the host refused it.
 pub fn send(reply: &LocalReply) -> bool {
-    let headers = serialize_pairs(&reply.headers);
+    let headers = crate::pairs::serialize(&reply.headers);
     let details = reply.details.as_bytes();
     // SAFETY: every pointer/length pair describes a live slice for the duration of the
     // call; the host copies the data before returning.

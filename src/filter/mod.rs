@@ -2,6 +2,7 @@
 //! (root context), keeps the per-VM state (keys, token cache, metrics), and maps the pure
 //! engine's [`crate::engine::Outcome`] onto hostcalls for each request.
 
+mod header_map;
 mod http;
 mod keys;
 mod local_reply;

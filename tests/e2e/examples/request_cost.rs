@@ -1,0 +1,125 @@
+//! Runs N identical requests of one case through the host, for instruction counting with
+//! `valgrind --tool=callgrind` (deterministic where wall-clock timing is not): the
+//! difference between two N gives the cost of one request. Used by scripts/bench.sh.
+//!
+//!     request_cost <noop|public|cache_hit|jwt_authn> <N>
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use mfa_gate_host::{
+    Clusters, DownstreamRequest, Host, HostOptions, HttpResponse, UpstreamRequest,
+};
+use serde_json::json;
+use std::path::PathBuf;
+
+const NOW: u64 = 1_700_000_000;
+const ISS: &str = "https://idp.example.test";
+
+fn b64(bytes: &[u8]) -> String {
+    use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+    Base64UrlSafeNoPadding::encode_to_string(bytes).unwrap()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let case = args.get(1).map(String::as_str).unwrap_or("noop");
+    let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let key = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32]));
+    let jwk = json!({"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"k","x":b64(key.pk.as_ref())});
+    let claims = json!({"iss":ISS,"aud":"api","sub":"bench","sid":"s","iat":NOW-10,"auth_time":NOW-10,"exp":NOW+3600,"amr":["pwd","pop"]});
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"EdDSA","typ":"JWT","kid":"k"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let token = format!(
+        "{input}.{}",
+        b64(key.sk.sign(input.as_bytes(), None).as_ref())
+    );
+    let gate_config = json!({"issuers":[{"issuer":ISS,"audiences":["api"],"jwks":{"keys":[jwk]},"profile":"okta"}],
+        "routes":[{"name":"admin","match":{"path_prefix":"/admin"},"require":{"level":"phishing_resistant"}},
+                  {"name":"public","match":{"path_prefix":"/public"}}]});
+    let meta_config = json!({"jwt_authn":{"payload_in_metadata":"jwt_payload"},"issuers":[{"issuer":ISS,"profile":"okta"}],
+        "routes":[{"name":"admin","match":{"path_prefix":"/admin"},"require":{"level":"phishing_resistant"}}]});
+    if let Some(native) = case.strip_prefix("native_") {
+        let config = mfa_gate::config::parse(gate_config.to_string().as_bytes()).unwrap();
+        let keys = vec![config.issuers[0].inline_keys.clone()];
+        let mut cache = mfa_gate::engine::SessionCache::new(10_000);
+        let path = if native == "public" {
+            "/public/logo.png"
+        } else {
+            "/admin/users"
+        };
+        let headers: Vec<(String, Vec<u8>)> = vec![
+            (":method".into(), b"GET".to_vec()),
+            (":path".into(), path.as_bytes().to_vec()),
+            (":authority".into(), b"app.example.test".to_vec()),
+            (
+                "authorization".into(),
+                format!("Bearer {token}").into_bytes(),
+            ),
+        ];
+        for _ in 0..n {
+            let request = mfa_gate::engine::Request {
+                headers: &headers,
+                claims: mfa_gate::engine::ClaimsInput::Token,
+                now_secs: NOW,
+                may_fetch_keys: false,
+            };
+            let e = mfa_gate::engine::evaluate(&config, &request, &keys, &mut cache);
+            if let Some(record) = &e.record {
+                std::hint::black_box(record.to_json());
+            }
+            std::hint::black_box(e);
+        }
+        return;
+    }
+    let (wasm, config, path) = match case {
+        "noop" => ("noop_filter.wasm", String::new(), "/admin/users"),
+        "public" => ("mfa_gate.wasm", gate_config.to_string(), "/public/logo.png"),
+        "cache_hit" => ("mfa_gate.wasm", gate_config.to_string(), "/admin/users"),
+        "jwt_authn" => ("mfa_gate.wasm", meta_config.to_string(), "/admin/users"),
+        other => panic!("unknown case {other}"),
+    };
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/wasm32-wasip1/release")
+        .join(wasm);
+    let options = HostOptions {
+        workers: 1,
+        plugin_configuration: config.into_bytes(),
+        ..HostOptions::default()
+    };
+    let mut host = Host::load(&file, options, Clusters::new()).unwrap();
+    let mut request = DownstreamRequest {
+        headers: vec![
+            (b":method".to_vec(), b"GET".to_vec()),
+            (b":path".to_vec(), path.as_bytes().to_vec()),
+            (b":authority".to_vec(), b"app.example.test".to_vec()),
+            (b":scheme".to_vec(), b"https".to_vec()),
+            (b"user-agent".to_vec(), b"bench".to_vec()),
+            (b"accept".to_vec(), b"application/json".to_vec()),
+        ],
+        ..DownstreamRequest::default()
+    };
+    if case == "jwt_authn" {
+        request.filter_metadata.insert(
+            "envoy.filters.http.jwt_authn".into(),
+            json!({"jwt_payload": claims}),
+        );
+    } else {
+        request.headers.push((
+            b"authorization".to_vec(),
+            format!("Bearer {token}").into_bytes(),
+        ));
+    }
+    let mut upstream = |_: &UpstreamRequest| -> Result<HttpResponse, String> {
+        Ok(HttpResponse {
+            status: 200,
+            ..HttpResponse::default()
+        })
+    };
+    for _ in 0..n {
+        let ex = host.handle(request.clone(), &mut upstream);
+        assert_eq!(ex.response.status, 200, "{case}");
+        host.take_logs();
+    }
+}
