@@ -15,5 +15,12 @@ else
   echo "(scripts/bench-serve.sh not present)" > "$serve_md"
 fi
 
-python3 scripts/bench_report.py "$serve_md" > BENCHMARKS.md
+cost_md=target/request-cost.md
+if command -v valgrind >/dev/null 2>&1; then
+  scripts/request-cost.sh > "$cost_md"
+else
+  echo "(valgrind not installed: apt-get install valgrind)" > "$cost_md"
+fi
+
+python3 scripts/bench_report.py "$serve_md" "$cost_md" > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

@@ -50,6 +50,7 @@ def module_sizes():
 
 def main():
     serve_md = sys.argv[1] if len(sys.argv) > 1 else None
+    cost_md = sys.argv[2] if len(sys.argv) > 2 else None
     out = []
     cpu = ""
     try:
@@ -76,6 +77,18 @@ def main():
     ]:
         ns = estimate("per_request", bench)
         out.append(f"| {label} | {fmt_ns(ns)} | {ratio(ns, noop)} | {target} |")
+    out.append("")
+
+    out.append("### Instructions per request (callgrind, deterministic)\n")
+    out.append("Wall-clock figures on a shared 2-core machine are noisy; instruction counts are not. "
+               "`scripts/request-cost.sh` runs each case N1 and N2 times under valgrind and divides the "
+               "difference, so start-up (compilation, configuration) cancels out. Host work (header "
+               "copies, log capture) is included, as it would be in Envoy.\n")
+    if cost_md and os.path.exists(cost_md):
+        with open(cost_md) as f:
+            out.append(f.read().strip())
+    else:
+        out.append("(not run)")
     out.append("")
 
     out.append("## Uncached verification, wasm vs native\n")
