@@ -25,24 +25,15 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::clusters::text_response;
 use crate::envoy_yaml::{EnvoyConfig, ListenerConfig};
 use crate::types::{
     DownstreamRequest, Exchange, HeaderList, HttpResponse, LogLine, Upstream, UpstreamRequest,
 };
-use crate::upstream_http::{HttpFailure, HttpUpstream};
+use crate::upstream_http::{HttpFailure, HttpUpstream, HOP_BY_HOP};
 
 /// Largest downstream request body accepted (larger → 413, as Envoy's buffer limit).
 pub const MAX_REQUEST_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// Headers that describe one connection; not passed to the filter or forwarded.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-];
 
 /// What a serve worker thread drives: a filter VM, or nothing (plain proxy).
 pub trait StreamWorker: Send {
@@ -116,21 +107,6 @@ pub fn router_error(error: &str) -> HttpResponse {
         )
     };
     text_response(status, &body)
-}
-
-fn text_response(status: u16, body: &str) -> HttpResponse {
-    HttpResponse {
-        status,
-        headers: vec![
-            (
-                b"content-length".to_vec(),
-                body.len().to_string().into_bytes(),
-            ),
-            (b"content-type".to_vec(), b"text/plain".to_vec()),
-        ],
-        body: body.as_bytes().to_vec(),
-        trailers: Vec::new(),
-    }
 }
 
 /// The router for one stream: forwards to the routed cluster's first endpoint, or 404.

@@ -28,8 +28,9 @@ pub const MAX_RESPONSE_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Route timeout used by [`HttpUpstream`] when none is configured (Envoy's route default is 15 s).
 pub const DEFAULT_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Headers that describe one HTTP/1.1 connection and are never forwarded.
-const HOP_BY_HOP: &[&str] = &[
+/// Headers that describe one HTTP/1.1 connection and are never forwarded (nor passed to
+/// the filter by `serve`).
+pub(crate) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
