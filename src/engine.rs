@@ -410,48 +410,28 @@ fn obtain_session(
             metadata,
             payload_key,
         } => {
-            let source = Some("jwt_authn".to_string());
-            let missing = || {
-                refused(
-                    config,
-                    "missing_token",
-                    Some(response::missing_token(&config.realm)),
-                    None,
-                    source.clone(),
-                )
-            };
-            let Some(bytes) = metadata.filter(|b| !b.is_empty()) else {
-                return Err(missing());
-            };
-            if let Some(session) = cache.get(bytes, now) {
+            let bytes = metadata.filter(|b| !b.is_empty());
+            if let Some(session) = bytes.and_then(|b| cache.get(b, now)) {
                 return Ok(Obtained {
                     session,
                     source: "jwt_authn".to_string(),
                     cache: Some("hit"),
                 });
             }
-            let claims = match crate::jwt_authn_metadata::decode_payload(bytes, payload_key) {
-                Ok(Some(claims)) => claims,
-                Ok(None) => return Err(missing()),
-                Err(_) => {
-                    return Err(refused(
-                        config,
-                        "jwt_authn_payload_unreadable",
-                        None,
-                        None,
-                        source,
-                    ))
-                }
-            };
-            let session = Rc::new(session_from_claims(config, &claims, source)?);
-            // Envoy checked exp; keep the entry no longer than the token, and at most a minute
-            // when the payload carries no exp.
-            let until = if session.expires_at > 0 {
-                session.expires_at
-            } else {
-                now.saturating_add(60)
-            };
-            cache.insert(bytes, Rc::clone(&session), until, now);
+            let payload = bytes.and_then(|b| {
+                crate::jwt_authn_metadata::decode_payload(b, payload_key).transpose()
+            });
+            let session = Rc::new(jwt_authn_session(config, payload.as_ref())?);
+            if let Some(bytes) = bytes {
+                // Envoy checked exp; keep the entry no longer than the token, and at most a
+                // minute when the payload carries no exp.
+                let until = if session.expires_at > 0 {
+                    session.expires_at
+                } else {
+                    now.saturating_add(60)
+                };
+                cache.insert(bytes, Rc::clone(&session), until, now);
+            }
             Ok(Obtained {
                 session,
                 source: "jwt_authn".to_string(),
@@ -459,29 +439,7 @@ fn obtain_session(
             })
         }
         ClaimsInput::JwtAuthn(payload) => {
-            let source = Some("jwt_authn".to_string());
-            let claims = match payload {
-                None => {
-                    return Err(refused(
-                        config,
-                        "missing_token",
-                        Some(response::missing_token(&config.realm)),
-                        None,
-                        source,
-                    ))
-                }
-                Some(Err(_)) => {
-                    return Err(refused(
-                        config,
-                        "jwt_authn_payload_unreadable",
-                        None,
-                        None,
-                        source,
-                    ))
-                }
-                Some(Ok(claims)) => claims,
-            };
-            let session = session_from_claims(config, claims, source.clone())?;
+            let session = jwt_authn_session(config, payload)?;
             Ok(Obtained {
                 session: Rc::new(session),
                 source: "jwt_authn".to_string(),
@@ -603,6 +561,32 @@ fn obtain_session(
                 cache: Some("miss"),
             })
         }
+    }
+}
+
+/// The session for Envoy jwt_authn's verified payload: absent → missing token, unreadable
+/// → refused.
+fn jwt_authn_session(
+    config: &Config,
+    payload: Option<&Result<Claims, String>>,
+) -> Result<Session, SessionError> {
+    let source = Some("jwt_authn".to_string());
+    match payload {
+        None => Err(refused(
+            config,
+            "missing_token",
+            Some(response::missing_token(&config.realm)),
+            None,
+            source,
+        )),
+        Some(Err(_)) => Err(refused(
+            config,
+            "jwt_authn_payload_unreadable",
+            None,
+            None,
+            source,
+        )),
+        Some(Ok(claims)) => session_from_claims(config, claims, source),
     }
 }
 
