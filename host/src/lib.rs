@@ -32,6 +32,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use clusters::{Cluster, Clusters};
+pub use runtime::profile::folded_stacks;
 pub use runtime::{compile_module, shared_engine, Worker};
 pub use types::*;
 

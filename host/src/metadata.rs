@@ -159,6 +159,14 @@ fn sorted(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
 }
 
 // --- protobuf encoding of envoy.config.core.v3.Metadata / google.protobuf.Struct --------
+//
+// As protobuf C++ does: sizes first (`ByteSizeLong`), then one pass writing into a buffer
+// of exactly that size, so a read costs one allocation whatever the nesting.
+
+fn varint_len(n: u64) -> usize {
+    let bits = 64 - (n | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
 
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     loop {
@@ -172,60 +180,100 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     }
 }
 
-fn put_len(out: &mut Vec<u8>, field: u32, body: &[u8]) {
-    put_varint(out, u64::from(field) << 3 | 2);
-    put_varint(out, body.len() as u64);
-    out.extend_from_slice(body);
+/// Bytes of a length-delimited field (one-byte tag, as every field number here is < 16).
+fn len_field(body: usize) -> usize {
+    1 + varint_len(body as u64) + body
 }
 
-/// A map entry: key (1) and value (2) are always written, as protobuf C++ does.
-fn map_entry(key: &str, value: &[u8]) -> Vec<u8> {
-    let mut entry = Vec::with_capacity(key.len() + value.len() + 8);
-    put_len(&mut entry, 1, key.as_bytes());
-    put_len(&mut entry, 2, value);
-    entry
+fn put_len_header(out: &mut Vec<u8>, field: u32, body: usize) {
+    put_varint(out, u64::from(field) << 3 | 2);
+    put_varint(out, body as u64);
+}
+
+/// A map entry's body: key (1) and value (2) are always written, as protobuf C++ does.
+fn entry_len(key: &str, value_body: usize) -> usize {
+    len_field(key.len()) + len_field(value_body)
 }
 
 fn encode_metadata(filter_metadata: &Map<String, Value>) -> Result<Vec<u8>, PropertyFailure> {
-    let mut out = Vec::new();
-    for (namespace, structure) in sorted(filter_metadata) {
+    let mut total = 0;
+    for (namespace, structure) in filter_metadata {
         let Value::Object(fields) = structure else {
             // filter_metadata values are Structs; anything else cannot be serialized.
             return Err(PropertyFailure::SerializationFailure);
         };
-        put_len(&mut out, 1, &map_entry(namespace, &encode_struct(fields)));
+        total += len_field(entry_len(namespace, struct_len(fields)));
+    }
+    let mut out = Vec::with_capacity(total);
+    for (namespace, structure) in sorted(filter_metadata) {
+        if let Value::Object(fields) = structure {
+            let body = struct_len(fields);
+            put_len_header(&mut out, 1, entry_len(namespace, body));
+            put_len_header(&mut out, 1, namespace.len());
+            out.extend_from_slice(namespace.as_bytes());
+            put_len_header(&mut out, 2, body);
+            write_struct(&mut out, fields);
+        }
     }
     Ok(out)
 }
 
-fn encode_struct(fields: &Map<String, Value>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (key, value) in sorted(fields) {
-        put_len(&mut out, 1, &map_entry(key, &encode_value(value)));
-    }
-    out
+fn struct_len(fields: &Map<String, Value>) -> usize {
+    fields
+        .iter()
+        .map(|(key, value)| len_field(entry_len(key, value_len(value))))
+        .sum()
 }
 
-fn encode_value(value: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
+fn value_len(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 2,
+        Value::Number(_) => 9,
+        Value::String(s) => len_field(s.len()),
+        Value::Object(fields) => len_field(struct_len(fields)),
+        Value::Array(items) => len_field(list_len(items)),
+    }
+}
+
+fn list_len(items: &[Value]) -> usize {
+    items.iter().map(|item| len_field(value_len(item))).sum()
+}
+
+fn write_struct(out: &mut Vec<u8>, fields: &Map<String, Value>) {
+    for (key, value) in sorted(fields) {
+        let body = value_len(value);
+        put_len_header(out, 1, entry_len(key, body));
+        put_len_header(out, 1, key.len());
+        out.extend_from_slice(key.as_bytes());
+        put_len_header(out, 2, body);
+        write_value(out, value);
+    }
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => out.extend_from_slice(&[0x08, 0x00]),
         Value::Number(n) => {
             out.push(0x11);
             out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
         }
-        Value::String(s) => put_len(&mut out, 3, s.as_bytes()),
+        Value::String(s) => {
+            put_len_header(out, 3, s.len());
+            out.extend_from_slice(s.as_bytes());
+        }
         Value::Bool(b) => out.extend_from_slice(&[0x20, u8::from(*b)]),
-        Value::Object(fields) => put_len(&mut out, 5, &encode_struct(fields)),
+        Value::Object(fields) => {
+            put_len_header(out, 5, struct_len(fields));
+            write_struct(out, fields);
+        }
         Value::Array(items) => {
-            let mut list = Vec::new();
+            put_len_header(out, 6, list_len(items));
             for item in items {
-                put_len(&mut list, 1, &encode_value(item));
+                put_len_header(out, 1, value_len(item));
+                write_value(out, item);
             }
-            put_len(&mut out, 6, &list);
         }
     }
-    out
 }
 
 /// The filter crate's decoder (src/jwt_authn_metadata.rs), compiled here unchanged: it

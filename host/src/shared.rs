@@ -223,7 +223,9 @@ impl MetricKind {
 /// Stat values by (kind, name without `wasmcustom.`); shared by all workers (§3.7).
 #[derive(Default)]
 pub(crate) struct MetricStore {
-    values: HashMap<(MetricKind, String), i64>,
+    /// Counters and gauges: kind → name → value (looked up by `&str`, no allocation, as
+    /// Envoy's increment is an add on a resolved stat).
+    values: HashMap<MetricKind, HashMap<String, i64>>,
     histograms: HashMap<String, Vec<u64>>,
 }
 
@@ -234,23 +236,41 @@ impl MetricStore {
                 self.histograms.entry(name.to_string()).or_default();
             }
             _ => {
-                self.values.entry((kind, name.to_string())).or_insert(0);
+                self.values
+                    .entry(kind)
+                    .or_default()
+                    .entry(name.to_string())
+                    .or_insert(0);
             }
         }
     }
 
     pub(crate) fn add(&mut self, kind: MetricKind, name: &str, delta: i64) {
-        let value = self.values.entry((kind, name.to_string())).or_insert(0);
-        *value = value.wrapping_add(delta);
+        let by_name = self.values.entry(kind).or_default();
+        match by_name.get_mut(name) {
+            Some(value) => *value = value.wrapping_add(delta),
+            None => {
+                by_name.insert(name.to_string(), delta);
+            }
+        }
     }
 
     pub(crate) fn set(&mut self, kind: MetricKind, name: &str, value: i64) {
-        self.values.insert((kind, name.to_string()), value);
+        match self.values.entry(kind).or_default().get_mut(name) {
+            Some(slot) => *slot = value,
+            None => {
+                self.values
+                    .entry(kind)
+                    .or_default()
+                    .insert(name.to_string(), value);
+            }
+        }
     }
 
     pub(crate) fn get(&self, kind: MetricKind, name: &str) -> i64 {
         self.values
-            .get(&(kind, name.to_string()))
+            .get(&kind)
+            .and_then(|by_name| by_name.get(name))
             .copied()
             .unwrap_or(0)
     }
@@ -265,7 +285,7 @@ impl MetricStore {
     /// Counter/gauge value by name; for a histogram, its sample count.
     pub(crate) fn by_name(&self, name: &str) -> Option<i64> {
         for kind in [MetricKind::Counter, MetricKind::Gauge] {
-            if let Some(value) = self.values.get(&(kind, name.to_string())) {
+            if let Some(value) = self.values.get(&kind).and_then(|by_name| by_name.get(name)) {
                 return Some(*value);
             }
         }
@@ -286,8 +306,10 @@ impl MetricStore {
                 i64::try_from(samples.len()).unwrap_or(i64::MAX),
             );
         }
-        for ((_, name), value) in &self.values {
-            snapshot.insert(name.clone(), *value);
+        for kind in [MetricKind::Counter, MetricKind::Gauge] {
+            for (name, value) in self.values.get(&kind).into_iter().flatten() {
+                snapshot.insert(name.clone(), *value);
+            }
         }
         snapshot
     }

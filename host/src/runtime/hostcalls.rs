@@ -113,8 +113,9 @@ fn logging_and_time(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
                 _ => return Ok(status::BAD_ARGUMENT),
             };
             let message = read_or_return!(&mut c, ptr, len);
-            c.data_mut()
-                .log(name, String::from_utf8_lossy(&message).into_owned());
+            let message = String::from_utf8(message)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            c.data_mut().log(name, message);
             Ok(status::OK)
         },
     )?;
@@ -759,7 +760,7 @@ fn calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             };
             // The cluster's wall time (a blocking HTTP call) does not count against the callback.
             c.as_context_mut()
-                .set_epoch_deadline(super::CALLBACK_TIME_LIMIT_TICKS);
+                .set_epoch_deadline(super::callback_deadline_ticks());
             let planned = plan_reply(reply, request.timeout_ms);
             c.data_mut()
                 .schedule_reply(token, planned.delay_ms, planned.outcome);
@@ -875,8 +876,11 @@ fn calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-fn metric(state: &VmState, id: i32) -> Option<(MetricKind, String)> {
-    state.metric_ids.get(&(id as u32)).cloned()
+fn metric(state: &VmState, id: i32) -> Option<(MetricKind, &str)> {
+    state
+        .metric_ids
+        .get(&(id as u32))
+        .map(|(kind, name)| (*kind, name.as_str()))
 }
 
 fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
@@ -909,7 +913,7 @@ fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             if kind == MetricKind::Histogram {
                 return Ok(status::BAD_ARGUMENT);
             }
-            let value = lock(&c.data().shared.metrics).get(kind, &name);
+            let value = lock(&c.data().shared.metrics).get(kind, name);
             ok_or_memory(write_u64(&mut c, ret, value as u64))
         },
     )?;
@@ -924,9 +928,9 @@ fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             let mut store = lock(&c.data().shared.metrics);
             match kind {
                 // A counter's record adds (§3.7).
-                MetricKind::Counter => store.add(kind, &name, value),
-                MetricKind::Gauge => store.set(kind, &name, value),
-                MetricKind::Histogram => store.record_histogram(&name, value as u64),
+                MetricKind::Counter => store.add(kind, name, value),
+                MetricKind::Gauge => store.set(kind, name, value),
+                MetricKind::Histogram => store.record_histogram(name, value as u64),
             }
             Ok(status::OK)
         },
@@ -943,7 +947,7 @@ fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
                 MetricKind::Counter if delta <= 0 => Ok(status::BAD_ARGUMENT),
                 MetricKind::Histogram => Ok(status::BAD_ARGUMENT),
                 _ => {
-                    lock(&c.data().shared.metrics).add(kind, &name, delta);
+                    lock(&c.data().shared.metrics).add(kind, name, delta);
                     Ok(status::OK)
                 }
             }

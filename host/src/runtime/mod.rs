@@ -2,6 +2,7 @@
 
 pub(crate) mod abi;
 pub(crate) mod hostcalls;
+pub mod profile;
 mod stream;
 pub(crate) mod vm;
 mod wasi;
@@ -25,7 +26,17 @@ use vm::{response_header_map, ScheduledReply, VmState};
 const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 /// Longest one callback (with the hostcalls it makes) may run: 500 ticks = 5 s. A module that
 /// loops forever traps ("interrupt") and its VM fails, instead of hanging the host.
-pub(crate) const CALLBACK_TIME_LIMIT_TICKS: u64 = 500;
+const CALLBACK_TIME_LIMIT_TICKS: u64 = 500;
+
+/// The epoch deadline set before each callback: the time limit, or the next tick when the
+/// sampling profiler is on (its callback then records a sample instead of trapping).
+pub(crate) fn callback_deadline_ticks() -> u64 {
+    if profile::interval().is_some() {
+        1
+    } else {
+        CALLBACK_TIME_LIMIT_TICKS
+    }
+}
 
 /// The process-wide wasmtime engine (Cranelift, epoch interruption on, with a ticker thread).
 pub fn shared_engine() -> &'static Engine {
@@ -33,13 +44,17 @@ pub fn shared_engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
+        if profile::perf_map_wanted() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         match Engine::new(&config) {
             Ok(engine) => {
                 let ticker = engine.clone();
+                let tick = profile::interval().unwrap_or(EPOCH_TICK);
                 let spawned = std::thread::Builder::new()
                     .name("wasm-epoch".to_string())
                     .spawn(move || loop {
-                        std::thread::sleep(EPOCH_TICK);
+                        std::thread::sleep(tick);
                         ticker.increment_epoch();
                     });
                 match spawned {
@@ -216,7 +231,10 @@ impl Worker {
     ) -> Result<Worker, HostError> {
         let mut store = Store::new(shared_engine(), VmState::new(shared.clone(), index));
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(CALLBACK_TIME_LIMIT_TICKS);
+        if profile::interval().is_some() {
+            store.epoch_deadline_callback(profile::sample);
+        }
+        store.set_epoch_deadline(callback_deadline_ticks());
         store.data_mut().initializing = true;
         let instance = pre
             .instantiate(&mut store)
@@ -253,7 +271,7 @@ impl Worker {
             }
             Ok(())
         };
-        store.set_epoch_deadline(CALLBACK_TIME_LIMIT_TICKS);
+        store.set_epoch_deadline(callback_deadline_ticks());
         run_init(&mut store).map_err(|error| HostError::StartTrap(trap_text(&error)))?;
         store.data_mut().initializing = false;
 
@@ -323,7 +341,7 @@ impl Worker {
         }
         let func = func?;
         self.store.data_mut().effective_context = context;
-        self.store.set_epoch_deadline(CALLBACK_TIME_LIMIT_TICKS);
+        self.store.set_epoch_deadline(callback_deadline_ticks());
         let result = func.call(&mut self.store, params);
         match result {
             Ok(value) => {
