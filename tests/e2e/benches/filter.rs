@@ -175,6 +175,10 @@ fn per_request(c: &mut Criterion) {
     g.bench_function("mfa_gate_jwt_authn_metadata", |b| {
         b.iter(|| run(&mut meta, &with_payload, 200))
     });
+    // The floor for the jwt_authn case: the same request (metadata and all) through no-op.
+    g.bench_function("noop_filter_jwt_authn_request", |b| {
+        b.iter(|| run(&mut noop, &with_payload, 200))
+    });
     g.finish();
 }
 

@@ -2,7 +2,11 @@
 //! `valgrind --tool=callgrind` (deterministic where wall-clock timing is not): the
 //! difference between two N gives the cost of one request. Used by scripts/bench.sh.
 //!
-//!     request_cost <noop|public|cache_hit|jwt_authn> <N>
+//!     request_cost <noop|noop_jwt_authn|public|cache_hit|jwt_authn> <N>
+//!
+//! `noop` sends the bearer request of `cache_hit` through the no-op filter; `noop_jwt_authn`
+//! sends the jwt_authn request (payload in dynamic metadata) through it: each filter case is
+//! compared with the no-op filter given the same request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mfa_gate_host::{
@@ -74,15 +78,18 @@ fn main() {
         return;
     }
     let (wasm, config, path) = match case {
-        "noop" => ("noop_filter.wasm", String::new(), "/admin/users"),
+        "noop" | "noop_jwt_authn" => ("noop_filter.wasm", String::new(), "/admin/users"),
         "public" => ("mfa_gate.wasm", gate_config.to_string(), "/public/logo.png"),
         "cache_hit" => ("mfa_gate.wasm", gate_config.to_string(), "/admin/users"),
         "jwt_authn" => ("mfa_gate.wasm", meta_config.to_string(), "/admin/users"),
         other => panic!("unknown case {other}"),
     };
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/wasm32-wasip1/release")
-        .join(wasm);
+    // MFA_GATE_WASM_DIR points at another build (e.g. an unstripped one, for profiling).
+    let dir = std::env::var_os("MFA_GATE_WASM_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-wasip1/release"),
+        PathBuf::from,
+    );
+    let file = dir.join(wasm);
     let options = HostOptions {
         workers: 1,
         plugin_configuration: config.into_bytes(),
@@ -100,7 +107,7 @@ fn main() {
         ],
         ..DownstreamRequest::default()
     };
-    if case == "jwt_authn" {
+    if case.ends_with("jwt_authn") {
         request.filter_metadata.insert(
             "envoy.filters.http.jwt_authn".into(),
             json!({"jwt_payload": claims}),
@@ -121,5 +128,9 @@ fn main() {
         let ex = host.handle(request.clone(), &mut upstream);
         assert_eq!(ex.response.status, 200, "{case}");
         host.take_logs();
+    }
+    // With MFA_GATE_HOST_PROFILE set, the host sampled guest stacks: print them.
+    if std::env::var_os("MFA_GATE_HOST_PROFILE").is_some() {
+        eprint!("{}", mfa_gate_host::folded_stacks());
     }
 }
