@@ -91,16 +91,16 @@ pub fn prefers_html(accept: &[u8]) -> bool {
     let Ok(accept) = std::str::from_utf8(accept) else {
         return false;
     };
-    let mut html_q: Option<f32> = None;
-    let mut json_q: Option<f32> = None;
+    let mut html_q: Option<u32> = None;
+    let mut json_q: Option<u32> = None;
     for range in accept.split(',') {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let mut q = 1.0_f32;
+        let mut q = 1000_u32;
         for param in parts {
             if let Some((k, v)) = param.split_once('=') {
                 if k.trim().eq_ignore_ascii_case("q") {
-                    q = v.trim().parse::<f32>().unwrap_or(0.0);
+                    q = parse_qvalue(v.trim());
                 }
             }
         }
@@ -110,12 +110,34 @@ pub fn prefers_html(accept: &[u8]) -> bool {
             m if m.ends_with("+json") => &mut json_q,
             _ => continue,
         };
-        *slot = Some(slot.map_or(q, |old: f32| old.max(q)));
+        *slot = Some(slot.map_or(q, |old: u32| old.max(q)));
     }
     match html_q {
-        Some(h) if h > 0.0 => h >= json_q.unwrap_or(0.0),
+        Some(h) if h > 0 => h >= json_q.unwrap_or(0),
         _ => false,
     }
+}
+
+/// A q-value in thousandths (`0.5` → 500, `1` → 1000; digits past the third decimal are
+/// ignored). Anything that is not `[+]digits[.digits]` or `[+].digits` counts as 0. Hand-rolled
+/// instead of `str::parse::<f32>`, whose float parser and tables cost ~15 KB of wasm.
+fn parse_qvalue(v: &str) -> u32 {
+    let v = v.strip_prefix('+').unwrap_or(v);
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return 0;
+    }
+    let whole = int.bytes().fold(0_u32, |n, d| {
+        n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+    });
+    let mut thousandths = 0_u32;
+    for d in frac.bytes().chain(std::iter::repeat(b'0')).take(3) {
+        thousandths = thousandths * 10 + u32::from(d - b'0');
+    }
+    whole.saturating_mul(1000).saturating_add(thousandths)
 }
 
 fn json_body(value: serde_json::Value) -> Vec<u8> {
@@ -340,6 +362,28 @@ mod tests {
                 "{k}: {v:?} has bytes outside printable ASCII"
             );
         }
+    }
+
+    #[test]
+    fn qvalues_parse_in_thousandths() {
+        for (text, expected) in [
+            ("1", 1000),
+            ("1.0", 1000),
+            ("0.5", 500),
+            ("0.123456", 123),
+            ("+.5", 500),
+            ("0", 0),
+            ("", 0),
+            (".", 0),
+            ("1e0", 0),
+            ("-1", 0),
+            ("inf", 0),
+        ] {
+            assert_eq!(parse_qvalue(text), expected, "{text}");
+        }
+        assert!(prefers_html(b"text/html;q=0.9, application/json;q=0.8"));
+        assert!(!prefers_html(b"text/html;q=0.5, application/json"));
+        assert!(!prefers_html(b"text/html;q=0"));
     }
 
     #[test]
