@@ -2,10 +2,10 @@
 //! give the same answer: request facts → route rule → session (verified token, cached, or
 //! Envoy jwt_authn's payload) → assurance → verdict → what to do with the request.
 
-use crate::assurance::{classify, Assurance};
+use crate::assurance::classify;
 use crate::claims::Claims;
 use crate::config::{Config, IssuerConfig};
-use crate::extract::{find_token, RequestHeaders};
+use crate::extract::{check_token, locate_token, RequestHeaders};
 use crate::jwks::KeySet;
 use crate::policy::{
     decide, match_route, BrowserMode, Decision, Mode, OnInsufficient, RequestFacts, RouteRule,
@@ -15,24 +15,14 @@ use crate::response::{self, LocalReply, RedirectTarget};
 use crate::telemetry::{self, DecisionRecord};
 use crate::token_cache::TokenCache;
 use crate::verify::{peek_issuer, verify, VerifyError};
+use std::borrow::Cow;
 use std::rc::Rc;
 
-/// A session whose token (or jwt_authn payload) was verified, as cached per worker VM.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Session {
-    /// Index into `Config::issuers`.
-    pub issuer_index: usize,
-    /// `sub`.
-    pub subject: Option<String>,
-    /// `sid`.
-    pub session_id: Option<String>,
-    /// Methods and level.
-    pub assurance: Assurance,
-    /// `iat`.
-    pub issued_at: Option<u64>,
-    /// `exp` (0 when unknown, e.g. a jwt_authn payload without exp).
-    pub expires_at: u64,
-}
+pub use crate::session::Session;
+use crate::session::{HeaderList, SessionFacts};
+
+/// The rule name recorded when no rule matched.
+const UNMATCHED: &str = "<unmatched>";
 
 /// The verified-session cache of one worker VM.
 pub type SessionCache = TokenCache<Rc<Session>>;
@@ -70,7 +60,7 @@ pub enum Outcome {
     /// Pass it on: remove the `remove` headers (client copies of ours), then set `set`.
     Continue {
         remove: Vec<String>,
-        set: Vec<(String, String)>,
+        set: HeaderList,
     },
     /// Answer it locally.
     Reply(LocalReply),
@@ -85,9 +75,9 @@ pub struct Evaluation {
     /// Present for every gated request (logged at info as JSON).
     pub record: Option<DecisionRecord>,
     /// Counter names to increment by one.
-    pub counters: Vec<String>,
+    pub counters: Vec<Cow<'static, str>>,
     /// The matched rule's name, when one matched.
-    pub rule: Option<String>,
+    pub rule: Option<Rc<str>>,
     /// The session, when one was established.
     pub session: Option<Rc<Session>>,
 }
@@ -126,7 +116,7 @@ impl KeyLookup for Vec<Option<KeySet>> {
 /// How the session was obtained, for the record.
 struct Obtained {
     session: Rc<Session>,
-    source: String,
+    source: Cow<'static, str>,
     cache: Option<&'static str>,
 }
 
@@ -135,7 +125,7 @@ struct Refusal {
     reply: LocalReply,
     reason: String,
     issuer: Option<String>,
-    source: Option<String>,
+    source: Option<Cow<'static, str>>,
 }
 
 /// Evaluates one request.
@@ -147,25 +137,20 @@ pub fn evaluate(
 ) -> Evaluation {
     let headers = request.headers;
     let method_bytes = headers.header(":method").unwrap_or_default();
-    let method = String::from_utf8_lossy(method_bytes);
+    let method = text(method_bytes);
     let raw_path = headers.header(":path").unwrap_or_default();
     let path_only = raw_path
         .split(|&b| b == b'?' || b == b'#')
         .next()
         .unwrap_or(&[]);
-    let path = String::from_utf8_lossy(path_only);
+    let path = text(path_only);
     let authority = headers.header(":authority").unwrap_or_default();
     let host = host_without_port(authority);
 
-    let remove: Vec<String> = config
-        .upstream_headers
-        .names()
-        .map(str::to_string)
-        .collect();
-    let pass = |counters: Vec<String>| Evaluation {
+    let pass = |counters: Vec<Cow<'static, str>>| Evaluation {
         outcome: Outcome::Continue {
-            remove: remove.clone(),
-            set: Vec::new(),
+            remove: removals(config, &[]),
+            set: HeaderList::from([]),
         },
         record: None,
         counters,
@@ -178,7 +163,7 @@ pub fn evaluate(
         && headers.header("origin").is_some()
         && headers.header("access-control-request-method").is_some()
     {
-        return pass(vec![telemetry::CORS_PREFLIGHT.to_string()]);
+        return pass(vec![Cow::Borrowed(telemetry::CORS_PREFLIGHT)]);
     }
 
     let facts = RequestFacts {
@@ -188,19 +173,19 @@ pub fn evaluate(
     };
     let rule = match_route(&config.routes, &facts);
     let mut record = DecisionRecord {
-        rule: rule.map_or_else(|| "<unmatched>".to_string(), |r| r.name.clone()),
+        rule: rule.map_or_else(|| Rc::from(UNMATCHED), |r| Rc::clone(&r.name)),
         ..DecisionRecord::default()
     };
     let mode = rule.map_or(config.mode, |r| r.mode);
 
     match rule {
         Some(r) if r.require.is_none() => {
-            let mut e = pass(vec![telemetry::PUBLIC_ALLOWED.to_string()]);
-            e.rule = Some(r.name.clone());
+            let mut e = pass(vec![Cow::Borrowed(telemetry::PUBLIC_ALLOWED)]);
+            e.rule = Some(Rc::clone(&r.name));
             return e;
         }
         None if config.unmatched == Unmatched::Allow => {
-            return pass(vec![telemetry::UNMATCHED_ALLOWED.to_string()]);
+            return pass(vec![Cow::Borrowed(telemetry::UNMATCHED_ALLOWED)]);
         }
         None if config.unmatched == Unmatched::Deny => {
             let verdict = Verdict {
@@ -208,12 +193,11 @@ pub fn evaluate(
                 reasons: vec!["unmatched_route".to_string()],
             };
             let reply = response::denied("unmatched_route");
-            return finish(mode, verdict, Some(reply), None, record, remove, None);
+            return finish(config, mode, verdict, Some(reply), None, record, None);
         }
         _ => {}
     }
 
-    let wants_html = wants_browser_answer(rule, headers);
     let obtained = match obtain_session(config, request, keys, cache) {
         Ok(o) => o,
         Err(SessionError::FetchKeys(issuer, why)) => {
@@ -221,7 +205,7 @@ pub fn evaluate(
                 outcome: Outcome::FetchKeys { issuer, why },
                 record: None,
                 counters: Vec::new(),
-                rule: rule.map(|r| r.name.clone()),
+                rule: rule.map(|r| Rc::clone(&r.name)),
                 session: None,
             }
         }
@@ -233,14 +217,14 @@ pub fn evaluate(
                 source,
             } = *refusal;
             // A browser without a session on a protected route is sent to sign in.
-            if reason == "missing_token" && wants_html {
+            if reason == "missing_token" && wants_browser_answer(rule, headers) {
                 if let (Some(step_up), Some(rule)) = (first_step_up(config), rule) {
                     if let Some(req) = &rule.require {
                         reply = redirect(step_up, headers, &req.acr_values, req.max_auth_age_secs);
                     }
                 }
             }
-            record.issuer = issuer;
+            record.refused_issuer = issuer;
             record.source = source;
             record.required_level = rule.and_then(|r| r.require.as_ref()).map(|q| q.level);
             // A sign-in redirect is a step-up; every other refusal is a deny.
@@ -252,19 +236,16 @@ pub fn evaluate(
                 },
                 reasons: vec![reason],
             };
-            return finish(mode, verdict, Some(reply), None, record, remove, None);
+            return finish(config, mode, verdict, Some(reply), None, record, None);
         }
     };
 
     let session = obtained.session;
     let issuer = config.issuers.get(session.issuer_index);
-    record.subject = session.subject.clone();
-    record.session_id = session.session_id.clone();
-    record.issuer = issuer.map(|i| i.verify.issuer.clone());
+    let from_jwt_authn = obtained.source == "jwt_authn";
+    record.session = Some(Rc::clone(&session));
     record.source = Some(obtained.source);
     record.cache = obtained.cache;
-    record.methods = session.assurance.methods.clone();
-    record.level = Some(session.assurance.level);
     record.token_age_secs = session
         .issued_at
         .map(|t| request.now_secs.saturating_sub(t));
@@ -273,14 +254,14 @@ pub fn evaluate(
         .auth_time
         .map(|t| request.now_secs.saturating_sub(t));
 
-    let mut counters = Vec::new();
+    let mut counters = Vec::with_capacity(3);
     match obtained.cache {
-        Some("hit") => counters.push(telemetry::TOKEN_CACHE_HIT.to_string()),
-        Some("miss") => counters.push(telemetry::TOKEN_CACHE_MISS.to_string()),
+        Some("hit") => counters.push(Cow::Borrowed(telemetry::TOKEN_CACHE_HIT)),
+        Some("miss") => counters.push(Cow::Borrowed(telemetry::TOKEN_CACHE_MISS)),
         _ => {}
     }
-    if record.source.as_deref() == Some("jwt_authn") {
-        counters.push(telemetry::JWT_AUTHN_PAYLOAD.to_string());
+    if from_jwt_authn {
+        counters.push(Cow::Borrowed(telemetry::JWT_AUTHN_PAYLOAD));
     }
 
     let (verdict, reply) = match rule {
@@ -301,7 +282,13 @@ pub fn evaluate(
             record.required_level = rule.require.as_ref().map(|q| q.level);
             let reply = match verdict.decision {
                 Decision::Allow => None,
-                Decision::StepUp => Some(step_up_reply(config, rule, issuer, headers, wants_html)),
+                Decision::StepUp => Some(step_up_reply(
+                    config,
+                    rule,
+                    issuer,
+                    headers,
+                    wants_browser_answer(Some(rule), headers),
+                )),
                 Decision::Deny => Some(response::denied(
                     verdict
                         .reasons
@@ -312,14 +299,14 @@ pub fn evaluate(
             (verdict, reply)
         }
     };
-    let set = identity_headers(config, &session);
+    let set = Rc::clone(session.identity_headers());
     let mut e = finish(
+        config,
         mode,
         verdict,
         reply,
         Some(set),
         record,
-        remove,
         Some(session),
     );
     counters.append(&mut e.counters);
@@ -329,19 +316,22 @@ pub fn evaluate(
 
 /// Builds the evaluation for a verdict: enforce (reply) or report (pass).
 fn finish(
+    config: &Config,
     mode: Mode,
     verdict: Verdict,
     reply: Option<LocalReply>,
-    set: Option<Vec<(String, String)>>,
+    set: Option<HeaderList>,
     mut record: DecisionRecord,
-    remove: Vec<String>,
     session: Option<Rc<Session>>,
 ) -> Evaluation {
-    let mut counters = vec![telemetry::decision_counter(verdict.decision, mode).to_string()];
+    let mut counters = vec![Cow::Borrowed(telemetry::decision_counter(
+        verdict.decision,
+        mode,
+    ))];
     // Per-reason counters explain refusals; an allow is already counted by its decision.
     if verdict.decision != Decision::Allow {
         for reason in &verdict.reasons {
-            let c = telemetry::reason_counter(reason);
+            let c = Cow::Owned(telemetry::reason_counter(reason));
             if !counters.contains(&c) {
                 counters.push(c);
             }
@@ -350,20 +340,15 @@ fn finish(
     record.decision = Some(verdict.decision);
     record.mode = Some(mode);
     record.reasons = verdict.reasons;
-    let rule = Some(record.rule.clone()).filter(|r| r != "<unmatched>");
+    let rule = Some(Rc::clone(&record.rule)).filter(|r| &**r != UNMATCHED);
     let outcome = match (mode, reply) {
         (Mode::Enforce, Some(reply)) => {
             record.status = reply.status;
             Outcome::Reply(reply)
         }
         _ => {
-            let set = set.unwrap_or_default();
-            // Setting a header replaces every client copy, so only the names not set here
-            // need an explicit removal (one hostcall fewer per header in the filter).
-            let remove = remove
-                .into_iter()
-                .filter(|name| !set.iter().any(|(n, _)| n == name))
-                .collect();
+            let set = set.unwrap_or_else(|| HeaderList::from([]));
+            let remove = removals(config, &set);
             Outcome::Continue { remove, set }
         }
     };
@@ -376,6 +361,22 @@ fn finish(
     }
 }
 
+/// The identity headers to strip from the request: every configured name not being set.
+/// Setting a header replaces every client copy, so only the names not set here need an
+/// explicit removal (one hostcall fewer per header in the filter).
+fn removals(config: &Config, set: &[(String, String)]) -> Vec<String> {
+    // Every set name is a configured one: when all are set there is nothing to remove.
+    if set.len() >= config.upstream_headers.names().count() {
+        return Vec::new();
+    }
+    config
+        .upstream_headers
+        .names()
+        .filter(|name| !set.iter().any(|(n, _)| n == name))
+        .map(str::to_string)
+        .collect()
+}
+
 enum SessionError {
     FetchKeys(usize, KeysWanted),
     Refused(Box<Refusal>),
@@ -386,7 +387,7 @@ fn refused(
     reason: impl Into<String>,
     reply: Option<LocalReply>,
     issuer: Option<&IssuerConfig>,
-    source: Option<String>,
+    source: Option<Cow<'static, str>>,
 ) -> SessionError {
     let reason = reason.into();
     let reply = reply.unwrap_or_else(|| response::invalid_token(&config.realm, &describe(&reason)));
@@ -414,7 +415,7 @@ fn obtain_session(
             if let Some(session) = bytes.and_then(|b| cache.get(b, now)) {
                 return Ok(Obtained {
                     session,
-                    source: "jwt_authn".to_string(),
+                    source: Cow::Borrowed("jwt_authn"),
                     cache: Some("hit"),
                 });
             }
@@ -434,7 +435,7 @@ fn obtain_session(
             }
             Ok(Obtained {
                 session,
-                source: "jwt_authn".to_string(),
+                source: Cow::Borrowed("jwt_authn"),
                 cache: Some("miss"),
             })
         }
@@ -442,53 +443,54 @@ fn obtain_session(
             let session = jwt_authn_session(config, payload)?;
             Ok(Obtained {
                 session: Rc::new(session),
-                source: "jwt_authn".to_string(),
+                source: Cow::Borrowed("jwt_authn"),
                 cache: None,
             })
         }
         ClaimsInput::Unverified(claims) => {
-            let session = session_from_claims(config, claims, Some("claims".to_string()))?;
+            let session = session_from_claims(config, claims, Some(Cow::Borrowed("claims")))?;
             Ok(Obtained {
                 session: Rc::new(session),
-                source: "unverified_claims".to_string(),
+                source: Cow::Borrowed("unverified_claims"),
                 cache: None,
             })
         }
         ClaimsInput::Token => {
-            let found = match find_token(&config.token_sources, request.headers) {
-                Ok(Some(found)) => found,
-                Ok(None) => {
-                    return Err(refused(
-                        config,
-                        "missing_token",
-                        Some(response::missing_token(&config.realm)),
-                        None,
-                        None,
-                    ))
-                }
-                Err(bad) => {
-                    let source = config.token_sources.get(bad.source).map(|s| s.label());
-                    return Err(refused(
-                        config,
-                        format!("malformed_credential:{}", bad.reason),
-                        None,
-                        None,
-                        source,
-                    ));
-                }
+            let Some(found) = locate_token(&config.token_sources, request.headers) else {
+                return Err(refused(
+                    config,
+                    "missing_token",
+                    Some(response::missing_token(&config.realm)),
+                    None,
+                    None,
+                ));
             };
             let source = config
                 .token_sources
                 .get(found.source)
-                .map_or_else(|| "token".to_string(), |s| s.label());
-            if let Some(session) = cache.get(&found.token, now) {
+                .map_or(Cow::Borrowed("token"), |s| s.label());
+            // A cached token passed `check_token` when it was verified: look it up first
+            // (an oversized one cannot be cached, and is not worth hashing).
+            let cached = (found.token.len() <= config.max_token_bytes)
+                .then(|| cache.get(found.token, now))
+                .flatten();
+            if let Some(session) = cached {
                 return Ok(Obtained {
                     session,
                     source,
                     cache: Some("hit"),
                 });
             }
-            let iss = peek_issuer(&found.token, config.max_token_bytes)
+            if let Err(reason) = check_token(found.token) {
+                return Err(refused(
+                    config,
+                    format!("malformed_credential:{reason}"),
+                    None,
+                    None,
+                    Some(source),
+                ));
+            }
+            let iss = peek_issuer(found.token, config.max_token_bytes)
                 .map_err(|e| refused(config, e.reason(), None, None, Some(source.clone())))?;
             let Some(index) = config.issuer_index(&iss) else {
                 return Err(refused(
@@ -512,7 +514,7 @@ fn obtain_session(
                     Some(source.clone()),
                 ));
             };
-            let verified = match verify(&found.token, keyset, &issuer.verify, now) {
+            let verified = match verify(found.token, keyset, &issuer.verify, now) {
                 Ok(v) => v,
                 Err(VerifyError::UnknownKid(_))
                     if request.may_fetch_keys && issuer.remote_jwks.is_some() =>
@@ -539,16 +541,20 @@ fn obtain_session(
                 }
             };
             let assurance = classify(&verified.claims, &issuer.classifier);
-            let session = Rc::new(Session {
-                issuer_index: index,
-                subject: string_claim(&verified.claims, "sub"),
-                session_id: string_claim(&verified.claims, "sid"),
-                assurance,
-                issued_at: verified.issued_at,
-                expires_at: verified.expires_at,
-            });
+            let session = Rc::new(Session::new(
+                SessionFacts {
+                    issuer_index: index,
+                    issuer: issuer.verify.issuer.clone(),
+                    subject: string_claim(&verified.claims, "sub"),
+                    session_id: string_claim(&verified.claims, "sid"),
+                    assurance,
+                    issued_at: verified.issued_at,
+                    expires_at: verified.expires_at,
+                },
+                &config.upstream_headers,
+            ));
             cache.insert(
-                &found.token,
+                found.token,
                 Rc::clone(&session),
                 verified
                     .expires_at
@@ -570,7 +576,7 @@ fn jwt_authn_session(
     config: &Config,
     payload: Option<&Result<Claims, String>>,
 ) -> Result<Session, SessionError> {
-    let source = Some("jwt_authn".to_string());
+    let source = Some(Cow::Borrowed("jwt_authn"));
     match payload {
         None => Err(refused(
             config,
@@ -593,7 +599,7 @@ fn jwt_authn_session(
 fn session_from_claims(
     config: &Config,
     claims: &Claims,
-    source: Option<String>,
+    source: Option<Cow<'static, str>>,
 ) -> Result<Session, SessionError> {
     let Some(iss) = string_claim(claims, "iss") else {
         return Err(refused(config, "missing_issuer", None, None, source));
@@ -602,14 +608,18 @@ fn session_from_claims(
         return Err(refused(config, "unknown_issuer", None, None, source));
     };
     let issuer = &config.issuers[index];
-    Ok(Session {
-        issuer_index: index,
-        subject: string_claim(claims, "sub"),
-        session_id: string_claim(claims, "sid"),
-        assurance: classify(claims, &issuer.classifier),
-        issued_at: number_claim(claims, "iat"),
-        expires_at: number_claim(claims, "exp").unwrap_or(0),
-    })
+    Ok(Session::new(
+        SessionFacts {
+            issuer_index: index,
+            issuer: issuer.verify.issuer.clone(),
+            subject: string_claim(claims, "sub"),
+            session_id: string_claim(claims, "sid"),
+            assurance: classify(claims, &issuer.classifier),
+            issued_at: number_claim(claims, "iat"),
+            expires_at: number_claim(claims, "exp").unwrap_or(0),
+        },
+        &config.upstream_headers,
+    ))
 }
 
 fn string_claim(claims: &Claims, name: &str) -> Option<String> {
@@ -628,20 +638,32 @@ fn number_claim(claims: &Claims, name: &str) -> Option<u64> {
     })
 }
 
-/// Lower-case host without port (IPv6 literals keep their brackets).
-fn host_without_port(authority: &[u8]) -> String {
-    let text = String::from_utf8_lossy(authority).to_ascii_lowercase();
-    if text.starts_with('[') {
-        return match text.find(']') {
-            Some(end) => text[..=end].to_string(),
-            None => text,
-        };
+/// Header bytes as text: borrowed when valid UTF-8 (the fast, usual case), else lossy.
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
-    match text.rfind(':') {
-        Some(colon) if text[colon + 1..].bytes().all(|b| b.is_ascii_digit()) => {
-            text[..colon].to_string()
+}
+
+/// Host without port (IPv6 literals keep their brackets); case is kept, since host
+/// matching ignores it.
+fn host_without_port(authority: &[u8]) -> Cow<'_, str> {
+    let text = text(authority);
+    let end = if text.starts_with('[') {
+        text.find(']').map_or(text.len(), |end| end + 1)
+    } else {
+        match text.rfind(':') {
+            Some(colon) if text[colon + 1..].bytes().all(|b| b.is_ascii_digit()) => colon,
+            _ => text.len(),
         }
-        _ => text,
+    };
+    match text {
+        Cow::Borrowed(t) => Cow::Borrowed(&t[..end]),
+        Cow::Owned(mut t) => {
+            t.truncate(end);
+            Cow::Owned(t)
+        }
     }
 }
 
@@ -720,40 +742,7 @@ fn step_up_reply(
     )
 }
 
-fn identity_headers(config: &Config, session: &Session) -> Vec<(String, String)> {
-    let mut set = Vec::new();
-    let h = &config.upstream_headers;
-    if let (Some(name), Some(sub)) = (&h.subject, &session.subject) {
-        set.push((name.clone(), header_safe(sub)));
-    }
-    if let Some(name) = &h.level {
-        set.push((name.clone(), session.assurance.level.as_str().to_string()));
-    }
-    if let Some(name) = &h.methods {
-        let methods: Vec<String> = session
-            .assurance
-            .methods
-            .iter()
-            .map(|m| header_safe(m))
-            .collect();
-        set.push((name.clone(), methods.join(",")));
-    }
-    set
-}
-
-/// Percent-encodes anything outside visible ASCII (and `%` itself), so a claim can never
-/// inject a header line or an invalid header byte.
-pub fn header_safe(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::session::header_safe;
 
 /// Human description for `error_description` from a reason code (never token content).
 fn describe(reason: &str) -> String {
@@ -777,17 +766,12 @@ mod tests {
     fn host_port_is_stripped() {
         assert_eq!(
             host_without_port(b"App.Example.com:8443"),
-            "app.example.com"
+            "App.Example.com"
         );
+        assert_eq!(host_without_port(b"[::1]"), "[::1]");
+        assert_eq!(host_without_port(b"h:"), "h");
         assert_eq!(host_without_port(b"[::1]:10000"), "[::1]");
         assert_eq!(host_without_port(b"example.com"), "example.com");
         assert_eq!(host_without_port(b"\xff:80"), "\u{fffd}");
-    }
-
-    #[test]
-    fn header_values_cannot_inject() {
-        assert_eq!(header_safe("alice\r\nx-admin: 1"), "alice%0D%0Ax-admin: 1");
-        assert_eq!(header_safe("zoë"), "zo%C3%AB");
-        assert_eq!(header_safe("100%"), "100%25");
     }
 }

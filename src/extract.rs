@@ -14,11 +14,11 @@ pub enum TokenSource {
 
 impl TokenSource {
     /// Short label for logs and decision records (`bearer`, `header:x`, `cookie:x`).
-    pub fn label(&self) -> String {
+    pub fn label(&self) -> std::borrow::Cow<'static, str> {
         match self {
-            TokenSource::AuthorizationBearer => "bearer".to_string(),
-            TokenSource::Header(h) => format!("header:{h}"),
-            TokenSource::Cookie(c) => format!("cookie:{c}"),
+            TokenSource::AuthorizationBearer => "bearer".into(),
+            TokenSource::Header(h) => format!("header:{h}").into(),
+            TokenSource::Cookie(c) => format!("cookie:{c}").into(),
         }
     }
 }
@@ -43,11 +43,11 @@ impl RequestHeaders for Vec<(String, Vec<u8>)> {
     }
 }
 
-/// A token found in the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundToken {
-    /// The token bytes (not yet validated).
-    pub token: Vec<u8>,
+/// A credential found in the request, borrowed from its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundToken<'a> {
+    /// The credential bytes, trimmed (and unquoted for a cookie).
+    pub token: &'a [u8],
     /// Index into the configured sources.
     pub source: usize,
 }
@@ -65,42 +65,57 @@ pub struct MalformedCredential {
 /// `Authorization` header with another scheme) is skipped; one that is present but
 /// malformed stops the search with an error, so a broken credential is never silently
 /// replaced by a weaker one from a later source.
-pub fn find_token(
+pub fn find_token<'a>(
     sources: &[TokenSource],
-    headers: &dyn RequestHeaders,
-) -> Result<Option<FoundToken>, MalformedCredential> {
-    for (index, source) in sources.iter().enumerate() {
-        let found = match source {
-            TokenSource::AuthorizationBearer => headers
-                .header("authorization")
-                .map(bearer_token)
-                .unwrap_or(Ok(None)),
-            TokenSource::Header(name) => headers
-                .header(name)
-                .map(|v| plain_token(v).map(Some))
-                .unwrap_or(Ok(None)),
+    headers: &'a dyn RequestHeaders,
+) -> Result<Option<FoundToken<'a>>, MalformedCredential> {
+    let Some(found) = locate_token(sources, headers) else {
+        return Ok(None);
+    };
+    match check_token(found.token) {
+        Ok(()) => Ok(Some(found)),
+        Err(reason) => Err(MalformedCredential {
+            source: found.source,
+            reason,
+        }),
+    }
+}
+
+/// The credential of the first source that carries one, not yet checked (see
+/// [`check_token`]): the same source [`find_token`] settles on. A caller holding a cache of
+/// verified tokens may look the bytes up first, since a cached token was checked when it
+/// was verified; anything else must pass [`check_token`].
+pub fn locate_token<'a>(
+    sources: &[TokenSource],
+    headers: &'a dyn RequestHeaders,
+) -> Option<FoundToken<'a>> {
+    sources.iter().enumerate().find_map(|(index, source)| {
+        let token = match source {
+            TokenSource::AuthorizationBearer => {
+                headers.header("authorization").and_then(bearer_credential)
+            }
+            TokenSource::Header(name) => headers.header(name).map(trim),
             TokenSource::Cookie(name) => headers
                 .header("cookie")
-                .map(|v| cookie_token(v, name))
-                .unwrap_or(Ok(None)),
-        };
-        match found {
-            Ok(Some(token)) => {
-                return Ok(Some(FoundToken {
-                    token,
-                    source: index,
-                }))
-            }
-            Ok(None) => continue,
-            Err(reason) => {
-                return Err(MalformedCredential {
-                    source: index,
-                    reason,
-                })
-            }
-        }
+                .and_then(|v| cookie_credential(v, name)),
+        }?;
+        Some(FoundToken {
+            token,
+            source: index,
+        })
+    })
+}
+
+/// Whether a located credential can be a token: not empty, and only base64url/base64
+/// characters and dots.
+pub fn check_token(token: &[u8]) -> Result<(), &'static str> {
+    if token.is_empty() {
+        return Err("empty_credential");
     }
-    Ok(None)
+    if !token.iter().all(|&b| is_token_char(b)) {
+        return Err("credential_has_invalid_characters");
+    }
+    Ok(())
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -133,46 +148,35 @@ fn is_token_char(b: u8) -> bool {
     TOKEN_CHARS[b as usize]
 }
 
-fn plain_token(value: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let value = trim(value);
-    if value.is_empty() {
-        return Err("empty_credential");
-    }
-    if !value.iter().all(|&b| is_token_char(b)) {
-        return Err("credential_has_invalid_characters");
-    }
-    Ok(value.to_vec())
-}
-
-fn bearer_token(value: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
+/// The credential after a `Bearer` scheme (case-insensitive), trimmed; None for other schemes.
+fn bearer_credential(value: &[u8]) -> Option<&[u8]> {
     let value = trim(value);
     let scheme_end = value
         .iter()
         .position(|&b| b == b' ' || b == b'\t')
         .unwrap_or(value.len());
-    if !value[..scheme_end].eq_ignore_ascii_case(b"bearer") {
-        // Another scheme (Basic, DPoP, ...): not ours; try the next source.
-        return Ok(None);
-    }
-    plain_token(&value[scheme_end..]).map(Some)
+    let (scheme, rest) = value.split_at(scheme_end);
+    scheme.eq_ignore_ascii_case(b"bearer").then(|| trim(rest))
 }
 
-fn cookie_token(value: &[u8], name: &str) -> Result<Option<Vec<u8>>, &'static str> {
+/// The value of cookie `name` (the first one), trimmed and unquoted.
+fn cookie_credential<'a>(value: &'a [u8], name: &str) -> Option<&'a [u8]> {
     for pair in value.split(|&b| b == b';') {
         let pair = trim(pair);
         let Some(eq) = pair.iter().position(|&b| b == b'=') else {
             continue;
         };
-        if &pair[..eq] != name.as_bytes() {
+        let (key, rest) = pair.split_at(eq);
+        if key != name.as_bytes() {
             continue;
         }
-        let mut v = trim(&pair[eq + 1..]);
-        if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' {
-            v = &v[1..v.len() - 1];
-        }
-        return plain_token(v).map(Some);
+        let v = trim(rest.get(1..).unwrap_or_default());
+        return Some(match v {
+            [b'"', inner @ .., b'"'] => inner,
+            _ => v,
+        });
     }
-    Ok(None)
+    None
 }
 
 #[cfg(test)]
@@ -195,7 +199,7 @@ mod tests {
 
     fn found(h: &[(&str, &[u8])]) -> Result<Option<(Vec<u8>, usize)>, &'static str> {
         find_token(&all_sources(), &headers(h))
-            .map(|o| o.map(|f| (f.token, f.source)))
+            .map(|o| o.map(|f| (f.token.to_vec(), f.source)))
             .map_err(|e| e.reason)
     }
 

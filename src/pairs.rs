@@ -28,17 +28,41 @@ fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
     Some(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as usize)
 }
 
-/// Parses the pairs encoding (names lower-cased, values raw); None if it is malformed.
-pub fn parse(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+/// A parsed header map that borrows the host's buffer: names and values as raw bytes, in
+/// order, nothing copied.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pairs<'a> {
+    entries: Vec<(&'a [u8], &'a [u8])>,
+}
+
+impl<'a> Pairs<'a> {
+    /// The entries (name, value), in order.
+    pub fn entries(&self) -> &[(&'a [u8], &'a [u8])] {
+        &self.entries
+    }
+}
+
+impl crate::extract::RequestHeaders for Pairs<'_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        let name = name.as_bytes();
+        self.entries
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Parses the pairs encoding without copying; None if it is malformed.
+pub fn parse(bytes: &[u8]) -> Option<Pairs<'_>> {
     if bytes.is_empty() {
-        return Some(Vec::new());
+        return Some(Pairs::default());
     }
     let count = u32_at(bytes, 0)?;
     if count > 1024 {
         return None;
     }
     let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
-    let mut out = Vec::with_capacity(count);
+    let mut entries = Vec::with_capacity(count);
     for i in 0..count {
         let key_len = u32_at(bytes, 4 + i * 8)?;
         let value_len = u32_at(bytes, 8 + i * 8)?;
@@ -46,12 +70,9 @@ pub fn parse(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
         data = data.checked_add(key_len)?.checked_add(1)?;
         let value = bytes.get(data..data.checked_add(value_len)?)?;
         data = data.checked_add(value_len)?.checked_add(1)?;
-        out.push((
-            String::from_utf8_lossy(key).to_ascii_lowercase(),
-            value.to_vec(),
-        ));
+        entries.push((key, value));
     }
-    Some(out)
+    Some(Pairs { entries })
 }
 
 #[cfg(test)]
@@ -65,7 +86,12 @@ mod tests {
         b.extend_from_slice(&2u32.to_le_bytes());
         b.extend_from_slice(&1u32.to_le_bytes());
         b.extend_from_slice(b"Ab\0\xff\0");
-        assert_eq!(parse(&b), Some(vec![("ab".to_string(), vec![0xff])]));
+        let parsed = parse(&b).unwrap();
+        assert_eq!(parsed.entries(), &[(&b"Ab"[..], &b"\xff"[..])]);
+        use crate::extract::RequestHeaders;
+        assert_eq!(parsed.header("ab"), Some(&b"\xff"[..]));
+        assert_eq!(parsed.header("AB"), Some(&b"\xff"[..]));
+        assert_eq!(parsed.header("a"), None);
         assert_eq!(parse(&b[..b.len() - 3]), None);
         assert_eq!(parse(&[255, 255, 255, 255]), None);
     }
@@ -76,13 +102,11 @@ mod tests {
             ("a".to_string(), "1".to_string()),
             ("b".to_string(), String::new()),
         ];
-        let parsed = parse(&serialize(&pairs)).unwrap();
+        let bytes = serialize(&pairs);
+        let parsed = parse(&bytes).unwrap();
         assert_eq!(
-            parsed,
-            vec![
-                ("a".to_string(), b"1".to_vec()),
-                ("b".to_string(), Vec::new())
-            ]
+            parsed.entries(),
+            &[(&b"a"[..], &b"1"[..]), (&b"b"[..], &b""[..])]
         );
     }
 }

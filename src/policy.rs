@@ -56,6 +56,16 @@ pub enum Mode {
     ReportOnly,
 }
 
+impl Mode {
+    /// The configuration and log spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::ReportOnly => "report_only",
+        }
+    }
+}
+
 /// What to answer when a session's level is too low for a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnInsufficient {
@@ -114,8 +124,8 @@ pub struct Requirement {
 /// A compiled route rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRule {
-    /// Name used in logs and metrics.
-    pub name: String,
+    /// Name used in logs and metrics (shared, so each request's record borrows it).
+    pub name: std::rc::Rc<str>,
     /// Which requests the rule applies to.
     pub matcher: RouteMatch,
     /// None = the route is public (no token needed).
@@ -236,6 +246,17 @@ pub enum Decision {
     Deny,
 }
 
+impl Decision {
+    /// The log spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::StepUp => "step_up",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
 /// A decision with every reason that led to it (snake_case codes, e.g.
 /// `level_below_required:push<phishing_resistant`, `auth_too_old:1200>900`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -265,18 +286,26 @@ pub fn decide(
 
     let have = assurance.level;
     if have >= require.level {
-        reasons.push(format!(
-            "level_satisfied:{}>={}",
-            have.as_str(),
-            require.level.as_str()
-        ));
+        reasons.push(
+            [
+                "level_satisfied:",
+                have.as_str(),
+                ">=",
+                require.level.as_str(),
+            ]
+            .concat(),
+        );
     } else {
         sufficient = false;
-        reasons.push(format!(
-            "level_below_required:{}<{}",
-            have.as_str(),
-            require.level.as_str()
-        ));
+        reasons.push(
+            [
+                "level_below_required:",
+                have.as_str(),
+                "<",
+                require.level.as_str(),
+            ]
+            .concat(),
+        );
     }
 
     if let Some(max) = require.max_auth_age_secs {
@@ -438,7 +467,7 @@ mod tests {
             ),
             rule("all", "/", Some(Level::Password), OnInsufficient::StepUp),
         ];
-        let name = |path| match_route(&rules, &facts("GET", path, "h")).map(|r| r.name.as_str());
+        let name = |path| match_route(&rules, &facts("GET", path, "h")).map(|r| &*r.name);
         assert_eq!(name("/admin/keys/1"), Some("keys"));
         assert_eq!(name("/admin/keysmith"), Some("admin"));
         assert_eq!(name("/admin"), Some("admin"));

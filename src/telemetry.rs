@@ -3,7 +3,9 @@
 
 use crate::assurance::Level;
 use crate::policy::{Decision, Mode};
-use serde::Serialize;
+use crate::session::Session;
+use std::borrow::Cow;
+use std::rc::Rc;
 
 /// Requests answered `allow` (enforced).
 pub const DECISION_ALLOW: &str = "mfa_gate.decision.allow";
@@ -88,7 +90,7 @@ pub fn reason_counter(reason: &str) -> String {
 }
 
 /// One structured record per gated request, logged at info as JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DecisionRecord {
     /// `allow`, `step_up` or `deny`.
     pub decision: Option<Decision>,
@@ -97,45 +99,211 @@ pub struct DecisionRecord {
     /// HTTP status answered (0 when the request was passed on).
     pub status: u32,
     /// The rule that matched (`<unmatched>` when none).
-    pub rule: String,
-    /// Verified subject (`sub`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// Session id (`sid`), when the token has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-    /// Issuer (`iss`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<String>,
+    pub rule: Rc<str>,
+    /// The verified session: subject (`sub`), session id (`sid`), issuer, methods, level.
+    pub session: Option<Rc<Session>>,
+    /// The issuer, when a request was refused before a session was established.
+    pub refused_issuer: Option<String>,
     /// Where the session came from: `bearer`, `cookie:<name>`, `header:<name>`, `jwt_authn`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
+    pub source: Option<Cow<'static, str>>,
     /// `hit`, `miss` (verified now) or absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<&'static str>,
-    /// Authentication methods found.
-    pub methods: Vec<String>,
-    /// Level found.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub level: Option<Level>,
     /// Level the rule requires.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub required_level: Option<Level>,
     /// Every reason, as stable codes with detail.
     pub reasons: Vec<String>,
     /// Seconds since `iat`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_age_secs: Option<u64>,
     /// Seconds since `auth_time`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_age_secs: Option<u64>,
 }
 
 impl DecisionRecord {
-    /// The record as one JSON line.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    /// Verified subject (`sub`).
+    pub fn subject(&self) -> Option<&str> {
+        self.session.as_ref().and_then(|s| s.subject.as_deref())
     }
+
+    /// Session id (`sid`), when the token has one.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session.as_ref().and_then(|s| s.session_id.as_deref())
+    }
+
+    /// Issuer (`iss`), of the session or of the refused token.
+    pub fn issuer(&self) -> Option<&str> {
+        match &self.session {
+            Some(s) => Some(&s.issuer),
+            None => self.refused_issuer.as_deref(),
+        }
+    }
+
+    /// Authentication methods found.
+    pub fn methods(&self) -> &[String] {
+        self.session
+            .as_ref()
+            .map_or(&[], |s| s.assurance.methods.as_slice())
+    }
+
+    /// Level found.
+    pub fn level(&self) -> Option<Level> {
+        self.session.as_ref().map(|s| s.level())
+    }
+
+    /// The record as one JSON object on one line (absent optional fields are left out).
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(256);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends the record's JSON object to `out`. Written by hand into one buffer, with
+    /// the session's fields rendered once per session: this runs on every gated request.
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str("{\"decision\":");
+        match self.decision {
+            Some(d) => json_word(out, d.as_str()),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"mode\":");
+        match self.mode {
+            Some(m) => json_word(out, m.as_str()),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"status\":");
+        push_u64(out, u64::from(self.status));
+        out.push_str(",\"rule\":");
+        json_str(out, &self.rule);
+        match &self.session {
+            Some(session) => out.push_str(session.record_fields()),
+            None => {
+                json_field(out, "issuer", self.refused_issuer.as_deref());
+                out.push_str(",\"methods\":[]");
+            }
+        }
+        json_field(out, "source", self.source.as_deref());
+        json_field(out, "cache", self.cache);
+        json_field(
+            out,
+            "required_level",
+            self.required_level.map(Level::as_str),
+        );
+        out.push_str(",\"reasons\":");
+        json_str_array(out, &self.reasons);
+        if let Some(age) = self.token_age_secs {
+            out.push_str(",\"token_age_secs\":");
+            push_u64(out, age);
+        }
+        if let Some(age) = self.auth_age_secs {
+            out.push_str(",\"auth_age_secs\":");
+            push_u64(out, age);
+        }
+        out.push('}');
+    }
+}
+
+/// `,"name":"value"` when the value is present.
+fn json_field(out: &mut String, name: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        out.push_str(",\"");
+        out.push_str(name);
+        out.push_str("\":");
+        json_str(out, value);
+    }
+}
+
+/// Appends `items` as a JSON array of strings.
+pub fn json_str_array(out: &mut String, items: &[String]) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(out, item);
+    }
+    out.push(']');
+}
+
+/// Appends one of our own identifiers (`[a-z_]`, never client data) as a JSON string.
+fn json_word(out: &mut String, word: &'static str) {
+    out.push('"');
+    out.push_str(word);
+    out.push('"');
+}
+
+/// Bytes that JSON strings must escape: `"`, `\\`, control characters and DEL.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b < 0x20 || b == 0x7f || b == b'"' as usize || b == b'\\' as usize;
+        b += 1;
+    }
+    table
+};
+
+/// Whether any byte must be escaped; eight bytes at a time (this runs over every string of
+/// every record, and a byte-at-a-time loop costs ~20 instructions a byte in wasm).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Exact as an "any" test: a false positive in one lane needs a true one below it.
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS != 0;
+        if control
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\\')))
+            || has_zero(x ^ (ONES * 0x7f))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| NEEDS_ESCAPE[usize::from(b)])
+}
+
+/// Appends `value` as a JSON string (RFC 8259 escaping; non-ASCII UTF-8 is kept as is).
+pub fn json_str(out: &mut String, value: &str) {
+    out.push('"');
+    if !needs_escape(value.as_bytes()) {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
+    let mut start = 0;
+    for (i, b) in value.bytes().enumerate() {
+        if !NEEDS_ESCAPE[usize::from(b)] {
+            continue;
+        }
+        out.push_str(value.get(start..i).unwrap_or_default());
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(value.get(start..).unwrap_or_default());
+    out.push('"');
+}
+
+/// Appends a decimal number.
+pub fn push_u64(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 #[cfg(test)]
@@ -150,6 +318,82 @@ mod tests {
         );
         assert_eq!(reason_counter("Bad.Name{x}"), "mfa_gate.reason._ad__ame_x_");
         assert!(reason_counter(&"a".repeat(500)).len() < 70);
+    }
+
+    #[test]
+    fn record_json_is_valid_and_escaped() {
+        let record = DecisionRecord {
+            decision: Some(Decision::StepUp),
+            mode: Some(Mode::ReportOnly),
+            status: 401,
+            rule: Rc::from("ad\"min"),
+            session: Some(Rc::new(Session::new(
+                crate::session::SessionFacts {
+                    issuer_index: 0,
+                    issuer: "https://idp".into(),
+                    subject: Some("al\\ice\n\u{1}\u{7f}\t\rzoë".to_string()),
+                    session_id: None,
+                    assurance: crate::assurance::Assurance {
+                        methods: vec!["pwd".to_string(), "swk".to_string()],
+                        level: Level::Push,
+                        unknown: Vec::new(),
+                        auth_time: None,
+                    },
+                    issued_at: None,
+                    expires_at: 1,
+                },
+                &crate::config::UpstreamHeaders::default(),
+            ))),
+            cache: Some("hit"),
+            reasons: vec!["level_below_required:push<phishing_resistant".to_string()],
+            token_age_secs: Some(10),
+            ..DecisionRecord::default()
+        };
+        let json = record.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["decision"], "step_up");
+        assert_eq!(v["mode"], "report_only");
+        assert_eq!(v["status"], 401);
+        assert_eq!(v["rule"], "ad\"min");
+        assert_eq!(v["subject"], "al\\ice\n\u{1}\u{7f}\t\rzoë");
+        assert_eq!(v["cache"], "hit");
+        assert_eq!(v["methods"], serde_json::json!(["pwd", "swk"]));
+        assert_eq!(v["level"], "push");
+        assert_eq!(v["token_age_secs"], 10);
+        assert!(v.get("session_id").is_none() && v.get("auth_age_secs").is_none());
+        assert!(!json.contains('\n'), "one line: {json}");
+        let empty: serde_json::Value =
+            serde_json::from_str(&DecisionRecord::default().to_json()).unwrap();
+        assert_eq!(empty["decision"], serde_json::Value::Null);
+        assert_eq!(empty["methods"], serde_json::json!([]));
+        let refused = DecisionRecord {
+            refused_issuer: Some("https://other".into()),
+            source: Some(Cow::Borrowed("bearer")),
+            ..DecisionRecord::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&refused.to_json()).unwrap();
+        assert_eq!(v["issuer"], "https://other");
+        assert_eq!(v["source"], "bearer");
+    }
+
+    #[test]
+    fn escape_check_agrees_with_the_table_at_every_offset() {
+        for special in 0u8..=255 {
+            for len in [1usize, 7, 8, 9, 16, 17] {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = special;
+                    let expected = NEEDS_ESCAPE[usize::from(special)];
+                    assert_eq!(
+                        needs_escape(&bytes),
+                        expected,
+                        "byte {special:#x} at {at}/{len}"
+                    );
+                }
+            }
+        }
+        assert!(!needs_escape("zoë ünïcode ☃ text".as_bytes()));
+        assert!(!needs_escape(b""));
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! Bounded per-VM cache of verified tokens, keyed by a digest of the token bytes, so a
 //! session's token is verified once. Entries are dropped at the token's `exp`.
 //!
-//! Keys are 128-bit digests from SipHash-1-3 under two random per-VM keys (std's
-//! `RandomState`, seeded from the host's `random_get`): a keyed PRF the client can neither
-//! observe nor compute, so a colliding token cannot be crafted, at a fraction of SHA-256's
-//! cost inside wasm (it runs on every request). The token text itself is never stored. Every operation is
+//! Keys are 128-bit digests from SipHash-1-3-128 under a random per-VM key (drawn through
+//! std's `RandomState`, seeded from the host's `random_get`): a keyed PRF the client can
+//! neither observe nor compute, so a colliding token cannot be crafted, in one pass over the
+//! token at a fraction of SHA-256's cost inside wasm (it runs on every request). The token text itself is never stored. Every operation is
 //! O(log n): a hash map holds the entries, one ordered index finds the entry that expires
 //! first, another the least recently used one. When full, an expired entry is evicted
 //! first, else the least recently used.
 
+use siphasher::sip128::{Hasher128, SipHasher13};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::OnceLock;
@@ -174,15 +175,17 @@ impl<V: Clone> TokenCache<V> {
     }
 }
 
-/// The two random keys of this VM, drawn once.
-static DIGEST_KEYS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
+/// The random 128-bit key of this VM, drawn once.
+static DIGEST_KEY: OnceLock<(u64, u64)> = OnceLock::new();
 
 fn digest(token: &[u8]) -> Digest {
-    let (a, b) = DIGEST_KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&a.hash_one(token).to_le_bytes());
-    out[8..].copy_from_slice(&b.hash_one(token).to_le_bytes());
-    out
+    let &(k0, k1) = DIGEST_KEY.get_or_init(|| {
+        let random = RandomState::new();
+        (random.hash_one(0u8), random.hash_one(1u8))
+    });
+    let mut hasher = SipHasher13::new_with_keys(k0, k1);
+    hasher.write(token);
+    hasher.finish128().as_bytes()
 }
 
 #[cfg(test)]

@@ -309,12 +309,8 @@ fn report(
     });
     let (decision, mode) = match record {
         Some(r) => (
-            r.decision
-                .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
-                .unwrap_or(Value::Null),
-            r.mode
-                .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
-                .unwrap_or(Value::Null),
+            r.decision.map_or(Value::Null, |d| json!(d.as_str())),
+            r.mode.map_or(Value::Null, |m| json!(m.as_str())),
         ),
         None => (json!("allow"), json!("not_gated")),
     };
@@ -338,13 +334,13 @@ fn report(
     json!({
         "request": {"method": method.to_ascii_uppercase(), "path": path, "host": host.unwrap_or("localhost")},
         "claims": verification,
-        "issuer": record.and_then(|r| r.issuer.clone()),
-        "subject": record.and_then(|r| r.subject.clone()),
-        "source": record.and_then(|r| r.source.clone()),
-        "methods": session.map(|s| s.assurance.methods.clone()).or_else(|| record.map(|r| r.methods.clone())).unwrap_or_default(),
+        "issuer": record.and_then(|r| r.issuer()),
+        "subject": record.and_then(|r| r.subject()),
+        "source": record.and_then(|r| r.source.as_deref()),
+        "methods": session.map(|s| s.assurance.methods.as_slice()).or_else(|| record.map(|r| r.methods())).unwrap_or_default(),
         "level": session.map(|s| s.assurance.level.as_str()),
         "auth_age_secs": record.and_then(|r| r.auth_age_secs),
-        "rule": evaluation.rule.clone(),
+        "rule": evaluation.rule.as_deref(),
         "requirement": requirement,
         "decision": decision,
         "mode": mode,

@@ -273,7 +273,7 @@ pub struct JwtAuthnSource {
 }
 
 /// Upstream header names; `None` disables that header.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UpstreamHeaders {
     pub subject: Option<String>,
     pub level: Option<String>,
@@ -1077,7 +1077,7 @@ fn compile_route(
         return None;
     }
     Some(RouteRule {
-        name,
+        name: name.into(),
         matcher: RouteMatch {
             path_exact: m.path,
             path_prefix: m.path_prefix,

@@ -13,20 +13,20 @@ extern "C" {
     ) -> u32;
 }
 
-/// The request headers (names lower-case, values raw), in order; empty if unavailable.
-pub fn request_headers() -> Vec<(String, Vec<u8>)> {
+/// The raw request header map in the pairs encoding (parse with [`crate::pairs::parse`]);
+/// empty if unavailable.
+pub fn request_header_bytes() -> Vec<u8> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     // SAFETY: the host writes a pointer to `size` bytes it allocated with the module's
     // allocator (`proxy_on_memory_allocate`, exactly `size` bytes), or null; we take
     // ownership of that allocation and free it when `bytes` drops.
-    let bytes = unsafe {
+    unsafe {
         if proxy_get_header_map_pairs(HTTP_REQUEST_HEADERS, &mut data, &mut size) != 0
             || data.is_null()
         {
             return Vec::new();
         }
         Vec::from_raw_parts(data, size, size)
-    };
-    crate::pairs::parse(&bytes).unwrap_or_default()
+    }
 }

@@ -12,7 +12,7 @@ use crate::response::LocalReply;
 use crate::telemetry;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, MapType};
+use proxy_wasm::types::{Action, LogLevel, MapType};
 
 /// A stream of the gate.
 pub struct GateHttp {
@@ -54,7 +54,9 @@ impl GateHttp {
             },
             None => ClaimsInput::Token,
         };
-        let headers = header_map::request_headers();
+        let header_bytes = header_map::request_header_bytes();
+        // A malformed map reads as empty, as Envoy's own parser treats it.
+        let headers = crate::pairs::parse(&header_bytes).unwrap_or_default();
         let request = Request {
             headers: &headers,
             claims,
@@ -114,12 +116,20 @@ impl GateHttp {
         } = evaluation;
         {
             let mut state = self.state.borrow_mut();
-            for counter in &counters {
-                state.metrics.increment(counter);
+            for counter in counters {
+                state.metrics.increment_name(counter);
             }
         }
         if let Some(record) = &record {
-            log::info!("[ctx {}] decision {}", self.context_id, record.to_json());
+            // One buffer, one hostcall: the log facade would format the line a second time.
+            let mut line = String::with_capacity(384);
+            line.push_str("[ctx ");
+            telemetry::push_u64(&mut line, u64::from(self.context_id));
+            line.push_str("] decision ");
+            record.write_json(&mut line);
+            if hostcalls::log(LogLevel::Info, &line).is_err() {
+                log::warn!("[ctx {}] cannot log the decision record", self.context_id);
+            }
         }
         match outcome {
             Outcome::Continue { remove, set } => {
@@ -131,7 +141,7 @@ impl GateHttp {
                         );
                     }
                 }
-                for (name, value) in &set {
+                for (name, value) in set.iter() {
                     if let Err(s) =
                         hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
                     {

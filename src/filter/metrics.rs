@@ -3,12 +3,16 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 
 /// Counter ids of this VM, by Envoy stat name (without the `wasmcustom.` prefix).
 #[derive(Default)]
 pub struct Metrics {
-    ids: HashMap<String, u32>,
+    /// Looked up on every request: a fast hasher (names are ours, never a client's).
+    ids: FxHashMap<String, u32>,
+    /// Ids of `&'static str` names by (address, length): no string comparison per request.
+    static_ids: FxHashMap<(usize, usize), u32>,
     broken: bool,
 }
 
@@ -36,6 +40,30 @@ impl Metrics {
                 self.broken = true;
                 log::warn!("metrics disabled: define_metric({name}) failed: {status:?}");
                 None
+            }
+        }
+    }
+
+    /// Adds one to the counter `name` (a static name is found by its address).
+    pub fn increment_name(&mut self, name: Cow<'static, str>) {
+        let name = match name {
+            Cow::Borrowed(name) => name,
+            Cow::Owned(name) => return self.increment(&name),
+        };
+        let key = (name.as_ptr() as usize, name.len());
+        let id = match self.static_ids.get(&key) {
+            Some(id) => Some(*id),
+            None => {
+                let id = self.id(name);
+                if let Some(id) = id {
+                    self.static_ids.insert(key, id);
+                }
+                id
+            }
+        };
+        if let Some(id) = id {
+            if let Err(status) = hostcalls::increment_metric(id, 1) {
+                log::warn!("increment_metric({name}) failed: {status:?}");
             }
         }
     }

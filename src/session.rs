@@ -1,0 +1,180 @@
+//! A verified session, as cached per worker VM. What every request on the session needs
+//! (the upstream identity header values, the decision record's session fields as JSON) is
+//! worked out once, when the session is established, not on each request.
+
+use crate::assurance::{Assurance, Level};
+use crate::config::UpstreamHeaders;
+use crate::telemetry::{json_str, json_str_array};
+use std::rc::Rc;
+
+/// Headers set on the upstream request, (name, value): shared, since a session's are the
+/// same on every request.
+pub type HeaderList = Rc<[(String, String)]>;
+
+/// A session whose token (or jwt_authn payload) was verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// Index into `Config::issuers`.
+    pub issuer_index: usize,
+    /// The issuer's `iss`.
+    pub issuer: String,
+    /// `sub`.
+    pub subject: Option<String>,
+    /// `sid`.
+    pub session_id: Option<String>,
+    /// Methods and level.
+    pub assurance: Assurance,
+    /// `iat`.
+    pub issued_at: Option<u64>,
+    /// `exp` (0 when unknown, e.g. a jwt_authn payload without exp).
+    pub expires_at: u64,
+    /// The identity headers for the upstream (configured names, header-safe values).
+    identity_headers: HeaderList,
+    /// `,"subject":…,"session_id":…,"issuer":…,"methods":[…],"level":…` for the record.
+    record_fields: String,
+}
+
+/// What a session is made from.
+pub struct SessionFacts {
+    pub issuer_index: usize,
+    pub issuer: String,
+    pub subject: Option<String>,
+    pub session_id: Option<String>,
+    pub assurance: Assurance,
+    pub issued_at: Option<u64>,
+    pub expires_at: u64,
+}
+
+impl Session {
+    /// A session from its facts, with its per-request renderings worked out: the identity
+    /// headers under the configured names (`sub` and each method percent-encoded outside
+    /// visible ASCII; methods comma-separated), and the record's session fields.
+    pub fn new(facts: SessionFacts, names: &UpstreamHeaders) -> Self {
+        let mut identity = Vec::with_capacity(3);
+        if let (Some(name), Some(sub)) = (&names.subject, &facts.subject) {
+            identity.push((name.clone(), header_safe(sub)));
+        }
+        if let Some(name) = &names.level {
+            identity.push((name.clone(), facts.assurance.level.as_str().to_string()));
+        }
+        if let Some(name) = &names.methods {
+            let methods: Vec<String> = facts
+                .assurance
+                .methods
+                .iter()
+                .map(|m| header_safe(m))
+                .collect();
+            identity.push((name.clone(), methods.join(",")));
+        }
+        let mut record_fields = String::with_capacity(128);
+        if let Some(subject) = &facts.subject {
+            record_fields.push_str(",\"subject\":");
+            json_str(&mut record_fields, subject);
+        }
+        if let Some(sid) = &facts.session_id {
+            record_fields.push_str(",\"session_id\":");
+            json_str(&mut record_fields, sid);
+        }
+        record_fields.push_str(",\"issuer\":");
+        json_str(&mut record_fields, &facts.issuer);
+        record_fields.push_str(",\"methods\":");
+        json_str_array(&mut record_fields, &facts.assurance.methods);
+        record_fields.push_str(",\"level\":");
+        json_str(&mut record_fields, facts.assurance.level.as_str());
+        Session {
+            issuer_index: facts.issuer_index,
+            issuer: facts.issuer,
+            subject: facts.subject,
+            session_id: facts.session_id,
+            assurance: facts.assurance,
+            issued_at: facts.issued_at,
+            expires_at: facts.expires_at,
+            identity_headers: identity.into(),
+            record_fields,
+        }
+    }
+
+    /// The level found.
+    pub fn level(&self) -> Level {
+        self.assurance.level
+    }
+
+    /// The identity headers for the upstream, (name, value).
+    pub fn identity_headers(&self) -> &HeaderList {
+        &self.identity_headers
+    }
+
+    /// The record's session fields as JSON members, each preceded by a comma.
+    pub fn record_fields(&self) -> &str {
+        &self.record_fields
+    }
+}
+
+/// Percent-encodes anything outside visible ASCII (and `%` itself), so a claim can never
+/// inject a header line or an invalid header byte.
+pub fn header_safe(value: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_cannot_inject() {
+        assert_eq!(header_safe("alice\r\nx-admin: 1"), "alice%0D%0Ax-admin: 1");
+        assert_eq!(header_safe("zoë"), "zo%C3%AB");
+        assert_eq!(header_safe("100%"), "100%25");
+    }
+
+    #[test]
+    fn renderings_are_worked_out_once() {
+        let facts = SessionFacts {
+            issuer_index: 0,
+            issuer: "https://idp".into(),
+            subject: Some("al\"ice\n".into()),
+            session_id: None,
+            assurance: Assurance {
+                methods: vec!["pwd".into(), "h\u{e9}k".into()],
+                level: Level::Push,
+                unknown: Vec::new(),
+                auth_time: None,
+            },
+            issued_at: None,
+            expires_at: 10,
+        };
+        let names = UpstreamHeaders {
+            subject: Some("x-sub".into()),
+            level: Some("x-level".into()),
+            methods: Some("x-methods".into()),
+        };
+        let session = Session::new(facts, &names);
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            &session.identity_headers()[..],
+            &[
+                pair("x-sub", "al\"ice%0A"),
+                pair("x-level", "push"),
+                pair("x-methods", "pwd,h%C3%A9k")
+            ]
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&format!("{{\"x\":1{}}}", session.record_fields())).unwrap();
+        assert_eq!(json["subject"], "al\"ice\n");
+        assert_eq!(json["issuer"], "https://idp");
+        assert_eq!(json["methods"], serde_json::json!(["pwd", "h\u{e9}k"]));
+        assert_eq!(json["level"], "push");
+        assert!(json.get("session_id").is_none());
+    }
+}
