@@ -70,10 +70,17 @@ pub fn header_text(text: &str) -> String {
 /// Percent-encodes `text` for a URL query value: everything but RFC 3986 unreserved
 /// characters (`A-Z a-z 0-9 - . _ ~`) becomes `%XX` of its UTF-8 bytes.
 pub fn percent_encode(text: &str) -> String {
+    percent_encode_unless(text, |b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    })
+}
+
+/// Percent-encodes (`%XX`, upper-case hex) every byte of `text` for which `keep` is false.
+pub fn percent_encode_unless(text: &str, keep: impl Fn(u8) -> bool) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len() * 3);
     for &b in text.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        if keep(b) {
             out.push(char::from(b));
         } else {
             out.push('%');

@@ -11,9 +11,9 @@ use std::rc::Rc;
 /// same on every request.
 pub type HeaderList = Rc<[(String, String)]>;
 
-/// A session whose token (or jwt_authn payload) was verified.
+/// What a verified session is: who, from which issuer, how they authenticated, when.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Session {
+pub struct SessionFacts {
     /// Index into `Config::issuers`.
     pub issuer_index: usize,
     /// The issuer's `iss`.
@@ -28,21 +28,25 @@ pub struct Session {
     pub issued_at: Option<u64>,
     /// `exp` (0 when unknown, e.g. a jwt_authn payload without exp).
     pub expires_at: u64,
+}
+
+/// A session whose token (or jwt_authn payload) was verified: its facts (read through
+/// `Deref`) and what every request on it needs, rendered once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    facts: SessionFacts,
     /// The identity headers for the upstream (configured names, header-safe values).
     identity_headers: HeaderList,
     /// `,"subject":…,"session_id":…,"issuer":…,"methods":[…],"level":…` for the record.
     record_fields: String,
 }
 
-/// What a session is made from.
-pub struct SessionFacts {
-    pub issuer_index: usize,
-    pub issuer: String,
-    pub subject: Option<String>,
-    pub session_id: Option<String>,
-    pub assurance: Assurance,
-    pub issued_at: Option<u64>,
-    pub expires_at: u64,
+impl std::ops::Deref for Session {
+    type Target = SessionFacts;
+
+    fn deref(&self) -> &SessionFacts {
+        &self.facts
+    }
 }
 
 impl Session {
@@ -82,13 +86,7 @@ impl Session {
         record_fields.push_str(",\"level\":");
         json_str(&mut record_fields, facts.assurance.level.as_str());
         Session {
-            issuer_index: facts.issuer_index,
-            issuer: facts.issuer,
-            subject: facts.subject,
-            session_id: facts.session_id,
-            assurance: facts.assurance,
-            issued_at: facts.issued_at,
-            expires_at: facts.expires_at,
+            facts,
             identity_headers: identity.into(),
             record_fields,
         }
@@ -113,18 +111,7 @@ impl Session {
 /// Percent-encodes anything outside visible ASCII (and `%` itself), so a claim can never
 /// inject a header line or an invalid header byte.
 pub fn header_safe(value: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-    out
+    crate::response::percent_encode_unless(value, |b| (0x20..0x7f).contains(&b) && b != b'%')
 }
 
 #[cfg(test)]
