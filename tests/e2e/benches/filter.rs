@@ -6,9 +6,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use jwt_simple::prelude::*;
 use mfa_gate::engine::{self, ClaimsInput, Request, SessionCache};
-use mfa_gate_host::{
-    Clusters, DownstreamRequest, Host, HostOptions, HttpResponse, UpstreamRequest,
-};
+use mfa_gate_e2e::{bench_request, ok_upstream};
+use mfa_gate_host::{Clusters, DownstreamRequest, Host, HostOptions};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -115,36 +114,8 @@ fn host(wasm_file: &str, config: &str) -> Host {
     Host::load(&wasm(wasm_file), options, Clusters::new()).unwrap()
 }
 
-fn request(path: &str, token: Option<&str>) -> DownstreamRequest {
-    let mut headers = vec![
-        (b":method".to_vec(), b"GET".to_vec()),
-        (b":path".to_vec(), path.as_bytes().to_vec()),
-        (b":authority".to_vec(), b"app.example.test".to_vec()),
-        (b":scheme".to_vec(), b"https".to_vec()),
-        (b"user-agent".to_vec(), b"bench".to_vec()),
-        (b"accept".to_vec(), b"application/json".to_vec()),
-    ];
-    if let Some(t) = token {
-        headers.push((
-            b"authorization".to_vec(),
-            format!("Bearer {t}").into_bytes(),
-        ));
-    }
-    DownstreamRequest {
-        headers,
-        ..DownstreamRequest::default()
-    }
-}
-
-fn upstream(_: &UpstreamRequest) -> Result<HttpResponse, String> {
-    Ok(HttpResponse {
-        status: 200,
-        ..HttpResponse::default()
-    })
-}
-
 fn run(host: &mut Host, req: &DownstreamRequest, want: u16) {
-    let ex = host.handle(req.clone(), &mut upstream);
+    let ex = host.handle(req.clone(), &mut ok_upstream);
     assert_eq!(ex.response.status, want);
 }
 
@@ -152,13 +123,13 @@ fn per_request(c: &mut Criterion) {
     let toks = tokens();
     let (_, eddsa_token, _) = toks.iter().find(|t| t.0 == "EdDSA").unwrap();
     let jwks: Vec<Value> = toks.iter().map(|t| t.2.clone()).collect();
-    let admin = request("/admin/users", Some(eddsa_token));
+    let admin = bench_request("/admin/users", Some(eddsa_token));
 
     let mut g = c.benchmark_group("per_request");
     let mut noop = host("noop_filter.wasm", "");
     g.bench_function("noop_filter", |b| b.iter(|| run(&mut noop, &admin, 200)));
     let mut gate = host("mfa_gate.wasm", &config(&jwks, 10_000));
-    let public = request("/public/logo.png", None);
+    let public = bench_request("/public/logo.png", None);
     g.bench_function("mfa_gate_public_route", |b| {
         b.iter(|| run(&mut gate, &public, 200))
     });
@@ -166,7 +137,7 @@ fn per_request(c: &mut Criterion) {
         b.iter(|| run(&mut gate, &admin, 200))
     });
     let mut meta = host("mfa_gate.wasm", &metadata_config());
-    let mut with_payload = request("/admin/users", None);
+    let mut with_payload = bench_request("/admin/users", None);
     let payload: Value = serde_json::to_value(claims()).unwrap();
     with_payload.filter_metadata.insert(
         "envoy.filters.http.jwt_authn".into(),
@@ -191,7 +162,7 @@ fn uncached_verification(c: &mut Criterion) {
     let mut gate = host("mfa_gate.wasm", &cfg);
     let mut g = c.benchmark_group("uncached_verification");
     for (alg, token, _) in &toks {
-        let req = request("/admin/users", Some(token));
+        let req = bench_request("/admin/users", Some(token));
         g.bench_function(format!("wasm/{alg}"), |b| {
             b.iter(|| run(&mut gate, &req, 200))
         });

@@ -9,9 +9,8 @@
 //! compared with the no-op filter given the same request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mfa_gate_host::{
-    Clusters, DownstreamRequest, Host, HostOptions, HttpResponse, UpstreamRequest,
-};
+use mfa_gate_e2e::{bench_request, ok_upstream};
+use mfa_gate_host::{Clusters, Host, HostOptions};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -96,36 +95,16 @@ fn main() {
         ..HostOptions::default()
     };
     let mut host = Host::load(&file, options, Clusters::new()).unwrap();
-    let mut request = DownstreamRequest {
-        headers: vec![
-            (b":method".to_vec(), b"GET".to_vec()),
-            (b":path".to_vec(), path.as_bytes().to_vec()),
-            (b":authority".to_vec(), b"app.example.test".to_vec()),
-            (b":scheme".to_vec(), b"https".to_vec()),
-            (b"user-agent".to_vec(), b"bench".to_vec()),
-            (b"accept".to_vec(), b"application/json".to_vec()),
-        ],
-        ..DownstreamRequest::default()
-    };
-    if case.ends_with("jwt_authn") {
+    let jwt_authn = case.ends_with("jwt_authn");
+    let mut request = bench_request(path, (!jwt_authn).then_some(token.as_str()));
+    if jwt_authn {
         request.filter_metadata.insert(
             "envoy.filters.http.jwt_authn".into(),
             json!({"jwt_payload": claims}),
         );
-    } else {
-        request.headers.push((
-            b"authorization".to_vec(),
-            format!("Bearer {token}").into_bytes(),
-        ));
     }
-    let mut upstream = |_: &UpstreamRequest| -> Result<HttpResponse, String> {
-        Ok(HttpResponse {
-            status: 200,
-            ..HttpResponse::default()
-        })
-    };
     for _ in 0..n {
-        let ex = host.handle(request.clone(), &mut upstream);
+        let ex = host.handle(request.clone(), &mut ok_upstream);
         assert_eq!(ex.response.status, 200, "{case}");
         host.take_logs();
     }
