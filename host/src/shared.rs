@@ -221,94 +221,103 @@ impl MetricKind {
 }
 
 /// Stat values by (kind, name without `wasmcustom.`); shared by all workers (§3.7).
+///
+/// Defining a stat resolves it to a handle (as Envoy's `defineMetric` resolves a stat once);
+/// updates through the handle are an index, not a name lookup.
 #[derive(Default)]
 pub(crate) struct MetricStore {
-    /// Counters and gauges: kind → name → value (looked up by `&str`, no allocation, as
-    /// Envoy's increment is an add on a resolved stat).
-    values: HashMap<MetricKind, HashMap<String, i64>>,
-    histograms: HashMap<String, Vec<u64>>,
+    stats: Vec<Stat>,
+    index: HashMap<(MetricKind, String), usize>,
 }
 
+struct Stat {
+    kind: MetricKind,
+    name: String,
+    value: i64,
+    samples: Vec<u64>,
+}
+
+/// A resolved stat (index into the store).
+pub(crate) type StatHandle = usize;
+
 impl MetricStore {
-    pub(crate) fn define(&mut self, kind: MetricKind, name: &str) {
-        match kind {
-            MetricKind::Histogram => {
-                self.histograms.entry(name.to_string()).or_default();
-            }
-            _ => {
-                self.values
-                    .entry(kind)
-                    .or_default()
-                    .entry(name.to_string())
-                    .or_insert(0);
-            }
+    /// Resolves (kind, name), creating the stat at 0 on first definition.
+    pub(crate) fn define(&mut self, kind: MetricKind, name: &str) -> StatHandle {
+        if let Some(handle) = self.index.get(&(kind, name.to_string())) {
+            return *handle;
+        }
+        let handle = self.stats.len();
+        self.stats.push(Stat {
+            kind,
+            name: name.to_string(),
+            value: 0,
+            samples: Vec::new(),
+        });
+        self.index.insert((kind, name.to_string()), handle);
+        handle
+    }
+
+    /// Adds to a counter or gauge (a counter's record adds, §3.7).
+    pub(crate) fn add(&mut self, handle: StatHandle, delta: i64) {
+        if let Some(stat) = self.stats.get_mut(handle) {
+            stat.value = stat.value.wrapping_add(delta);
         }
     }
 
-    pub(crate) fn add(&mut self, kind: MetricKind, name: &str, delta: i64) {
-        let by_name = self.values.entry(kind).or_default();
-        match by_name.get_mut(name) {
-            Some(value) => *value = value.wrapping_add(delta),
-            None => {
-                by_name.insert(name.to_string(), delta);
-            }
+    pub(crate) fn set(&mut self, handle: StatHandle, value: i64) {
+        if let Some(stat) = self.stats.get_mut(handle) {
+            stat.value = value;
         }
     }
 
-    pub(crate) fn set(&mut self, kind: MetricKind, name: &str, value: i64) {
-        match self.values.entry(kind).or_default().get_mut(name) {
-            Some(slot) => *slot = value,
-            None => {
-                self.values
-                    .entry(kind)
-                    .or_default()
-                    .insert(name.to_string(), value);
-            }
+    pub(crate) fn get(&self, handle: StatHandle) -> i64 {
+        self.stats.get(handle).map_or(0, |stat| stat.value)
+    }
+
+    pub(crate) fn record_histogram(&mut self, handle: StatHandle, value: u64) {
+        if let Some(stat) = self.stats.get_mut(handle) {
+            stat.samples.push(value);
         }
     }
 
-    pub(crate) fn get(&self, kind: MetricKind, name: &str) -> i64 {
-        self.values
-            .get(&kind)
-            .and_then(|by_name| by_name.get(name))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    pub(crate) fn record_histogram(&mut self, name: &str, value: u64) {
-        self.histograms
-            .entry(name.to_string())
-            .or_default()
-            .push(value);
+    fn find(&self, kind: MetricKind, name: &str) -> Option<&Stat> {
+        self.index
+            .get(&(kind, name.to_string()))
+            .and_then(|handle| self.stats.get(*handle))
     }
 
     /// Counter/gauge value by name; for a histogram, its sample count.
     pub(crate) fn by_name(&self, name: &str) -> Option<i64> {
         for kind in [MetricKind::Counter, MetricKind::Gauge] {
-            if let Some(value) = self.values.get(&kind).and_then(|by_name| by_name.get(name)) {
-                return Some(*value);
+            if let Some(stat) = self.find(kind, name) {
+                return Some(stat.value);
             }
         }
-        self.histograms
-            .get(name)
-            .map(|samples| i64::try_from(samples.len()).unwrap_or(i64::MAX))
+        self.find(MetricKind::Histogram, name)
+            .map(|stat| i64::try_from(stat.samples.len()).unwrap_or(i64::MAX))
     }
 
     pub(crate) fn histogram(&self, name: &str) -> Option<Vec<u64>> {
-        self.histograms.get(name).cloned()
+        self.find(MetricKind::Histogram, name)
+            .map(|stat| stat.samples.clone())
     }
 
     pub(crate) fn snapshot(&self) -> MetricSnapshot {
         let mut snapshot = MetricSnapshot::new();
-        for (name, samples) in &self.histograms {
+        // Histograms first, then counters, then gauges: a later kind of the same name wins.
+        for stat in self
+            .stats
+            .iter()
+            .filter(|s| s.kind == MetricKind::Histogram)
+        {
             snapshot.insert(
-                name.clone(),
-                i64::try_from(samples.len()).unwrap_or(i64::MAX),
+                stat.name.clone(),
+                i64::try_from(stat.samples.len()).unwrap_or(i64::MAX),
             );
         }
         for kind in [MetricKind::Counter, MetricKind::Gauge] {
-            for (name, value) in self.values.get(&kind).into_iter().flatten() {
-                snapshot.insert(name.clone(), *value);
+            for stat in self.stats.iter().filter(|s| s.kind == kind) {
+                snapshot.insert(stat.name.clone(), stat.value);
             }
         }
         snapshot

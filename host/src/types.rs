@@ -4,6 +4,7 @@
 //! change a type here only in a way both sides are updated for.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A header list in wire order; names and values are raw bytes (names lower-case).
 pub type HeaderList = Vec<(Vec<u8>, Vec<u8>)>;
@@ -92,12 +93,13 @@ where
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LogLine {
     /// trace, debug, info, warn, error, critical.
-    pub level: String,
+    pub level: &'static str,
     /// The context id that was current (0 = VM, root id, or stream id).
     pub context_id: u32,
     /// Which worker VM.
     pub worker: usize,
-    pub message: String,
+    /// The text (shared: a stream's copy and the host's store hold the same line).
+    pub message: Arc<str>,
 }
 
 /// Everything one stream did.

@@ -631,7 +631,7 @@ fn shared_queue_notifies_registrant_root() {
         .filter(|l| l.message.starts_with("queue_ready"))
         .collect();
     assert_eq!(ready.len(), 1);
-    assert_eq!(ready[0].message, "queue_ready root=1 token=1 data=hello");
+    assert_eq!(&*ready[0].message, "queue_ready root=1 token=1 data=hello");
     assert_eq!(ready[0].worker, 1);
     assert_eq!(ready[0].context_id, 1);
     assert_eq!(host.metric("conf_queue_ready"), Some(1));
@@ -657,7 +657,10 @@ fn ticks_follow_the_virtual_clock() {
         .into_iter()
         .find(|l| l.message.starts_with("tick"))
         .unwrap();
-    assert_eq!(tick.message, format!("tick root=1 now_ms={}", start + 100));
+    assert_eq!(
+        &*tick.message,
+        format!("tick root=1 now_ms={}", start + 100)
+    );
     assert_eq!(tick.context_id, 1);
 }
 
@@ -699,7 +702,7 @@ fn configure_or_vm_start_false_is_an_error() {
     let error =
         mfa_gate_host::Host::load(&conformance_wasm(), options, Clusters::new()).unwrap_err();
     assert!(
-        matches!(&error, mfa_gate_host::HostError::ConfigureFailed { logs } if logs.iter().any(|l| l.message == "configuration rejected"))
+        matches!(&error, mfa_gate_host::HostError::ConfigureFailed { logs } if logs.iter().any(|l| &*l.message == "configuration rejected"))
     );
     assert!(
         error.to_string().contains("proxy_on_configure failed"),
@@ -810,13 +813,13 @@ fn wasi_environment_and_stdio() {
     let out = exchange
         .logs
         .iter()
-        .find(|l| l.message == "hello from stdout")
+        .find(|l| &*l.message == "hello from stdout")
         .unwrap();
     assert_eq!(out.level, "info");
     let err = exchange
         .logs
         .iter()
-        .find(|l| l.message == "hello from stderr")
+        .find(|l| &*l.message == "hello from stderr")
         .unwrap();
     assert_eq!(err.level, "error");
 }

@@ -220,7 +220,7 @@ fn bad_allocator_pointer_is_invalid_memory_access() {
     };
     let host = Host::load_bytes(wat.as_bytes(), options, Clusters::new()).unwrap();
     assert!(
-        host.logs().iter().any(|l| l.message == "status=6"),
+        host.logs().iter().any(|l| &*l.message == "status=6"),
         "{:?}",
         host.logs()
     );

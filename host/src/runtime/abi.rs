@@ -23,28 +23,64 @@ pub(crate) mod status {
 const MAX_PAIRS_BYTES: usize = 1 << 20;
 const MAX_PAIRS: usize = 1024;
 
+/// Size in bytes of a header map in the §0 pair format (0 for an empty map).
+pub(crate) fn pairs_size<'a, I>(pairs: I) -> usize
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    let (count, data_len) = pairs
+        .into_iter()
+        .fold((0usize, 0usize), |(n, len), (k, v)| {
+            (n + 1, len + k.len() + v.len() + 2)
+        });
+    if count == 0 {
+        0
+    } else {
+        4 + count * 8 + data_len
+    }
+}
+
+/// Writes a header map in the §0 pair format into `out`, which must be exactly
+/// [`pairs_size`] long; false (nothing promised about `out`) if it is not.
+pub(crate) fn write_pairs<'a, I>(pairs: I, out: &mut [u8]) -> bool
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    I::IntoIter: Clone,
+{
+    let pairs = pairs.into_iter();
+    if pairs_size(pairs.clone()) != out.len() {
+        return false;
+    }
+    if out.is_empty() {
+        return true;
+    }
+    let count = pairs.clone().count();
+    let (head, mut data) = out.split_at_mut(4 + count * 8);
+    head[..4].copy_from_slice(&(count as u32).to_le_bytes());
+    for (slot, (key, value)) in head[4..].chunks_exact_mut(8).zip(pairs.clone()) {
+        slot[..4].copy_from_slice(&(key.len() as u32).to_le_bytes());
+        slot[4..].copy_from_slice(&(value.len() as u32).to_le_bytes());
+    }
+    for (key, value) in pairs {
+        for part in [key, value] {
+            let (dst, rest) = data.split_at_mut(part.len() + 1);
+            dst[..part.len()].copy_from_slice(part);
+            dst[part.len()] = 0;
+            data = rest;
+        }
+    }
+    true
+}
+
 /// Serializes a header map in the §0 pair format; empty map → empty bytes (host returns 0/0).
 pub(crate) fn serialize_pairs<'a, I>(pairs: I) -> Vec<u8>
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    I::IntoIter: Clone,
 {
-    let pairs: Vec<(&[u8], &[u8])> = pairs.into_iter().collect();
-    if pairs.is_empty() {
-        return Vec::new();
-    }
-    let data_len: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-    let mut out = Vec::with_capacity(4 + pairs.len() * 8 + data_len);
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (key, value) in &pairs {
-        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    }
-    for (key, value) in &pairs {
-        out.extend_from_slice(key);
-        out.push(0);
-        out.extend_from_slice(value);
-        out.push(0);
-    }
+    let pairs = pairs.into_iter();
+    let mut out = vec![0; pairs_size(pairs.clone())];
+    write_pairs(pairs, &mut out);
     out
 }
 
@@ -166,9 +202,57 @@ pub(crate) fn return_bytes(
     }
 }
 
-/// Lower-cases a header name (Envoy's LowerCaseString).
-pub(crate) fn lower(name: &[u8]) -> Vec<u8> {
-    name.to_ascii_lowercase()
+/// Hands `len` bytes to the guest, written in place by `fill` into the guest's fresh
+/// allocation (no host-side buffer). `fill` gets the VM state too, and returns false when
+/// what it would write no longer has length `len`. Same status rules as [`return_bytes`].
+pub(crate) fn return_with(
+    caller: &mut Caller<'_, VmState>,
+    len: usize,
+    ptr_slot: i32,
+    len_slot: i32,
+    fill: impl FnOnce(&VmState, &mut [u8]) -> bool,
+) -> wasmtime::Result<i32> {
+    if len == 0 {
+        if write_u32(caller, ptr_slot, 0) && write_u32(caller, len_slot, 0) {
+            return Ok(status::OK);
+        }
+        return Ok(status::INVALID_MEMORY_ACCESS);
+    }
+    let (Some(alloc), Some(memory)) = (caller.data().alloc.clone(), caller.data().memory) else {
+        return Ok(status::INVALID_MEMORY_ACCESS);
+    };
+    let Ok(guest_len) = i32::try_from(len) else {
+        return Ok(status::INVALID_MEMORY_ACCESS);
+    };
+    let saved = caller.data().effective_context;
+    let ptr = alloc.call(&mut *caller, guest_len)?;
+    caller.data_mut().effective_context = saved;
+    if ptr == 0 {
+        return Ok(status::INVALID_MEMORY_ACCESS);
+    }
+    let start = ptr as u32 as usize;
+    let (data, state) = memory.data_and_store_mut(&mut *caller);
+    let filled = match start
+        .checked_add(len)
+        .and_then(|end| data.get_mut(start..end))
+    {
+        Some(target) => fill(state, target),
+        None => false,
+    };
+    if !filled {
+        return Ok(status::INVALID_MEMORY_ACCESS);
+    }
+    if write_u32(caller, ptr_slot, ptr as u32) && write_u32(caller, len_slot, len as u32) {
+        Ok(status::OK)
+    } else {
+        Ok(status::INVALID_MEMORY_ACCESS)
+    }
+}
+
+/// Lower-cases a header name (Envoy's LowerCaseString), in place.
+pub(crate) fn lower(mut name: Vec<u8>) -> Vec<u8> {
+    name.make_ascii_lowercase();
+    name
 }
 
 #[cfg(test)]

@@ -3,13 +3,13 @@
 use wasmtime::{AsContextMut, Caller, Linker};
 
 use super::abi::{
-    deserialize_pairs, lower, read_bytes, return_bytes, serialize_pairs, status, write_u32,
-    write_u64,
+    deserialize_pairs, lower, pairs_size, read_bytes, return_bytes, return_with, status,
+    write_pairs, write_u32, write_u64,
 };
 use super::vm::{Access, LocalReply, VmState};
 use crate::clusters::{plan_reply, Dispatch};
 use crate::properties;
-use crate::shared::{lock, CasResult, MetricKind};
+use crate::shared::{lock, CasResult, MetricKind, StatHandle};
 use crate::types::{ClusterRequest, HeaderList};
 use crate::upstream_call::call_http_cluster;
 
@@ -358,14 +358,20 @@ fn header_maps(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_get_header_map_pairs",
         |mut c: Ctx<'_>, kind: i32, ret_ptr: i32, ret_len: i32| -> HostResult {
             restricted(&c, "proxy_get_header_map_pairs")?;
-            let bytes = match map_ref(c.data(), kind) {
-                Ok(Some(map)) => {
-                    serialize_pairs(map.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
-                }
-                Ok(None) => Vec::new(),
+            // Serialized straight into the guest's allocation, as cpp-host does.
+            let size = match map_ref(c.data(), kind) {
+                Ok(Some(map)) => pairs_size(map.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))),
+                Ok(None) => 0,
                 Err(code) => return Ok(code),
             };
-            return_bytes(&mut c, &bytes, ret_ptr, ret_len)
+            return_with(&mut c, size, ret_ptr, ret_len, |state, out| {
+                match map_ref(state, kind) {
+                    Ok(Some(map)) => {
+                        write_pairs(map.iter().map(|(k, v)| (k.as_slice(), v.as_slice())), out)
+                    }
+                    _ => false,
+                }
+            })
         },
     )?;
     linker.func_wrap(
@@ -380,7 +386,7 @@ fn header_maps(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             };
             map.clear();
             for (key, value) in pairs {
-                add_header(map, lower(&key), value);
+                add_header(map, lower(key), value);
             }
             Ok(status::OK)
         },
@@ -390,7 +396,7 @@ fn header_maps(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_get_header_map_value",
         |mut c: Ctx<'_>, kind: i32, kp: i32, kl: i32, ret_ptr: i32, ret_len: i32| -> HostResult {
             restricted(&c, "proxy_get_header_map_value")?;
-            let key = lower(&read_or_return!(&mut c, kp, kl));
+            let key = lower(read_or_return!(&mut c, kp, kl));
             let value = match map_ref(c.data(), kind) {
                 Ok(Some(map)) => map
                     .iter()
@@ -424,7 +430,7 @@ fn header_maps(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_replace_header_map_value",
         |mut c: Ctx<'_>, kind: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> HostResult {
             restricted(&c, "proxy_replace_header_map_value")?;
-            let key = lower(&read_or_return!(&mut c, kp, kl));
+            let key = lower(read_or_return!(&mut c, kp, kl));
             let value = read_or_return!(&mut c, vp, vl);
             let Some(map) = map_mut(c.data_mut(), kind) else {
                 return Ok(status::BAD_ARGUMENT);
@@ -438,7 +444,7 @@ fn header_maps(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_add_header_map_value",
         |mut c: Ctx<'_>, kind: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> HostResult {
             restricted(&c, "proxy_add_header_map_value")?;
-            let key = lower(&read_or_return!(&mut c, kp, kl));
+            let key = lower(read_or_return!(&mut c, kp, kl));
             let value = read_or_return!(&mut c, vp, vl);
             let Some(map) = map_mut(c.data_mut(), kind) else {
                 return Ok(status::BAD_ARGUMENT);
@@ -452,7 +458,7 @@ fn header_maps(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_remove_header_map_value",
         |mut c: Ctx<'_>, kind: i32, kp: i32, kl: i32| -> HostResult {
             restricted(&c, "proxy_remove_header_map_value")?;
-            let key = lower(&read_or_return!(&mut c, kp, kl));
+            let key = lower(read_or_return!(&mut c, kp, kl));
             let Some(map) = map_mut(c.data_mut(), kind) else {
                 return Ok(status::BAD_ARGUMENT);
             };
@@ -675,7 +681,7 @@ fn stream_control(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             let header_bytes = read_or_return!(&mut c, hp, hl);
             let headers = deserialize_pairs(&header_bytes)
                 .into_iter()
-                .map(|(key, value)| (lower(&key), value))
+                .map(|(key, value)| (lower(key), value))
                 .collect();
             let reply = LocalReply {
                 status: code as u32,
@@ -876,11 +882,8 @@ fn calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-fn metric(state: &VmState, id: i32) -> Option<(MetricKind, &str)> {
-    state
-        .metric_ids
-        .get(&(id as u32))
-        .map(|(kind, name)| (*kind, name.as_str()))
+fn metric(state: &VmState, id: i32) -> Option<(MetricKind, StatHandle)> {
+    state.metric_ids.get(id as u32 as usize).copied().flatten()
 }
 
 fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
@@ -897,8 +900,12 @@ fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             let slot = kind as usize;
             state.metric_counters[slot] = state.metric_counters[slot].wrapping_add(1);
             let id = state.metric_counters[slot] * 4 + kind as u32;
-            state.metric_ids.insert(id, (metric_kind, name.clone()));
-            lock(&state.shared.metrics).define(metric_kind, &name);
+            let handle = lock(&state.shared.metrics).define(metric_kind, &name);
+            let index = id as usize;
+            if state.metric_ids.len() <= index {
+                state.metric_ids.resize(index + 1, None);
+            }
+            state.metric_ids[index] = Some((metric_kind, handle));
             ok_or_memory(write_u32(&mut c, ret, id))
         },
     )?;
@@ -907,13 +914,13 @@ fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_get_metric",
         |mut c: Ctx<'_>, id: i32, ret: i32| -> HostResult {
             restricted(&c, "proxy_get_metric")?;
-            let Some((kind, name)) = metric(c.data(), id) else {
+            let Some((kind, handle)) = metric(c.data(), id) else {
                 return Ok(status::NOT_FOUND);
             };
             if kind == MetricKind::Histogram {
                 return Ok(status::BAD_ARGUMENT);
             }
-            let value = lock(&c.data().shared.metrics).get(kind, name);
+            let value = lock(&c.data().shared.metrics).get(handle);
             ok_or_memory(write_u64(&mut c, ret, value as u64))
         },
     )?;
@@ -922,15 +929,15 @@ fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_record_metric",
         |c: Ctx<'_>, id: i32, value: i64| -> HostResult {
             restricted(&c, "proxy_record_metric")?;
-            let Some((kind, name)) = metric(c.data(), id) else {
+            let Some((kind, handle)) = metric(c.data(), id) else {
                 return Ok(status::NOT_FOUND);
             };
             let mut store = lock(&c.data().shared.metrics);
             match kind {
                 // A counter's record adds (§3.7).
-                MetricKind::Counter => store.add(kind, name, value),
-                MetricKind::Gauge => store.set(kind, name, value),
-                MetricKind::Histogram => store.record_histogram(name, value as u64),
+                MetricKind::Counter => store.add(handle, value),
+                MetricKind::Gauge => store.set(handle, value),
+                MetricKind::Histogram => store.record_histogram(handle, value as u64),
             }
             Ok(status::OK)
         },
@@ -940,14 +947,14 @@ fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_increment_metric",
         |c: Ctx<'_>, id: i32, delta: i64| -> HostResult {
             restricted(&c, "proxy_increment_metric")?;
-            let Some((kind, name)) = metric(c.data(), id) else {
+            let Some((kind, handle)) = metric(c.data(), id) else {
                 return Ok(status::NOT_FOUND);
             };
             match kind {
                 MetricKind::Counter if delta <= 0 => Ok(status::BAD_ARGUMENT),
                 MetricKind::Histogram => Ok(status::BAD_ARGUMENT),
                 _ => {
-                    lock(&c.data().shared.metrics).add(kind, name, delta);
+                    lock(&c.data().shared.metrics).add(handle, delta);
                     Ok(status::OK)
                 }
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::{Memory, StoreLimits, StoreLimitsBuilder, TypedFunc};
 
 use crate::clusters::CallOutcome;
-use crate::shared::{lock, MetricKind, Shared};
+use crate::shared::{lock, MetricKind, Shared, StatHandle};
 use crate::types::{DownstreamRequest, HeaderList, HttpResponse, LogLine};
 
 /// What a callback may do with a header map or body buffer right now (§3.1 access windows).
@@ -138,7 +138,8 @@ pub(crate) struct VmState {
     pub next_sequence: u64,
     pub tick_period_ms: u64,
     pub next_tick_ms: Option<u64>,
-    pub metric_ids: HashMap<u32, (MetricKind, String)>,
+    /// Metric ids of this VM → (kind, resolved stat), indexed by id.
+    pub metric_ids: Vec<Option<(MetricKind, StatHandle)>>,
     pub metric_counters: [u32; 3],
     /// Log lines of the stream being handled (also kept in the shared store).
     pub stream_logs: Option<Vec<LogLine>>,
@@ -174,7 +175,7 @@ impl VmState {
             next_sequence: 0,
             tick_period_ms: 0,
             next_tick_ms: None,
-            metric_ids: HashMap::new(),
+            metric_ids: Vec::new(),
             metric_counters: [0; 3],
             stream_logs: None,
             rng_state: seed,
@@ -192,12 +193,12 @@ impl VmState {
     }
 
     /// Records a log line for the effective context.
-    pub(crate) fn log(&mut self, level: &str, message: String) {
+    pub(crate) fn log(&mut self, level: &'static str, message: String) {
         let line = LogLine {
-            level: level.to_string(),
+            level,
             context_id: self.effective_context,
             worker: self.worker,
-            message,
+            message: message.into(),
         };
         if let Some(stream_logs) = self.stream_logs.as_mut() {
             stream_logs.push(line.clone());

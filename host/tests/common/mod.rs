@@ -103,7 +103,7 @@ pub fn upstream_header(exchange: &Exchange, name: &str) -> Option<String> {
 
 /// Messages of log lines, in order.
 pub fn messages(lines: &[LogLine]) -> Vec<String> {
-    lines.iter().map(|line| line.message.clone()).collect()
+    lines.iter().map(|line| line.message.to_string()).collect()
 }
 
 /// The message of the first log line starting with `prefix`, without the prefix.
