@@ -193,7 +193,7 @@ pub fn evaluate(
                 reasons: vec!["unmatched_route".to_string()],
             };
             let reply = response::denied("unmatched_route");
-            return finish(config, mode, verdict, Some(reply), None, record, None);
+            return finish(config, mode, verdict, Some(reply), record, None, Vec::new());
         }
         _ => {}
     }
@@ -236,7 +236,7 @@ pub fn evaluate(
                 },
                 reasons: vec![reason],
             };
-            return finish(config, mode, verdict, Some(reply), None, record, None);
+            return finish(config, mode, verdict, Some(reply), record, None, Vec::new());
         }
     };
 
@@ -254,7 +254,7 @@ pub fn evaluate(
         .auth_time
         .map(|t| request.now_secs.saturating_sub(t));
 
-    let mut counters = Vec::with_capacity(3);
+    let mut counters = Vec::with_capacity(4);
     match obtained.cache {
         Some("hit") => counters.push(Cow::Borrowed(telemetry::TOKEN_CACHE_HIT)),
         Some("miss") => counters.push(Cow::Borrowed(telemetry::TOKEN_CACHE_MISS)),
@@ -299,35 +299,33 @@ pub fn evaluate(
             (verdict, reply)
         }
     };
-    let set = Rc::clone(session.identity_headers());
-    let mut e = finish(
+    finish(
         config,
         mode,
         verdict,
         reply,
-        Some(set),
         record,
         Some(session),
-    );
-    counters.append(&mut e.counters);
-    e.counters = counters;
-    e
+        counters,
+    )
 }
 
-/// Builds the evaluation for a verdict: enforce (reply) or report (pass).
+/// Builds the evaluation for a verdict: enforce (reply) or report (pass, with the
+/// session's identity headers). `counters` holds the counters already due (cache,
+/// source); the decision's are added after them.
 fn finish(
     config: &Config,
     mode: Mode,
     verdict: Verdict,
     reply: Option<LocalReply>,
-    set: Option<HeaderList>,
     mut record: DecisionRecord,
     session: Option<Rc<Session>>,
+    mut counters: Vec<Cow<'static, str>>,
 ) -> Evaluation {
-    let mut counters = vec![Cow::Borrowed(telemetry::decision_counter(
+    counters.push(Cow::Borrowed(telemetry::decision_counter(
         verdict.decision,
         mode,
-    ))];
+    )));
     // Per-reason counters explain refusals; an allow is already counted by its decision.
     if verdict.decision != Decision::Allow {
         for reason in &verdict.reasons {
@@ -347,7 +345,9 @@ fn finish(
             Outcome::Reply(reply)
         }
         _ => {
-            let set = set.unwrap_or_else(|| HeaderList::from([]));
+            let set = session
+                .as_ref()
+                .map_or_else(|| HeaderList::from([]), |s| Rc::clone(s.identity_headers()));
             let remove = removals(config, &set);
             Outcome::Continue { remove, set }
         }

@@ -28,31 +28,49 @@ fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
     Some(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as usize)
 }
 
-/// A parsed header map that borrows the host's buffer: names and values as raw bytes, in
-/// order, nothing copied.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// A checked header map that borrows the host's buffer: names and values are read as raw
+/// bytes straight from the encoding, in order; nothing is copied or allocated.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pairs<'a> {
-    entries: Vec<(&'a [u8], &'a [u8])>,
+    /// The whole encoding (empty for an empty map); every length in it was checked.
+    bytes: &'a [u8],
+    count: usize,
 }
 
 impl<'a> Pairs<'a> {
     /// The entries (name, value), in order.
-    pub fn entries(&self) -> &[(&'a [u8], &'a [u8])] {
-        &self.entries
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let bytes = self.bytes;
+        let mut data = 4 + self.count * 8;
+        (0..self.count).map_while(move |i| {
+            let key_len = u32_at(bytes, 4 + i * 8)?;
+            let value_len = u32_at(bytes, 8 + i * 8)?;
+            let key = bytes.get(data..data + key_len)?;
+            let value = bytes.get(data + key_len + 1..data + key_len + 1 + value_len)?;
+            data += key_len + value_len + 2;
+            Some((key, value))
+        })
+    }
+
+    /// The entries, collected (tests and tools).
+    pub fn entries(&self) -> Vec<(&'a [u8], &'a [u8])> {
+        self.iter().collect()
     }
 }
 
 impl crate::extract::RequestHeaders for Pairs<'_> {
     fn header(&self, name: &str) -> Option<&[u8]> {
         let name = name.as_bytes();
-        self.entries
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| *v)
+        // Envoy hands names lower-cased, as `name` is: an exact comparison finds them;
+        // the case-insensitive one runs only for a same-length name that differs.
+        self.iter()
+            .find(|(k, _)| k.len() == name.len() && (*k == name || k.eq_ignore_ascii_case(name)))
+            .map(|(_, v)| v)
     }
 }
 
-/// Parses the pairs encoding without copying; None if it is malformed.
+/// Checks the pairs encoding without copying; None if it is malformed (a length past the
+/// end, a missing NUL, more than 1024 entries).
 pub fn parse(bytes: &[u8]) -> Option<Pairs<'_>> {
     if bytes.is_empty() {
         return Some(Pairs::default());
@@ -62,17 +80,20 @@ pub fn parse(bytes: &[u8]) -> Option<Pairs<'_>> {
         return None;
     }
     let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
-    let mut entries = Vec::with_capacity(count);
     for i in 0..count {
         let key_len = u32_at(bytes, 4 + i * 8)?;
         let value_len = u32_at(bytes, 8 + i * 8)?;
-        let key = bytes.get(data..data.checked_add(key_len)?)?;
-        data = data.checked_add(key_len)?.checked_add(1)?;
-        let value = bytes.get(data..data.checked_add(value_len)?)?;
-        data = data.checked_add(value_len)?.checked_add(1)?;
-        entries.push((key, value));
+        data = data.checked_add(key_len)?;
+        if bytes.get(data) != Some(&0) {
+            return None;
+        }
+        data = data.checked_add(1)?.checked_add(value_len)?;
+        if bytes.get(data) != Some(&0) {
+            return None;
+        }
+        data = data.checked_add(1)?;
     }
-    Some(Pairs { entries })
+    Some(Pairs { bytes, count })
 }
 
 #[cfg(test)]
@@ -87,13 +108,17 @@ mod tests {
         b.extend_from_slice(&1u32.to_le_bytes());
         b.extend_from_slice(b"Ab\0\xff\0");
         let parsed = parse(&b).unwrap();
-        assert_eq!(parsed.entries(), &[(&b"Ab"[..], &b"\xff"[..])]);
+        assert_eq!(parsed.entries(), vec![(&b"Ab"[..], &b"\xff"[..])]);
         use crate::extract::RequestHeaders;
         assert_eq!(parsed.header("ab"), Some(&b"\xff"[..]));
         assert_eq!(parsed.header("AB"), Some(&b"\xff"[..]));
         assert_eq!(parsed.header("a"), None);
         assert_eq!(parse(&b[..b.len() - 3]), None);
         assert_eq!(parse(&[255, 255, 255, 255]), None);
+        let mut no_nul = b.clone();
+        let last = no_nul.len() - 1;
+        no_nul[last] = b'x';
+        assert_eq!(parse(&no_nul), None);
     }
 
     #[test]
@@ -106,7 +131,7 @@ mod tests {
         let parsed = parse(&bytes).unwrap();
         assert_eq!(
             parsed.entries(),
-            &[(&b"a"[..], &b"1"[..]), (&b"b"[..], &b""[..])]
+            vec![(&b"a"[..], &b"1"[..]), (&b"b"[..], &b""[..])]
         );
     }
 }

@@ -159,17 +159,10 @@ impl DecisionRecord {
     /// Appends the record's JSON object to `out`. Written by hand into one buffer, with
     /// the session's fields rendered once per session: this runs on every gated request.
     pub fn write_json(&self, out: &mut String) {
-        out.push_str("{\"decision\":");
-        match self.decision {
-            Some(d) => json_word(out, d.as_str()),
-            None => out.push_str("null"),
-        }
-        out.push_str(",\"mode\":");
-        match self.mode {
-            Some(m) => json_word(out, m.as_str()),
-            None => out.push_str("null"),
-        }
-        out.push_str(",\"status\":");
+        let session_len = self.session.as_ref().map_or(0, |s| s.record_fields().len());
+        let reasons_len: usize = self.reasons.iter().map(|r| r.len() + 3).sum();
+        out.reserve(200 + self.rule.len() + session_len + reasons_len);
+        out.push_str(record_head(self.decision, self.mode));
         push_u64(out, u64::from(self.status));
         out.push_str(",\"rule\":");
         json_str(out, &self.rule);
@@ -181,12 +174,14 @@ impl DecisionRecord {
             }
         }
         json_field(out, "source", self.source.as_deref());
-        json_field(out, "cache", self.cache);
-        json_field(
-            out,
-            "required_level",
-            self.required_level.map(Level::as_str),
-        );
+        if let Some(cache) = self.cache {
+            out.push_str(",\"cache\":");
+            json_word(out, cache);
+        }
+        if let Some(level) = self.required_level {
+            out.push_str(",\"required_level\":");
+            json_word(out, level.as_str());
+        }
         out.push_str(",\"reasons\":");
         json_str_array(out, &self.reasons);
         if let Some(age) = self.token_age_secs {
@@ -198,6 +193,28 @@ impl DecisionRecord {
             push_u64(out, age);
         }
         out.push('}');
+    }
+}
+
+/// The record's opening members up to `"status":`, one static string per decision and mode.
+fn record_head(decision: Option<Decision>, mode: Option<Mode>) -> &'static str {
+    use Decision::{Allow, Deny, StepUp};
+    use Mode::{Enforce, ReportOnly};
+    match (decision, mode) {
+        (Some(Allow), Some(Enforce)) => r#"{"decision":"allow","mode":"enforce","status":"#,
+        (Some(StepUp), Some(Enforce)) => r#"{"decision":"step_up","mode":"enforce","status":"#,
+        (Some(Deny), Some(Enforce)) => r#"{"decision":"deny","mode":"enforce","status":"#,
+        (Some(Allow), Some(ReportOnly)) => r#"{"decision":"allow","mode":"report_only","status":"#,
+        (Some(StepUp), Some(ReportOnly)) => {
+            r#"{"decision":"step_up","mode":"report_only","status":"#
+        }
+        (Some(Deny), Some(ReportOnly)) => r#"{"decision":"deny","mode":"report_only","status":"#,
+        (Some(Allow), None) => r#"{"decision":"allow","mode":null,"status":"#,
+        (Some(StepUp), None) => r#"{"decision":"step_up","mode":null,"status":"#,
+        (Some(Deny), None) => r#"{"decision":"deny","mode":null,"status":"#,
+        (None, Some(Enforce)) => r#"{"decision":null,"mode":"enforce","status":"#,
+        (None, Some(ReportOnly)) => r#"{"decision":null,"mode":"report_only","status":"#,
+        (None, None) => r#"{"decision":null,"mode":null,"status":"#,
     }
 }
 
@@ -241,31 +258,35 @@ static NEEDS_ESCAPE: [bool; 256] = {
     table
 };
 
-/// Whether any byte must be escaped; eight bytes at a time (this runs over every string of
-/// every record, and a byte-at-a-time loop costs ~20 instructions a byte in wasm).
+/// Whether any byte must be escaped; eight bytes at a time, the tail padded with spaces
+/// (this runs over every string of every record, and a byte-at-a-time loop costs ~20
+/// instructions a byte in wasm).
 fn needs_escape(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // Exact as an "any" test: a false positive in one lane needs a true one below it.
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let word_needs_escape = |x: u64| {
+        x.wrapping_sub(ONES * 0x20) & !x & HIGHS != 0
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\\')))
+            || has_zero(x ^ (ONES * 0x7f))
+    };
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS != 0;
-        if control
-            || has_zero(x ^ (ONES * u64::from(b'"')))
-            || has_zero(x ^ (ONES * u64::from(b'\\')))
-            || has_zero(x ^ (ONES * 0x7f))
-        {
+        if word_needs_escape(u64::from_le_bytes(word)) {
             return true;
         }
     }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| NEEDS_ESCAPE[usize::from(b)])
+    let tail = chunks.remainder();
+    if tail.is_empty() {
+        return false;
+    }
+    let mut word = [b' '; 8];
+    word[..tail.len()].copy_from_slice(tail);
+    word_needs_escape(u64::from_le_bytes(word))
 }
 
 /// Appends `value` as a JSON string (RFC 8259 escaping; non-ASCII UTF-8 is kept as is).

@@ -119,16 +119,22 @@ impl GateHttp {
             for counter in counters {
                 state.metrics.increment_name(counter);
             }
-        }
-        if let Some(record) = &record {
-            // One buffer, one hostcall: the log facade would format the line a second time.
-            let mut line = String::with_capacity(384);
-            line.push_str("[ctx ");
-            telemetry::push_u64(&mut line, u64::from(self.context_id));
-            line.push_str("] decision ");
-            record.write_json(&mut line);
-            if hostcalls::log(LogLevel::Info, &line).is_err() {
-                log::warn!("[ctx {}] cannot log the decision record", self.context_id);
+            if let Some(record) = &record {
+                // One buffer, one hostcall: the log facade would format the line a second
+                // time. The buffer is the VM's, reused from request to request.
+                let line = &mut state.log_line;
+                line.clear();
+                line.push_str("[ctx ");
+                telemetry::push_u64(line, u64::from(self.context_id));
+                line.push_str("] decision ");
+                record.write_json(line);
+                if hostcalls::log(LogLevel::Info, line).is_err() {
+                    log::warn!("[ctx {}] cannot log the decision record", self.context_id);
+                }
+                // A record with a huge reason must not pin a large buffer.
+                if line.capacity() > 8192 {
+                    *line = String::with_capacity(512);
+                }
             }
         }
         match outcome {

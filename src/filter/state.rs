@@ -21,6 +21,8 @@ pub struct VmState {
     pub cache: SessionCache,
     /// Counter ids.
     pub metrics: Metrics,
+    /// The decision-record line, reused so logging a record does not allocate.
+    pub log_line: String,
 }
 
 /// Shared handle.
@@ -53,6 +55,7 @@ impl VmState {
             fetch,
             cache,
             metrics: Metrics::default(),
+            log_line: String::with_capacity(512),
         }
     }
 }
