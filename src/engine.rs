@@ -12,7 +12,7 @@ use crate::policy::{
     Unmatched, Verdict,
 };
 use crate::response::{self, LocalReply, RedirectTarget};
-use crate::telemetry::{self, DecisionRecord};
+use crate::telemetry::{self, CacheUse, DecisionRecord};
 use crate::token_cache::TokenCache;
 use crate::verify::{peek_issuer, verify, VerifyError};
 use std::borrow::Cow;
@@ -117,7 +117,7 @@ impl KeyLookup for Vec<Option<KeySet>> {
 struct Obtained {
     session: Rc<Session>,
     source: Cow<'static, str>,
-    cache: Option<&'static str>,
+    cache: Option<CacheUse>,
 }
 
 /// A request refused before any policy applies (401/403), with its reason.
@@ -242,7 +242,10 @@ pub fn evaluate(
 
     let session = obtained.session;
     let issuer = config.issuers.get(session.issuer_index);
-    let from_jwt_authn = obtained.source == "jwt_authn";
+    let from_jwt_authn = matches!(
+        request.claims,
+        ClaimsInput::JwtAuthn(_) | ClaimsInput::JwtAuthnMetadata { .. }
+    );
     record.session = Some(Rc::clone(&session));
     record.source = Some(obtained.source);
     record.cache = obtained.cache;
@@ -255,10 +258,8 @@ pub fn evaluate(
         .map(|t| request.now_secs.saturating_sub(t));
 
     let mut counters = Vec::with_capacity(4);
-    match obtained.cache {
-        Some("hit") => counters.push(Cow::Borrowed(telemetry::TOKEN_CACHE_HIT)),
-        Some("miss") => counters.push(Cow::Borrowed(telemetry::TOKEN_CACHE_MISS)),
-        _ => {}
+    if let Some(cache) = obtained.cache {
+        counters.push(Cow::Borrowed(cache.counter()));
     }
     if from_jwt_authn {
         counters.push(Cow::Borrowed(telemetry::JWT_AUTHN_PAYLOAD));
@@ -416,7 +417,7 @@ fn obtain_session(
                 return Ok(Obtained {
                     session,
                     source: Cow::Borrowed("jwt_authn"),
-                    cache: Some("hit"),
+                    cache: Some(CacheUse::Hit),
                 });
             }
             let payload = bytes.and_then(|b| {
@@ -436,7 +437,7 @@ fn obtain_session(
             Ok(Obtained {
                 session,
                 source: Cow::Borrowed("jwt_authn"),
-                cache: Some("miss"),
+                cache: Some(CacheUse::Miss),
             })
         }
         ClaimsInput::JwtAuthn(payload) => {
@@ -478,7 +479,7 @@ fn obtain_session(
                 return Ok(Obtained {
                     session,
                     source,
-                    cache: Some("hit"),
+                    cache: Some(CacheUse::Hit),
                 });
             }
             if let Err(reason) = check_token(found.token) {
@@ -564,7 +565,7 @@ fn obtain_session(
             Ok(Obtained {
                 session,
                 source,
-                cache: Some("miss"),
+                cache: Some(CacheUse::Miss),
             })
         }
     }

@@ -267,6 +267,18 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
+/// `<code><have><relation><required>`, e.g. `level_satisfied:push>=push`.
+fn level_reason(code: &str, have: Level, relation: &str, required: Level) -> String {
+    let (have, required) = (have.as_str(), required.as_str());
+    let mut reason =
+        String::with_capacity(code.len() + have.len() + relation.len() + required.len());
+    reason.push_str(code);
+    reason.push_str(have);
+    reason.push_str(relation);
+    reason.push_str(required);
+    reason
+}
+
 /// Decides a request that matched `rule`, for a session with `assurance`, at `now_secs`.
 /// `issued_at` is the token's `iat`, used for the age check when there is no `auth_time`.
 pub fn decide(
@@ -286,26 +298,15 @@ pub fn decide(
 
     let have = assurance.level;
     if have >= require.level {
-        reasons.push(
-            [
-                "level_satisfied:",
-                have.as_str(),
-                ">=",
-                require.level.as_str(),
-            ]
-            .concat(),
-        );
+        reasons.push(level_reason("level_satisfied:", have, ">=", require.level));
     } else {
         sufficient = false;
-        reasons.push(
-            [
-                "level_below_required:",
-                have.as_str(),
-                "<",
-                require.level.as_str(),
-            ]
-            .concat(),
-        );
+        reasons.push(level_reason(
+            "level_below_required:",
+            have,
+            "<",
+            require.level,
+        ));
     }
 
     if let Some(max) = require.max_auth_age_secs {

@@ -89,6 +89,33 @@ pub fn reason_counter(reason: &str) -> String {
     format!("{REASON_PREFIX}{clean}")
 }
 
+/// Whether a session came from the verified-session cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Found in the cache.
+    Hit,
+    /// Not in the cache: verified (or decoded) now.
+    Miss,
+}
+
+impl CacheUse {
+    /// `hit` or `miss`, as in the record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheUse::Hit => "hit",
+            CacheUse::Miss => "miss",
+        }
+    }
+
+    /// The counter this use increments.
+    pub fn counter(self) -> &'static str {
+        match self {
+            CacheUse::Hit => TOKEN_CACHE_HIT,
+            CacheUse::Miss => TOKEN_CACHE_MISS,
+        }
+    }
+}
+
 /// One structured record per gated request, logged at info as JSON.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DecisionRecord {
@@ -107,7 +134,7 @@ pub struct DecisionRecord {
     /// Where the session came from: `bearer`, `cookie:<name>`, `header:<name>`, `jwt_authn`.
     pub source: Option<Cow<'static, str>>,
     /// `hit`, `miss` (verified now) or absent.
-    pub cache: Option<&'static str>,
+    pub cache: Option<CacheUse>,
     /// Level the rule requires.
     pub required_level: Option<Level>,
     /// Every reason, as stable codes with detail.
@@ -176,7 +203,7 @@ impl DecisionRecord {
         json_field(out, "source", self.source.as_deref());
         if let Some(cache) = self.cache {
             out.push_str(",\"cache\":");
-            json_word(out, cache);
+            json_word(out, cache.as_str());
         }
         if let Some(level) = self.required_level {
             out.push_str(",\"required_level\":");
@@ -323,13 +350,33 @@ pub fn json_str(out: &mut String, value: &str) {
 }
 
 /// Appends a decimal number.
-pub fn push_u64(out: &mut String, n: u64) {
-    out.push_str(itoa::Buffer::new().format(n));
+pub fn push_u64(out: &mut String, mut n: u64) {
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while n > 0 {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 7, 10, 99, 100, 1_700_000_000, u64::MAX] {
+            let mut out = String::from("x");
+            push_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+    }
 
     #[test]
     fn reason_counters_are_sanitised() {
@@ -365,7 +412,7 @@ mod tests {
                 },
                 &crate::config::UpstreamHeaders::default(),
             ))),
-            cache: Some("hit"),
+            cache: Some(CacheUse::Hit),
             reasons: vec!["level_below_required:push<phishing_resistant".to_string()],
             token_age_secs: Some(10),
             ..DecisionRecord::default()

@@ -7,7 +7,9 @@
 //! token at a fraction of SHA-256's cost inside wasm (it runs on every request). The token text itself is never stored. Every operation is
 //! O(log n): a hash map holds the entries, one ordered index finds the entry that expires
 //! first, another the least recently used one. When full, an expired entry is evicted
-//! first, else the least recently used.
+//! first, else the least recently used. Recency is kept to the second: a hit moves its entry
+//! in the recency index only the first time in a given second, so a busy session's hits
+//! cost a hash lookup and no index update.
 
 use siphasher::sip128::{Hasher128, SipHasher13};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -41,7 +43,8 @@ impl Hasher for DigestHasher {
 struct Entry<V> {
     value: V,
     expires_at: u64,
-    last_used: u64,
+    /// Key in `by_use`: (second of last use, insertion order within the index).
+    last_used: (u64, u64),
 }
 
 /// A bounded cache from token digest to a value, with per-entry expiry (seconds since epoch).
@@ -50,8 +53,8 @@ pub struct TokenCache<V> {
     entries: HashMap<Digest, Entry<V>, BuildHasherDefault<DigestHasher>>,
     /// (expires_at, digest), ordered by expiry.
     by_expiry: BTreeSet<(u64, Digest)>,
-    /// last_used tick → digest, ordered from least recently used.
-    by_use: BTreeMap<u64, Digest>,
+    /// (second of last use, tick) → digest, ordered from least recently used.
+    by_use: BTreeMap<(u64, u64), Digest>,
     tick: u64,
 }
 
@@ -82,12 +85,15 @@ impl<V: Clone> TokenCache<V> {
             self.remove(&digest);
             return None;
         }
-        let tick = self.next_tick();
-        self.by_use.remove(&last_used);
-        self.by_use.insert(tick, digest);
-        let entry = self.entries.get_mut(&digest)?;
-        entry.last_used = tick;
-        Some(entry.value.clone())
+        if now_secs > last_used.0 {
+            let used = (now_secs, self.next_tick());
+            self.by_use.remove(&last_used);
+            self.by_use.insert(used, digest);
+            if let Some(entry) = self.entries.get_mut(&digest) {
+                entry.last_used = used;
+            }
+        }
+        self.entries.get(&digest).map(|entry| entry.value.clone())
     }
 
     /// Stores `value` for `token` until `expires_at` (seconds since epoch). Values already
@@ -104,15 +110,15 @@ impl<V: Clone> TokenCache<V> {
                 break;
             }
         }
-        let tick = self.next_tick();
+        let used = (now_secs, self.next_tick());
         self.by_expiry.insert((expires_at, digest));
-        self.by_use.insert(tick, digest);
+        self.by_use.insert(used, digest);
         self.entries.insert(
             digest,
             Entry {
                 value,
                 expires_at,
-                last_used: tick,
+                last_used: used,
             },
         );
     }
@@ -241,12 +247,24 @@ mod tests {
         let mut cache = TokenCache::new(2);
         cache.insert(b"a", 'a', NOW + 100, NOW);
         cache.insert(b"b", 'b', NOW + 100, NOW);
-        assert_eq!(cache.get(b"a", NOW), Some('a')); // "b" is now least recently used
-        cache.insert(b"c", 'c', NOW + 100, NOW);
+        assert_eq!(cache.get(b"a", NOW + 1), Some('a')); // "b" is now least recently used
+        cache.insert(b"c", 'c', NOW + 100, NOW + 1);
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.get(b"b", NOW), None);
         assert_eq!(cache.get(b"a", NOW), Some('a'));
         assert_eq!(cache.get(b"c", NOW), Some('c'));
+    }
+
+    #[test]
+    fn recency_is_kept_to_the_second() {
+        let mut cache = TokenCache::new(2);
+        cache.insert(b"a", 'a', NOW + 100, NOW);
+        cache.insert(b"b", 'b', NOW + 100, NOW);
+        // A hit in the second "a" was stored in does not move it: "a" stays the oldest.
+        assert_eq!(cache.get(b"a", NOW), Some('a'));
+        cache.insert(b"c", 'c', NOW + 100, NOW);
+        assert_eq!(cache.get(b"a", NOW), None);
+        assert_eq!(cache.get(b"b", NOW), Some('b'));
     }
 
     #[test]

@@ -160,7 +160,7 @@ fn level_rank(level: &str) -> u8 {
 
 fn print_logs(logs: &[LogLine], min_rank: u8, plugin: &str) {
     for line in logs {
-        if level_rank(&line.level) >= min_rank {
+        if level_rank(line.level) >= min_rank {
             eprintln!(
                 "[{}][wasm][worker {}] {} ctx={}: {}",
                 line.level, line.worker, plugin, line.context_id, line.message
