@@ -132,6 +132,7 @@ pub struct DecisionRecord {
     /// The issuer, when a request was refused before a session was established.
     pub refused_issuer: Option<String>,
     /// Where the session came from: `bearer`, `cookie:<name>`, `header:<name>`, `jwt_authn`.
+    /// A borrowed label must be one of mfa-gate's own words: it is written unescaped.
     pub source: Option<Cow<'static, str>>,
     /// `hit`, `miss` (verified now) or absent.
     pub cache: Option<CacheUse>,
@@ -200,7 +201,15 @@ impl DecisionRecord {
                 out.push_str(",\"methods\":[]");
             }
         }
-        json_field(out, "source", self.source.as_deref());
+        match &self.source {
+            // Borrowed labels are mfa-gate's own words (`bearer`, `jwt_authn`, ...).
+            Some(Cow::Borrowed(word)) => {
+                out.push_str(",\"source\":");
+                json_word(out, word);
+            }
+            Some(Cow::Owned(label)) => json_field(out, "source", Some(label)),
+            None => {}
+        }
         if let Some(cache) = self.cache {
             out.push_str(",\"cache\":");
             json_word(out, cache.as_str());
@@ -350,20 +359,51 @@ pub fn json_str(out: &mut String, value: &str) {
 }
 
 /// Appends a decimal number.
-pub fn push_u64(out: &mut String, mut n: u64) {
+pub fn push_u64(out: &mut String, n: u64) {
     if n < 10 {
         out.push(char::from(b'0' + n as u8));
         return;
     }
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    while n > 0 {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
+    // Two digits per division, in 32-bit arithmetic once the value fits (ages, ids).
+    let mut wide = n;
+    while wide > u64::from(u32::MAX) {
+        let pair = (wide % 100) as usize;
+        wide /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair * 2..pair * 2 + 2]);
     }
+    let mut narrow = wide as u32;
+    while narrow >= 100 {
+        let pair = (narrow % 100) as usize;
+        narrow /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair * 2..pair * 2 + 2]);
+    }
+    if narrow >= 10 {
+        let pair = narrow as usize;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair * 2..pair * 2 + 2]);
+    } else {
+        at -= 1;
+        digits[at] = b'0' + narrow as u8;
+    }
+    out.reserve(digits.len() - at);
     out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
+
+/// "00" to "99", two bytes each.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut table = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        table[i * 2] = b'0' + (i / 10) as u8;
+        table[i * 2 + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -371,7 +411,21 @@ mod tests {
 
     #[test]
     fn numbers_are_written_in_decimal() {
-        for n in [0, 7, 10, 99, 100, 1_700_000_000, u64::MAX] {
+        for n in [
+            0,
+            7,
+            10,
+            99,
+            100,
+            101,
+            1_000,
+            65_536,
+            1_700_000_000,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            10_000_000_000_000_000_000,
+            u64::MAX,
+        ] {
             let mut out = String::from("x");
             push_u64(&mut out, n);
             assert_eq!(out, format!("x{n}"));

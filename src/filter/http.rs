@@ -35,22 +35,18 @@ impl GateHttp {
     fn evaluate(&self, may_fetch_keys: bool) -> Evaluation {
         let now = now_secs(self.get_current_time());
         let mut state = self.state.borrow_mut();
-        let payload_key = state
-            .config
-            .jwt_authn
-            .as_ref()
-            .map(|j| j.payload_in_metadata.clone());
-        let metadata = match &payload_key {
+        let state = &mut *state;
+        let metadata = match &state.config.jwt_authn {
             // Errors (not a stream, serialization failure) read as "no verified payload".
             Some(_) => hostcalls::get_property(jwt_authn_metadata::property_path())
                 .ok()
                 .flatten(),
             None => None,
         };
-        let claims = match &payload_key {
-            Some(key) => ClaimsInput::JwtAuthnMetadata {
+        let claims = match &state.config.jwt_authn {
+            Some(j) => ClaimsInput::JwtAuthnMetadata {
                 metadata: metadata.as_deref(),
-                payload_key: key,
+                payload_key: &j.payload_in_metadata,
             },
             None => ClaimsInput::Token,
         };
@@ -63,7 +59,6 @@ impl GateHttp {
             now_secs: now,
             may_fetch_keys,
         };
-        let state = &mut *state;
         engine::evaluate(&state.config, &request, &state.keys, &mut state.cache)
     }
 
