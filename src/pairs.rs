@@ -51,11 +51,6 @@ impl<'a> Pairs<'a> {
             Some((key, value))
         })
     }
-
-    /// The entries, collected (tests and tools).
-    pub fn entries(&self) -> Vec<(&'a [u8], &'a [u8])> {
-        self.iter().collect()
-    }
 }
 
 impl crate::extract::RequestHeaders for Pairs<'_> {
@@ -129,7 +124,10 @@ mod tests {
         b.extend_from_slice(&1u32.to_le_bytes());
         b.extend_from_slice(b"Ab\0\xff\0");
         let parsed = parse(&b).unwrap();
-        assert_eq!(parsed.entries(), vec![(&b"Ab"[..], &b"\xff"[..])]);
+        assert_eq!(
+            parsed.iter().collect::<Vec<_>>(),
+            vec![(&b"Ab"[..], &b"\xff"[..])]
+        );
         use crate::extract::RequestHeaders;
         assert_eq!(parsed.header("ab"), Some(&b"\xff"[..]));
         assert_eq!(parsed.header("AB"), Some(&b"\xff"[..]));
@@ -154,7 +152,7 @@ mod tests {
         let bytes = serialize(&pairs);
         let parsed = parse(&bytes).unwrap();
         assert_eq!(
-            parsed.entries(),
+            parsed.iter().collect::<Vec<_>>(),
             vec![(&b"a"[..], &b"1"[..]), (&b"b"[..], &b""[..])]
         );
     }
