@@ -11,8 +11,9 @@ use crate::policy::{
     decide, match_route, BrowserMode, Decision, Mode, OnInsufficient, RequestFacts, RouteRule,
     Unmatched, Verdict,
 };
+use crate::reason::Reason;
 use crate::response::{self, LocalReply, RedirectTarget};
-use crate::telemetry::{self, CacheUse, DecisionRecord};
+use crate::telemetry::{self, CacheUse, Counters, DecisionRecord};
 use crate::token_cache::TokenCache;
 use crate::verify::{peek_issuer, verify, VerifyError};
 use std::borrow::Cow;
@@ -20,6 +21,9 @@ use std::rc::Rc;
 
 pub use crate::session::Session;
 use crate::session::{HeaderList, SessionFacts};
+
+/// The reason of a request without a token.
+const MISSING_TOKEN: &str = "missing_token";
 
 /// The rule name recorded when no rule matched.
 const UNMATCHED: &str = "<unmatched>";
@@ -75,7 +79,7 @@ pub struct Evaluation {
     /// Present for every gated request (logged at info as JSON).
     pub record: Option<DecisionRecord>,
     /// Counter names to increment by one.
-    pub counters: Vec<Cow<'static, str>>,
+    pub counters: Counters,
     /// The matched rule's name, when one matched.
     pub rule: Option<Rc<str>>,
     /// The session, when one was established.
@@ -123,7 +127,7 @@ struct Obtained {
 /// A request refused before any policy applies (401/403), with its reason.
 struct Refusal {
     reply: LocalReply,
-    reason: String,
+    reason: Reason,
     issuer: Option<String>,
     source: Option<Cow<'static, str>>,
 }
@@ -136,18 +140,18 @@ pub fn evaluate(
     cache: &mut SessionCache,
 ) -> Evaluation {
     let headers = request.headers;
-    let method_bytes = headers.header(":method").unwrap_or_default();
-    let method = text(method_bytes);
+    // Matched as raw bytes: nothing is decoded, so a non-UTF-8 path cannot be made to
+    // look like another one.
+    let method = headers.header(":method").unwrap_or_default();
     let raw_path = headers.header(":path").unwrap_or_default();
-    let path_only = raw_path
+    let path = raw_path
         .split(|&b| b == b'?' || b == b'#')
         .next()
         .unwrap_or(&[]);
-    let path = text(path_only);
     let authority = headers.header(":authority").unwrap_or_default();
     let host = host_without_port(authority);
 
-    let pass = |counters: Vec<Cow<'static, str>>| Evaluation {
+    let pass = |counters: Counters| Evaluation {
         outcome: Outcome::Continue {
             remove: removals(config, &[]),
             set: HeaderList::from([]),
@@ -159,18 +163,14 @@ pub fn evaluate(
     };
 
     // CORS preflight carries no credentials by design: pass it, counted on its own.
-    if method == "OPTIONS"
+    if method == b"OPTIONS"
         && headers.header("origin").is_some()
         && headers.header("access-control-request-method").is_some()
     {
-        return pass(vec![Cow::Borrowed(telemetry::CORS_PREFLIGHT)]);
+        return pass(Counters::one(telemetry::CORS_PREFLIGHT));
     }
 
-    let facts = RequestFacts {
-        method: &method,
-        path: &path,
-        host: &host,
-    };
+    let facts = RequestFacts { method, path, host };
     let rule = match_route(&config.routes, &facts);
     let mut record = DecisionRecord {
         rule: rule.map_or_else(|| Rc::from(UNMATCHED), |r| Rc::clone(&r.name)),
@@ -180,20 +180,28 @@ pub fn evaluate(
 
     match rule {
         Some(r) if r.require.is_none() => {
-            let mut e = pass(vec![Cow::Borrowed(telemetry::PUBLIC_ALLOWED)]);
+            let mut e = pass(Counters::one(telemetry::PUBLIC_ALLOWED));
             e.rule = Some(Rc::clone(&r.name));
             return e;
         }
         None if config.unmatched == Unmatched::Allow => {
-            return pass(vec![Cow::Borrowed(telemetry::UNMATCHED_ALLOWED)]);
+            return pass(Counters::one(telemetry::UNMATCHED_ALLOWED));
         }
         None if config.unmatched == Unmatched::Deny => {
             let verdict = Verdict {
                 decision: Decision::Deny,
-                reasons: vec!["unmatched_route".to_string()],
+                reasons: vec![Reason::UnmatchedRoute],
             };
             let reply = response::denied("unmatched_route");
-            return finish(config, mode, verdict, Some(reply), record, None, Vec::new());
+            return finish(
+                config,
+                mode,
+                verdict,
+                Some(reply),
+                record,
+                None,
+                Counters::default(),
+            );
         }
         _ => {}
     }
@@ -204,7 +212,7 @@ pub fn evaluate(
             return Evaluation {
                 outcome: Outcome::FetchKeys { issuer, why },
                 record: None,
-                counters: Vec::new(),
+                counters: Counters::default(),
                 rule: rule.map(|r| Rc::clone(&r.name)),
                 session: None,
             }
@@ -217,7 +225,7 @@ pub fn evaluate(
                 source,
             } = *refusal;
             // A browser without a session on a protected route is sent to sign in.
-            if reason == "missing_token" && wants_browser_answer(rule, headers) {
+            if reason == Reason::Refused(MISSING_TOKEN) && wants_browser_answer(rule, headers) {
                 if let (Some(step_up), Some(rule)) = (first_step_up(config), rule) {
                     if let Some(req) = &rule.require {
                         reply = redirect(step_up, headers, &req.acr_values, req.max_auth_age_secs);
@@ -236,7 +244,15 @@ pub fn evaluate(
                 },
                 reasons: vec![reason],
             };
-            return finish(config, mode, verdict, Some(reply), record, None, Vec::new());
+            return finish(
+                config,
+                mode,
+                verdict,
+                Some(reply),
+                record,
+                None,
+                Counters::default(),
+            );
         }
     };
 
@@ -257,19 +273,19 @@ pub fn evaluate(
         .auth_time
         .map(|t| request.now_secs.saturating_sub(t));
 
-    let mut counters = Vec::with_capacity(4);
+    let mut counters = Counters::default();
     if let Some(cache) = obtained.cache {
-        counters.push(Cow::Borrowed(cache.counter()));
+        counters.push(cache.counter());
     }
     if from_jwt_authn {
-        counters.push(Cow::Borrowed(telemetry::JWT_AUTHN_PAYLOAD));
+        counters.push(telemetry::JWT_AUTHN_PAYLOAD);
     }
 
     let (verdict, reply) = match rule {
         None => (
             Verdict {
                 decision: Decision::Allow,
-                reasons: vec!["valid_token_unmatched_route".to_string()],
+                reasons: vec![Reason::ValidTokenUnmatchedRoute],
             },
             None,
         ),
@@ -290,12 +306,12 @@ pub fn evaluate(
                     headers,
                     wants_browser_answer(Some(rule), headers),
                 )),
-                Decision::Deny => Some(response::denied(
-                    verdict
-                        .reasons
-                        .first()
-                        .map_or("policy_deny", String::as_str),
-                )),
+                Decision::Deny => {
+                    Some(response::denied(&verdict.reasons.first().map_or_else(
+                        || "policy_deny".to_string(),
+                        Reason::to_string,
+                    )))
+                }
             };
             (verdict, reply)
         }
@@ -321,19 +337,13 @@ fn finish(
     reply: Option<LocalReply>,
     mut record: DecisionRecord,
     session: Option<Rc<Session>>,
-    mut counters: Vec<Cow<'static, str>>,
+    mut counters: Counters,
 ) -> Evaluation {
-    counters.push(Cow::Borrowed(telemetry::decision_counter(
-        verdict.decision,
-        mode,
-    )));
+    counters.push(telemetry::decision_counter(verdict.decision, mode));
     // Per-reason counters explain refusals; an allow is already counted by its decision.
     if verdict.decision != Decision::Allow {
         for reason in &verdict.reasons {
-            let c = Cow::Owned(telemetry::reason_counter(reason));
-            if !counters.contains(&c) {
-                counters.push(c);
-            }
+            counters.push_named(reason.counter());
         }
     }
     record.decision = Some(verdict.decision);
@@ -385,13 +395,13 @@ enum SessionError {
 
 fn refused(
     config: &Config,
-    reason: impl Into<String>,
+    reason: Reason,
     reply: Option<LocalReply>,
     issuer: Option<&IssuerConfig>,
     source: Option<Cow<'static, str>>,
 ) -> SessionError {
-    let reason = reason.into();
-    let reply = reply.unwrap_or_else(|| response::invalid_token(&config.realm, &describe(&reason)));
+    let reply =
+        reply.unwrap_or_else(|| response::invalid_token(&config.realm, &describe(reason.code())));
     SessionError::Refused(Box::new(Refusal {
         reply,
         reason,
@@ -460,7 +470,7 @@ fn obtain_session(
             let Some(found) = locate_token(&config.token_sources, request.headers) else {
                 return Err(refused(
                     config,
-                    "missing_token",
+                    Reason::Refused(MISSING_TOKEN),
                     Some(response::missing_token(&config.realm)),
                     None,
                     None,
@@ -485,18 +495,25 @@ fn obtain_session(
             if let Err(reason) = check_token(found.token) {
                 return Err(refused(
                     config,
-                    format!("malformed_credential:{reason}"),
+                    Reason::MalformedCredential(reason),
                     None,
                     None,
                     Some(source),
                 ));
             }
-            let iss = peek_issuer(found.token, config.max_token_bytes)
-                .map_err(|e| refused(config, e.reason(), None, None, Some(source.clone())))?;
+            let iss = peek_issuer(found.token, config.max_token_bytes).map_err(|e| {
+                refused(
+                    config,
+                    Reason::Refused(e.reason()),
+                    None,
+                    None,
+                    Some(source.clone()),
+                )
+            })?;
             let Some(index) = config.issuer_index(&iss) else {
                 return Err(refused(
                     config,
-                    "unknown_issuer",
+                    Reason::Refused("unknown_issuer"),
                     None,
                     None,
                     Some(source.clone()),
@@ -509,7 +526,7 @@ fn obtain_session(
                 }
                 return Err(refused(
                     config,
-                    "keys_unavailable",
+                    Reason::Refused("keys_unavailable"),
                     None,
                     Some(issuer),
                     Some(source.clone()),
@@ -525,7 +542,7 @@ fn obtain_session(
                 Err(e @ VerifyError::WrongAudience) => {
                     return Err(refused(
                         config,
-                        e.reason(),
+                        Reason::Refused(e.reason()),
                         Some(response::audience_mismatch(&config.realm)),
                         Some(issuer),
                         Some(source.clone()),
@@ -534,7 +551,7 @@ fn obtain_session(
                 Err(e) => {
                     return Err(refused(
                         config,
-                        e.reason(),
+                        Reason::Refused(e.reason()),
                         None,
                         Some(issuer),
                         Some(source.clone()),
@@ -581,14 +598,14 @@ fn jwt_authn_session(
     match payload {
         None => Err(refused(
             config,
-            "missing_token",
+            Reason::Refused(MISSING_TOKEN),
             Some(response::missing_token(&config.realm)),
             None,
             source,
         )),
         Some(Err(_)) => Err(refused(
             config,
-            "jwt_authn_payload_unreadable",
+            Reason::Refused("jwt_authn_payload_unreadable"),
             None,
             None,
             source,
@@ -603,10 +620,22 @@ fn session_from_claims(
     source: Option<Cow<'static, str>>,
 ) -> Result<Session, SessionError> {
     let Some(iss) = string_claim(claims, "iss") else {
-        return Err(refused(config, "missing_issuer", None, None, source));
+        return Err(refused(
+            config,
+            Reason::Refused("missing_issuer"),
+            None,
+            None,
+            source,
+        ));
     };
     let Some(index) = config.issuer_index(&iss) else {
-        return Err(refused(config, "unknown_issuer", None, None, source));
+        return Err(refused(
+            config,
+            Reason::Refused("unknown_issuer"),
+            None,
+            None,
+            source,
+        ));
     };
     let issuer = &config.issuers[index];
     Ok(Session::new(
@@ -639,33 +668,21 @@ fn number_claim(claims: &Claims, name: &str) -> Option<u64> {
     })
 }
 
-/// Header bytes as text: borrowed when valid UTF-8 (the fast, usual case), else lossy.
-fn text(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
 /// Host without port (IPv6 literals keep their brackets); case is kept, since host
 /// matching ignores it.
-fn host_without_port(authority: &[u8]) -> Cow<'_, str> {
-    let text = text(authority);
-    let end = if text.starts_with('[') {
-        text.find(']').map_or(text.len(), |end| end + 1)
+fn host_without_port(authority: &[u8]) -> &[u8] {
+    let end = if authority.starts_with(b"[") {
+        authority
+            .iter()
+            .position(|&b| b == b']')
+            .map_or(authority.len(), |end| end + 1)
     } else {
-        match text.rfind(':') {
-            Some(colon) if text[colon + 1..].bytes().all(|b| b.is_ascii_digit()) => colon,
-            _ => text.len(),
+        match authority.iter().rposition(|&b| b == b':') {
+            Some(colon) if authority[colon + 1..].iter().all(u8::is_ascii_digit) => colon,
+            _ => authority.len(),
         }
     };
-    match text {
-        Cow::Borrowed(t) => Cow::Borrowed(&t[..end]),
-        Cow::Owned(mut t) => {
-            t.truncate(end);
-            Cow::Owned(t)
-        }
-    }
+    &authority[..end]
 }
 
 fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestHeaders) -> bool {
@@ -767,12 +784,12 @@ mod tests {
     fn host_port_is_stripped() {
         assert_eq!(
             host_without_port(b"App.Example.com:8443"),
-            "App.Example.com"
+            b"App.Example.com"
         );
-        assert_eq!(host_without_port(b"[::1]"), "[::1]");
-        assert_eq!(host_without_port(b"h:"), "h");
-        assert_eq!(host_without_port(b"[::1]:10000"), "[::1]");
-        assert_eq!(host_without_port(b"example.com"), "example.com");
-        assert_eq!(host_without_port(b"\xff:80"), "\u{fffd}");
+        assert_eq!(host_without_port(b"[::1]"), b"[::1]");
+        assert_eq!(host_without_port(b"h:"), b"h");
+        assert_eq!(host_without_port(b"[::1]:10000"), b"[::1]");
+        assert_eq!(host_without_port(b"example.com"), b"example.com");
+        assert_eq!(host_without_port(b"\xff:80"), b"\xff");
     }
 }

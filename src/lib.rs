@@ -14,6 +14,7 @@ pub mod jwks;
 pub mod jwt_authn_metadata;
 pub mod pairs;
 pub mod policy;
+pub mod reason;
 pub mod response;
 pub mod session;
 pub mod telemetry;

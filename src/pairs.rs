@@ -38,31 +38,54 @@ pub struct Pairs<'a> {
 }
 
 impl<'a> Pairs<'a> {
+    /// The length table (8 bytes an entry) and the data after it.
+    fn parts(&self) -> (&'a [u8], &'a [u8]) {
+        let table_end = 4 + self.count * 8;
+        match (self.bytes.get(4..table_end), self.bytes.get(table_end..)) {
+            (Some(table), Some(data)) => (table, data),
+            _ => (&[], &[]),
+        }
+    }
+
     /// The entries (name, value), in order.
     pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
-        let bytes = self.bytes;
-        let mut data = 4 + self.count * 8;
-        (0..self.count).map_while(move |i| {
-            let key_len = u32_at(bytes, 4 + i * 8)?;
-            let value_len = u32_at(bytes, 8 + i * 8)?;
-            let key = bytes.get(data..data + key_len)?;
-            let value = bytes.get(data + key_len + 1..data + key_len + 1 + value_len)?;
-            data += key_len + value_len + 2;
+        let (table, mut data) = self.parts();
+        table.chunks_exact(8).map_while(move |lens| {
+            let (key_len, value_len) = entry_lens(lens);
+            let key = data.get(..key_len)?;
+            let value = data.get(key_len + 1..key_len + 1 + value_len)?;
+            data = data.get(key_len + value_len + 2..)?;
             Some((key, value))
         })
     }
 }
 
+/// An entry's (name length, value length) from its 8 bytes of the length table.
+fn entry_lens(lens: &[u8]) -> (usize, usize) {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(lens.get(..8).unwrap_or(&[0; 8]));
+    let word = u64::from_le_bytes(word);
+    ((word & 0xffff_ffff) as usize, (word >> 32) as usize)
+}
+
 impl crate::extract::RequestHeaders for Pairs<'_> {
     fn header(&self, name: &str) -> Option<&[u8]> {
         let name = name.as_bytes();
-        // Envoy hands names lower-cased, as `name` is: an exact comparison finds them;
-        // the case-insensitive one runs only for a same-length name that differs.
-        self.iter()
-            .find(|(k, _)| {
-                k.len() == name.len() && (same_bytes(k, name) || k.eq_ignore_ascii_case(name))
-            })
-            .map(|(_, v)| v)
+        let (table, mut data) = self.parts();
+        // Only a name of the same length is sliced and compared. Envoy hands names
+        // lower-cased, as `name` is: an exact comparison finds them; the case-insensitive
+        // one runs only for a same-length name that differs.
+        for lens in table.chunks_exact(8) {
+            let (key_len, value_len) = entry_lens(lens);
+            if key_len == name.len() {
+                let key = data.get(..key_len)?;
+                if same_bytes(key, name) || key.eq_ignore_ascii_case(name) {
+                    return data.get(key_len + 1..key_len + 1 + value_len);
+                }
+            }
+            data = data.get(key_len + value_len + 2..)?;
+        }
+        None
     }
 }
 

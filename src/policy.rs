@@ -44,6 +44,7 @@
 //! | `unknown_<claim>:<value>` | a claim value the classifier did not understand |
 
 use crate::assurance::{Assurance, Level};
+use crate::reason::Reason;
 use serde::Serialize;
 
 /// Enforce the decision, or only log and count it.
@@ -141,12 +142,12 @@ pub struct RouteRule {
 /// The facts of a request that rules match on.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestFacts<'a> {
-    /// HTTP method as sent.
-    pub method: &'a str,
-    /// Path without the query string.
-    pub path: &'a str,
-    /// Host without port, lower-case.
-    pub host: &'a str,
+    /// HTTP method as sent (raw header bytes).
+    pub method: &'a [u8],
+    /// Path without the query string (raw bytes: compared, never decoded).
+    pub path: &'a [u8],
+    /// Host without port (raw bytes).
+    pub host: &'a [u8],
 }
 
 /// The first rule that matches, in configuration order.
@@ -158,7 +159,7 @@ impl RouteMatch {
     /// Whether this matcher accepts the request (see the module doc for the rules).
     pub fn matches(&self, facts: &RequestFacts<'_>) -> bool {
         if let Some(exact) = &self.path_exact {
-            if facts.path != exact {
+            if facts.path != exact.as_bytes() {
                 return false;
             }
         }
@@ -171,7 +172,7 @@ impl RouteMatch {
             || self
                 .methods
                 .iter()
-                .any(|m| m.eq_ignore_ascii_case(facts.method));
+                .any(|m| m.as_bytes().eq_ignore_ascii_case(facts.method));
         method_ok
             && (self.hosts.is_empty() || self.hosts.iter().any(|h| host_matches(h, facts.host)))
     }
@@ -179,27 +180,28 @@ impl RouteMatch {
 
 /// Segment-aware prefix: `/admin` matches `/admin` and `/admin/...`, not `/administrator`.
 /// A prefix ending in `/` (or empty) is a plain prefix.
-pub fn path_has_prefix(path: &str, prefix: &str) -> bool {
-    if prefix.is_empty() || prefix.ends_with('/') {
+pub fn path_has_prefix(path: &[u8], prefix: &str) -> bool {
+    let prefix = prefix.as_bytes();
+    if prefix.is_empty() || prefix.ends_with(b"/") {
         return path.starts_with(prefix);
     }
     match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        Some(rest) => rest.is_empty() || rest.starts_with(b"/"),
         None => false,
     }
 }
 
 /// `pattern` is a lower-case host or `*.domain`; `host` is the request host without port.
-pub fn host_matches(pattern: &str, host: &str) -> bool {
-    let host = host.strip_suffix('.').unwrap_or(host);
+pub fn host_matches(pattern: &str, host: &[u8]) -> bool {
+    let host = host.strip_suffix(b".").unwrap_or(host);
     match pattern.strip_prefix("*.") {
         Some(domain) => {
+            let domain = domain.as_bytes();
             host.len() > domain.len() + 1
-                && host.is_char_boundary(host.len() - domain.len() - 1)
-                && host[host.len() - domain.len() - 1..].starts_with('.')
+                && host[host.len() - domain.len() - 1] == b'.'
                 && host[host.len() - domain.len()..].eq_ignore_ascii_case(domain)
         }
-        None => host.eq_ignore_ascii_case(pattern),
+        None => host.eq_ignore_ascii_case(pattern.as_bytes()),
     }
 }
 
@@ -264,19 +266,7 @@ pub struct Verdict {
     /// What to do.
     pub decision: Decision,
     /// Why, in order: level, age, unknown values.
-    pub reasons: Vec<String>,
-}
-
-/// `<code><have><relation><required>`, e.g. `level_satisfied:push>=push`.
-fn level_reason(code: &str, have: Level, relation: &str, required: Level) -> String {
-    let (have, required) = (have.as_str(), required.as_str());
-    let mut reason =
-        String::with_capacity(code.len() + have.len() + relation.len() + required.len());
-    reason.push_str(code);
-    reason.push_str(have);
-    reason.push_str(relation);
-    reason.push_str(required);
-    reason
+    pub reasons: Vec<Reason>,
 }
 
 /// Decides a request that matched `rule`, for a session with `assurance`, at `now_secs`.
@@ -290,7 +280,7 @@ pub fn decide(
     let Some(require) = &rule.require else {
         return Verdict {
             decision: Decision::Allow,
-            reasons: vec!["public_route".to_string()],
+            reasons: vec![Reason::PublicRoute],
         };
     };
     let mut reasons = Vec::new();
@@ -298,22 +288,23 @@ pub fn decide(
 
     let have = assurance.level;
     if have >= require.level {
-        reasons.push(level_reason("level_satisfied:", have, ">=", require.level));
+        reasons.push(Reason::LevelSatisfied {
+            have,
+            required: require.level,
+        });
     } else {
         sufficient = false;
-        reasons.push(level_reason(
-            "level_below_required:",
+        reasons.push(Reason::LevelBelowRequired {
             have,
-            "<",
-            require.level,
-        ));
+            required: require.level,
+        });
     }
 
     if let Some(max) = require.max_auth_age_secs {
         let authenticated_at = match (assurance.auth_time, issued_at) {
             (Some(t), _) => Some(t),
             (None, Some(iat)) => {
-                reasons.push("auth_age_from_iat".to_string());
+                reasons.push(Reason::AuthAgeFromIat);
                 Some(iat)
             }
             (None, None) => None,
@@ -321,22 +312,22 @@ pub fn decide(
         match authenticated_at {
             None => {
                 sufficient = false;
-                reasons.push("auth_age_unknown".to_string());
+                reasons.push(Reason::AuthAgeUnknown);
             }
             Some(at) => {
                 // An authentication time in the future (clock skew) counts as age 0.
                 let age = now_secs.saturating_sub(at);
                 if age > max {
                     sufficient = false;
-                    reasons.push(format!("auth_too_old:{age}s>{max}s"));
+                    reasons.push(Reason::AuthTooOld { age, max });
                 } else {
-                    reasons.push(format!("auth_age_ok:{age}s<={max}s"));
+                    reasons.push(Reason::AuthAgeOk { age, max });
                 }
             }
         }
     }
 
-    reasons.extend(assurance.unknown.iter().map(|u| format!("unknown_{u}")));
+    reasons.extend(assurance.unknown.iter().cloned().map(Reason::Unknown));
 
     let decision = if sufficient {
         Decision::Allow
@@ -375,7 +366,11 @@ mod tests {
     }
 
     fn facts<'a>(method: &'a str, path: &'a str, host: &'a str) -> RequestFacts<'a> {
-        RequestFacts { method, path, host }
+        RequestFacts {
+            method: method.as_bytes(),
+            path: path.as_bytes(),
+            host: host.as_bytes(),
+        }
     }
 
     fn session(level: Level, auth_time: Option<u64>, unknown: &[&str]) -> Assurance {
@@ -405,7 +400,7 @@ mod tests {
         ];
         for (prefix, path, expected) in cases {
             assert_eq!(
-                path_has_prefix(path, prefix),
+                path_has_prefix(path.as_bytes(), prefix),
                 expected,
                 "{prefix} vs {path}"
             );
@@ -606,7 +601,7 @@ mod tests {
             assert_eq!(v.reasons, *reasons, "{assurance:?}");
         }
         for v in cases.iter().map(|(a, iat, _, _)| decide(&r, a, *iat, now)) {
-            assert!(v.reasons.iter().all(|r| !r.contains(' ')));
+            assert!(v.reasons.iter().all(|r| !r.to_string().contains(' ')));
         }
     }
 

@@ -3,6 +3,7 @@
 
 use crate::assurance::Level;
 use crate::policy::{Decision, Mode};
+use crate::reason::Reason;
 use crate::session::Session;
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -68,6 +69,66 @@ pub fn decision_counter(decision: Decision, mode: Mode) -> &'static str {
         (Mode::ReportOnly, Decision::Allow) => REPORT_ONLY_ALLOW,
         (Mode::ReportOnly, Decision::StepUp) => REPORT_ONLY_STEP_UP,
         (Mode::ReportOnly, Decision::Deny) => REPORT_ONLY_DENY,
+    }
+}
+
+/// The counters one evaluation bumps, in order: mfa-gate's fixed names held inline (no
+/// allocation on the per-request path), then the per-reason counters of a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Counters {
+    fixed: [&'static str; 4],
+    fixed_len: usize,
+    reasons: Vec<String>,
+}
+
+impl Counters {
+    /// One fixed counter.
+    pub fn one(name: &'static str) -> Self {
+        let mut counters = Counters::default();
+        counters.push(name);
+        counters
+    }
+
+    /// Adds a fixed counter (an evaluation has at most three; a fifth would be kept too).
+    pub fn push(&mut self, name: &'static str) {
+        match self.fixed.get_mut(self.fixed_len) {
+            Some(slot) => {
+                *slot = name;
+                self.fixed_len += 1;
+            }
+            None => self.push_named(name.to_string()),
+        }
+    }
+
+    /// Adds a counter by computed name, once.
+    pub fn push_named(&mut self, name: String) {
+        if !self.reasons.contains(&name) && !self.fixed().contains(&name.as_str()) {
+            self.reasons.push(name);
+        }
+    }
+
+    /// The fixed counters.
+    pub fn fixed(&self) -> &[&'static str] {
+        self.fixed.get(..self.fixed_len).unwrap_or(&[])
+    }
+
+    /// The counters with computed names (per reason).
+    pub fn named(&self) -> &[String] {
+        &self.reasons
+    }
+
+    /// Every counter, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.fixed()
+            .iter()
+            .copied()
+            .chain(self.reasons.iter().map(String::as_str))
+    }
+}
+
+impl serde::Serialize for Counters {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
     }
 }
 
@@ -139,7 +200,7 @@ pub struct DecisionRecord {
     /// Level the rule requires.
     pub required_level: Option<Level>,
     /// Every reason, as stable codes with detail.
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Reason>,
     /// Seconds since `iat`.
     pub token_age_secs: Option<u64>,
     /// Seconds since `auth_time`.
@@ -188,8 +249,7 @@ impl DecisionRecord {
     /// the session's fields rendered once per session: this runs on every gated request.
     pub fn write_json(&self, out: &mut String) {
         let session_len = self.session.as_ref().map_or(0, |s| s.record_fields().len());
-        let reasons_len: usize = self.reasons.iter().map(|r| r.len() + 3).sum();
-        out.reserve(200 + self.rule.len() + session_len + reasons_len);
+        out.reserve(200 + self.rule.len() + session_len + 64 * self.reasons.len());
         out.push_str(record_head(self.decision, self.mode));
         push_u64(out, u64::from(self.status));
         out.push_str(",\"rule\":");
@@ -219,7 +279,14 @@ impl DecisionRecord {
             json_word(out, level.as_str());
         }
         out.push_str(",\"reasons\":");
-        json_str_array(out, &self.reasons);
+        out.push('[');
+        for (i, reason) in self.reasons.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            reason.write_json(out);
+        }
+        out.push(']');
         if let Some(age) = self.token_age_secs {
             out.push_str(",\"token_age_secs\":");
             push_u64(out, age);
@@ -467,7 +534,10 @@ mod tests {
                 &crate::config::UpstreamHeaders::default(),
             ))),
             cache: Some(CacheUse::Hit),
-            reasons: vec!["level_below_required:push<phishing_resistant".to_string()],
+            reasons: vec![Reason::LevelBelowRequired {
+                have: Level::Push,
+                required: Level::PhishingResistant,
+            }],
             token_age_secs: Some(10),
             ..DecisionRecord::default()
         };

@@ -111,8 +111,11 @@ impl GateHttp {
         } = evaluation;
         {
             let mut state = self.state.borrow_mut();
-            for counter in counters {
-                state.metrics.increment_name(counter);
+            for &counter in counters.fixed() {
+                state.metrics.increment_static(counter);
+            }
+            for counter in counters.named() {
+                state.metrics.increment(counter);
             }
             if let Some(record) = &record {
                 // One buffer, one hostcall: the log facade would format the line a second

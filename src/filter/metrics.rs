@@ -4,7 +4,6 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use rustc_hash::FxHashMap;
-use std::borrow::Cow;
 
 /// Counter ids of this VM, by Envoy stat name (without the `wasmcustom.` prefix).
 #[derive(Default)]
@@ -44,12 +43,8 @@ impl Metrics {
         }
     }
 
-    /// Adds one to the counter `name` (a static name is found by its address).
-    pub fn increment_name(&mut self, name: Cow<'static, str>) {
-        let name = match name {
-            Cow::Borrowed(name) => name,
-            Cow::Owned(name) => return self.increment(&name),
-        };
+    /// Adds one to the counter `name`, one of mfa-gate's own (found by its address).
+    pub fn increment_static(&mut self, name: &'static str) {
         let key = (name.as_ptr() as usize, name.len());
         let id = match self.static_ids.get(&key) {
             Some(id) => Some(*id),

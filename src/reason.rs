@@ -1,0 +1,210 @@
+//! Why a request got its decision. Reasons are kept structured (levels, ages, codes) and
+//! rendered as stable snake_case codes with detail, e.g. `level_satisfied:push>=push` or
+//! `auth_too_old:1200s>900s`, only where they are shown: the decision record, the
+//! per-reason counters, replies and the CLI. The code before any `:` never carries client
+//! data, so it can name a counter.
+
+use crate::assurance::Level;
+use crate::telemetry::{json_str, push_u64, reason_counter};
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// One fact behind a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The matched rule requires nothing.
+    PublicRoute,
+    /// No rule matched and unmatched routes are denied.
+    UnmatchedRoute,
+    /// A valid session on a route no rule covers (`unmatched: require_valid_token`).
+    ValidTokenUnmatchedRoute,
+    /// The session's level meets the rule's.
+    LevelSatisfied { have: Level, required: Level },
+    /// The session's level is below the rule's.
+    LevelBelowRequired { have: Level, required: Level },
+    /// The token has no `auth_time`: its `iat` stood in for the authentication time.
+    AuthAgeFromIat,
+    /// Neither `auth_time` nor `iat`: the authentication age cannot be checked.
+    AuthAgeUnknown,
+    /// Authenticated longer ago than the rule allows (seconds).
+    AuthTooOld { age: u64, max: u64 },
+    /// Authenticated recently enough (seconds).
+    AuthAgeOk { age: u64, max: u64 },
+    /// A claim value nobody knows, as the classifier listed it (`amr:foo`): client data.
+    Unknown(String),
+    /// The located credential cannot be a token (`empty_credential`, ...).
+    MalformedCredential(&'static str),
+    /// Refused before any policy applied: `missing_token`, `expired`, `unknown_issuer`, ...
+    Refused(&'static str),
+}
+
+impl Reason {
+    /// The stable code, without detail: what the per-reason counter is named after.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::PublicRoute => "public_route",
+            Reason::UnmatchedRoute => "unmatched_route",
+            Reason::ValidTokenUnmatchedRoute => "valid_token_unmatched_route",
+            Reason::LevelSatisfied { .. } => "level_satisfied",
+            Reason::LevelBelowRequired { .. } => "level_below_required",
+            Reason::AuthAgeFromIat => "auth_age_from_iat",
+            Reason::AuthAgeUnknown => "auth_age_unknown",
+            Reason::AuthTooOld { .. } => "auth_too_old",
+            Reason::AuthAgeOk { .. } => "auth_age_ok",
+            Reason::Unknown(_) => "unknown",
+            Reason::MalformedCredential(_) => "malformed_credential",
+            Reason::Refused(code) => code,
+        }
+    }
+
+    /// The per-reason counter (`mfa_gate.reason.<code>`; an unknown value counts under
+    /// the claim it came from, `unknown_amr`), sanitised so a token can never mint names.
+    pub fn counter(&self) -> String {
+        match self {
+            Reason::Unknown(entry) => reason_counter(&format!("unknown_{entry}")),
+            other => reason_counter(other.code()),
+        }
+    }
+
+    /// Appends the rendered reason.
+    fn render(&self, out: &mut String) {
+        match self {
+            Reason::LevelSatisfied { have, required } => {
+                level_detail(out, "level_satisfied:", *have, ">=", *required)
+            }
+            Reason::LevelBelowRequired { have, required } => {
+                level_detail(out, "level_below_required:", *have, "<", *required)
+            }
+            Reason::AuthTooOld { age, max } => age_detail(out, "auth_too_old:", *age, ">", *max),
+            Reason::AuthAgeOk { age, max } => age_detail(out, "auth_age_ok:", *age, "<=", *max),
+            Reason::Unknown(entry) => {
+                out.push_str("unknown_");
+                out.push_str(entry);
+            }
+            Reason::MalformedCredential(detail) => {
+                out.push_str("malformed_credential:");
+                out.push_str(detail);
+            }
+            other => out.push_str(other.code()),
+        }
+    }
+
+    /// Appends the reason as a JSON string. Only [`Reason::Unknown`] holds client data
+    /// and goes through escaping; the rest are our own words and numbers.
+    pub fn write_json(&self, out: &mut String) {
+        if let Reason::Unknown(_) = self {
+            json_str(out, &self.to_string());
+            return;
+        }
+        out.push('"');
+        self.render(out);
+        out.push('"');
+    }
+}
+
+fn level_detail(out: &mut String, code: &str, have: Level, relation: &str, required: Level) {
+    out.push_str(code);
+    out.push_str(have.as_str());
+    out.push_str(relation);
+    out.push_str(required.as_str());
+}
+
+fn age_detail(out: &mut String, code: &str, age: u64, relation: &str, max: u64) {
+    out.push_str(code);
+    push_u64(out, age);
+    out.push('s');
+    out.push_str(relation);
+    push_u64(out, max);
+    out.push('s');
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::new();
+        self.render(&mut text);
+        f.write_str(&text)
+    }
+}
+
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        let mut text = String::new();
+        self.render(&mut text);
+        text == *other
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_stable_codes_with_detail() {
+        let cases = [
+            (Reason::PublicRoute, "public_route"),
+            (
+                Reason::LevelSatisfied {
+                    have: Level::PhishingResistant,
+                    required: Level::Push,
+                },
+                "level_satisfied:phishing_resistant>=push",
+            ),
+            (
+                Reason::LevelBelowRequired {
+                    have: Level::Push,
+                    required: Level::PhishingResistant,
+                },
+                "level_below_required:push<phishing_resistant",
+            ),
+            (
+                Reason::AuthTooOld {
+                    age: 1200,
+                    max: 900,
+                },
+                "auth_too_old:1200s>900s",
+            ),
+            (Reason::AuthAgeOk { age: 0, max: 60 }, "auth_age_ok:0s<=60s"),
+            (Reason::Unknown("amr:foo".into()), "unknown_amr:foo"),
+            (
+                Reason::MalformedCredential("empty_credential"),
+                "malformed_credential:empty_credential",
+            ),
+            (Reason::Refused("expired"), "expired"),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text);
+            assert_eq!(reason, text);
+            let mut json = String::new();
+            reason.write_json(&mut json);
+            assert_eq!(
+                serde_json::from_str::<String>(&json).unwrap(),
+                text,
+                "{json}"
+            );
+            assert_eq!(serde_json::to_string(&reason).unwrap(), json);
+            assert!(text.starts_with(reason.code()));
+        }
+    }
+
+    #[test]
+    fn client_data_is_escaped_and_kept_out_of_counter_names() {
+        let reason = Reason::Unknown("amr:\"x\"\n\\".into());
+        let mut json = String::new();
+        reason.write_json(&mut json);
+        assert_eq!(json, r#""unknown_amr:\"x\"\n\\""#);
+        assert_eq!(reason.counter(), "mfa_gate.reason.unknown_amr");
+        let hostile = Reason::Unknown("Acr.Values{}:x".into());
+        assert_eq!(hostile.counter(), "mfa_gate.reason.unknown__cr__alues__");
+        assert_eq!(
+            Reason::MalformedCredential("empty_credential").counter(),
+            "mfa_gate.reason.malformed_credential"
+        );
+    }
+}
