@@ -174,6 +174,7 @@ pub fn evaluate(
     let rule = match_route(&config.routes, &facts);
     let mut record = DecisionRecord {
         rule: rule.map_or_else(|| Rc::from(UNMATCHED), |r| Rc::clone(&r.name)),
+        rule_json: rule.map(|r| Rc::clone(&r.name_json)),
         ..DecisionRecord::default()
     };
     let mode = rule.map_or(config.mode, |r| r.mode);

@@ -118,19 +118,20 @@ pub fn parse(bytes: &[u8]) -> Option<Pairs<'_>> {
     if count > 1024 {
         return None;
     }
-    let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
-    for i in 0..count {
-        let key_len = u32_at(bytes, 4 + i * 8)?;
-        let value_len = u32_at(bytes, 8 + i * 8)?;
-        data = data.checked_add(key_len)?;
-        if bytes.get(data) != Some(&0) {
+    let table_end = 4 + count * 8;
+    let table = bytes.get(4..table_end)?;
+    let mut data = bytes.get(table_end..)?;
+    for lens in table.chunks_exact(8) {
+        let (key_len, value_len) = entry_lens(lens);
+        // Each of name and value is followed by a NUL.
+        if data.get(key_len) != Some(&0) {
             return None;
         }
-        data = data.checked_add(1)?.checked_add(value_len)?;
-        if bytes.get(data) != Some(&0) {
+        let value_end = key_len.checked_add(1)?.checked_add(value_len)?;
+        if data.get(value_end) != Some(&0) {
             return None;
         }
-        data = data.checked_add(1)?;
+        data = data.get(value_end + 1..)?;
     }
     Some(Pairs { bytes, count })
 }

@@ -127,6 +127,8 @@ pub struct Requirement {
 pub struct RouteRule {
     /// Name used in logs and metrics (shared, so each request's record borrows it).
     pub name: std::rc::Rc<str>,
+    /// The name as a JSON string, rendered once for the decision record.
+    pub name_json: std::rc::Rc<str>,
     /// Which requests the rule applies to.
     pub matcher: RouteMatch,
     /// None = the route is public (no token needed).
@@ -350,6 +352,7 @@ mod tests {
     fn rule(name: &str, prefix: &str, level: Option<Level>, on: OnInsufficient) -> RouteRule {
         RouteRule {
             name: name.into(),
+            name_json: crate::telemetry::json_string(name).into(),
             matcher: RouteMatch {
                 path_prefix: Some(prefix.into()),
                 ..RouteMatch::default()

@@ -168,6 +168,14 @@ impl CacheUse {
         }
     }
 
+    /// The record's `cache` member.
+    fn record_member(self) -> &'static str {
+        match self {
+            CacheUse::Hit => r#","cache":"hit""#,
+            CacheUse::Miss => r#","cache":"miss""#,
+        }
+    }
+
     /// The counter this use increments.
     pub fn counter(self) -> &'static str {
         match self {
@@ -188,6 +196,9 @@ pub struct DecisionRecord {
     pub status: u32,
     /// The rule that matched (`<unmatched>` when none).
     pub rule: Rc<str>,
+    /// The matched rule's name already rendered as a JSON string (from configuration);
+    /// when absent, `rule` is escaped as the record is written.
+    pub rule_json: Option<Rc<str>>,
     /// The verified session: subject (`sub`), session id (`sid`), issuer, methods, level.
     pub session: Option<Rc<Session>>,
     /// The issuer, when a request was refused before a session was established.
@@ -253,7 +264,10 @@ impl DecisionRecord {
         out.push_str(record_head(self.decision, self.mode));
         push_u64(out, u64::from(self.status));
         out.push_str(",\"rule\":");
-        json_str(out, &self.rule);
+        match &self.rule_json {
+            Some(rendered) => out.push_str(rendered),
+            None => json_str(out, &self.rule),
+        }
         match &self.session {
             Some(session) => out.push_str(session.record_fields()),
             None => {
@@ -271,12 +285,10 @@ impl DecisionRecord {
             None => {}
         }
         if let Some(cache) = self.cache {
-            out.push_str(",\"cache\":");
-            json_word(out, cache.as_str());
+            out.push_str(cache.record_member());
         }
         if let Some(level) = self.required_level {
-            out.push_str(",\"required_level\":");
-            json_word(out, level.as_str());
+            out.push_str(required_level_member(level));
         }
         out.push_str(",\"reasons\":");
         out.push('[');
@@ -319,6 +331,28 @@ fn record_head(decision: Option<Decision>, mode: Option<Mode>) -> &'static str {
         (None, Some(ReportOnly)) => r#"{"decision":null,"mode":"report_only","status":"#,
         (None, None) => r#"{"decision":null,"mode":null,"status":"#,
     }
+}
+
+/// The `required_level` member, one static string per level.
+fn required_level_member(level: Level) -> &'static str {
+    match level {
+        Level::None => r#","required_level":"none""#,
+        Level::Password => r#","required_level":"password""#,
+        Level::Push => r#","required_level":"push""#,
+        Level::PushNumberMatch => r#","required_level":"push_number_match""#,
+        Level::Otp => r#","required_level":"otp""#,
+        Level::PhishingResistant => r#","required_level":"phishing_resistant""#,
+        Level::HardwareBoundPhishingResistant => {
+            r#","required_level":"hardware_bound_phishing_resistant""#
+        }
+    }
+}
+
+/// `value` as a JSON string.
+pub fn json_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    json_str(&mut out, value);
+    out
 }
 
 /// `,"name":"value"` when the value is present.

@@ -1077,6 +1077,7 @@ fn compile_route(
         return None;
     }
     Some(RouteRule {
+        name_json: crate::telemetry::json_string(&name).into(),
         name: name.into(),
         matcher: RouteMatch {
             path_exact: m.path,
