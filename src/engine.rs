@@ -194,15 +194,7 @@ pub fn evaluate(
                 reasons: vec![Reason::UnmatchedRoute],
             };
             let reply = response::denied("unmatched_route");
-            return finish(
-                config,
-                mode,
-                verdict,
-                Some(reply),
-                record,
-                None,
-                Counters::default(),
-            );
+            return refuse(config, mode, verdict, reply, record);
         }
         _ => {}
     }
@@ -245,15 +237,7 @@ pub fn evaluate(
                 },
                 reasons: vec![reason],
             };
-            return finish(
-                config,
-                mode,
-                verdict,
-                Some(reply),
-                record,
-                None,
-                Counters::default(),
-            );
+            return refuse(config, mode, verdict, reply, record);
         }
     };
 
@@ -325,6 +309,25 @@ pub fn evaluate(
         record,
         Some(session),
         counters,
+    )
+}
+
+/// Builds the evaluation of a request answered without a session.
+fn refuse(
+    config: &Config,
+    mode: Mode,
+    verdict: Verdict,
+    reply: LocalReply,
+    record: DecisionRecord,
+) -> Evaluation {
+    finish(
+        config,
+        mode,
+        verdict,
+        Some(reply),
+        record,
+        None,
+        Counters::default(),
     )
 }
 
