@@ -78,7 +78,7 @@ pub fn decision_counter(decision: Decision, mode: Mode) -> &'static str {
 pub struct Counters {
     fixed: [&'static str; 4],
     fixed_len: usize,
-    reasons: Vec<String>,
+    named: Vec<String>,
 }
 
 impl Counters {
@@ -89,7 +89,7 @@ impl Counters {
         counters
     }
 
-    /// Adds a fixed counter (an evaluation has at most three; a fifth would be kept too).
+    /// Adds a fixed counter (an evaluation has at most three; more would be kept as named).
     pub fn push(&mut self, name: &'static str) {
         match self.fixed.get_mut(self.fixed_len) {
             Some(slot) => {
@@ -102,8 +102,8 @@ impl Counters {
 
     /// Adds a counter by computed name, once.
     pub fn push_named(&mut self, name: String) {
-        if !self.reasons.contains(&name) && !self.fixed().contains(&name.as_str()) {
-            self.reasons.push(name);
+        if !self.named.contains(&name) && !self.fixed().contains(&name.as_str()) {
+            self.named.push(name);
         }
     }
 
@@ -114,7 +114,7 @@ impl Counters {
 
     /// The counters with computed names (per reason).
     pub fn named(&self) -> &[String] {
-        &self.reasons
+        &self.named
     }
 
     /// Every counter, in order.
@@ -122,7 +122,7 @@ impl Counters {
         self.fixed()
             .iter()
             .copied()
-            .chain(self.reasons.iter().map(String::as_str))
+            .chain(self.named.iter().map(String::as_str))
     }
 }
 
