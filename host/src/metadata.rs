@@ -196,81 +196,136 @@ fn entry_len(key: &str, value_body: usize) -> usize {
 }
 
 fn encode_metadata(filter_metadata: &Map<String, Value>) -> Result<Vec<u8>, PropertyFailure> {
+    // Sizes first, each nested Struct/ListValue body measured once and kept in visiting
+    // order (protobuf C++'s cached sizes), then one writing pass that reads them back.
+    let mut sizes = Vec::new();
     let mut total = 0;
     for (namespace, structure) in filter_metadata {
         let Value::Object(fields) = structure else {
             // filter_metadata values are Structs; anything else cannot be serialized.
             return Err(PropertyFailure::SerializationFailure);
         };
-        total += len_field(entry_len(namespace, struct_len(fields)));
+        let body = measure_body(&mut sizes, |sizes| measure_struct(sizes, fields));
+        total += len_field(entry_len(namespace, body));
     }
-    let mut out = Vec::with_capacity(total);
-    for (namespace, structure) in sorted(filter_metadata) {
+    let mut writer = Writer {
+        out: Vec::with_capacity(total),
+        sizes: &sizes,
+        next: 0,
+    };
+    // serde_json's map (no `preserve_order`) iterates in key order: the output is sorted.
+    for (namespace, structure) in filter_metadata {
         if let Value::Object(fields) = structure {
-            let body = struct_len(fields);
-            put_len_header(&mut out, 1, entry_len(namespace, body));
-            put_len_header(&mut out, 1, namespace.len());
-            out.extend_from_slice(namespace.as_bytes());
-            put_len_header(&mut out, 2, body);
-            write_struct(&mut out, fields);
+            let body = writer.take_size();
+            writer.len_header(1, entry_len(namespace, body));
+            writer.len_header(1, namespace.len());
+            writer.out.extend_from_slice(namespace.as_bytes());
+            writer.len_header(2, body);
+            writer.write_struct(fields);
         }
     }
-    Ok(out)
+    Ok(writer.out)
 }
 
-fn struct_len(fields: &Map<String, Value>) -> usize {
+/// Reserves `body`'s slot in visiting order, measures it (children after it), fills it in.
+fn measure_body(sizes: &mut Vec<usize>, body: impl FnOnce(&mut Vec<usize>) -> usize) -> usize {
+    let slot = sizes.len();
+    sizes.push(0);
+    let len = body(sizes);
+    sizes[slot] = len;
+    len
+}
+
+/// A Struct body: its map entries.
+fn measure_struct(sizes: &mut Vec<usize>, fields: &Map<String, Value>) -> usize {
     fields
         .iter()
-        .map(|(key, value)| len_field(entry_len(key, value_len(value))))
+        .map(|(key, value)| len_field(entry_len(key, measure_value(sizes, value))))
         .sum()
 }
 
-fn value_len(value: &Value) -> usize {
+/// A `google.protobuf.Value` body.
+fn measure_value(sizes: &mut Vec<usize>, value: &Value) -> usize {
     match value {
         Value::Null | Value::Bool(_) => 2,
         Value::Number(_) => 9,
         Value::String(s) => len_field(s.len()),
-        Value::Object(fields) => len_field(struct_len(fields)),
-        Value::Array(items) => len_field(list_len(items)),
+        Value::Object(fields) => len_field(measure_body(sizes, |s| measure_struct(s, fields))),
+        Value::Array(items) => len_field(measure_body(sizes, |s| {
+            items
+                .iter()
+                .map(|item| len_field(measure_value(s, item)))
+                .sum()
+        })),
     }
 }
 
-fn list_len(items: &[Value]) -> usize {
-    items.iter().map(|item| len_field(value_len(item))).sum()
+/// The writing pass: reads the measured sizes back in the order they were measured.
+struct Writer<'a> {
+    out: Vec<u8>,
+    sizes: &'a [usize],
+    next: usize,
 }
 
-fn write_struct(out: &mut Vec<u8>, fields: &Map<String, Value>) {
-    for (key, value) in sorted(fields) {
-        let body = value_len(value);
-        put_len_header(out, 1, entry_len(key, body));
-        put_len_header(out, 1, key.len());
-        out.extend_from_slice(key.as_bytes());
-        put_len_header(out, 2, body);
-        write_value(out, value);
+impl Writer<'_> {
+    fn take_size(&mut self) -> usize {
+        let size = self.sizes.get(self.next).copied().unwrap_or(0);
+        self.next += 1;
+        size
     }
-}
 
-fn write_value(out: &mut Vec<u8>, value: &Value) {
-    match value {
-        Value::Null => out.extend_from_slice(&[0x08, 0x00]),
-        Value::Number(n) => {
-            out.push(0x11);
-            out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
+    fn len_header(&mut self, field: u32, body: usize) {
+        put_len_header(&mut self.out, field, body);
+    }
+
+    /// A Value's body length, and for a Struct or ListValue the inner body length.
+    fn value_len(&mut self, value: &Value) -> (usize, usize) {
+        match value {
+            Value::Null | Value::Bool(_) => (2, 0),
+            Value::Number(_) => (9, 0),
+            Value::String(s) => (len_field(s.len()), 0),
+            Value::Object(_) | Value::Array(_) => {
+                let inner = self.take_size();
+                (len_field(inner), inner)
+            }
         }
-        Value::String(s) => {
-            put_len_header(out, 3, s.len());
-            out.extend_from_slice(s.as_bytes());
+    }
+
+    fn write_struct(&mut self, fields: &Map<String, Value>) {
+        for (key, value) in fields {
+            let (body, inner) = self.value_len(value);
+            self.len_header(1, entry_len(key, body));
+            self.len_header(1, key.len());
+            self.out.extend_from_slice(key.as_bytes());
+            self.len_header(2, body);
+            self.write_value(value, inner);
         }
-        Value::Bool(b) => out.extend_from_slice(&[0x20, u8::from(*b)]),
-        Value::Object(fields) => {
-            put_len_header(out, 5, struct_len(fields));
-            write_struct(out, fields);
-        }
-        Value::Array(items) => {
-            put_len_header(out, 6, list_len(items));
-            for item in items {
-                put_len_header(out, 1, value_len(item));
-                write_value(out, item);
+    }
+
+    fn write_value(&mut self, value: &Value, inner: usize) {
+        match value {
+            Value::Null => self.out.extend_from_slice(&[0x08, 0x00]),
+            Value::Number(n) => {
+                self.out.push(0x11);
+                self.out
+                    .extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
+            }
+            Value::String(s) => {
+                self.len_header(3, s.len());
+                self.out.extend_from_slice(s.as_bytes());
+            }
+            Value::Bool(b) => self.out.extend_from_slice(&[0x20, u8::from(*b)]),
+            Value::Object(fields) => {
+                self.len_header(5, inner);
+                self.write_struct(fields);
+            }
+            Value::Array(items) => {
+                self.len_header(6, inner);
+                for item in items {
+                    let (body, item_inner) = self.value_len(item);
+                    self.len_header(1, body);
+                    self.write_value(item, item_inner);
+                }
             }
         }
     }
@@ -326,6 +381,8 @@ mod tests {
             "address": {"country": "FR", "geo": {"lat": 48.85}},
             "groups": [],
             "nothing": null,
+            // Over 127 bytes: lengths of two varint bytes at every nesting level.
+            "long": {"text": "x".repeat(300), "list": [["y".repeat(200)]]},
         });
         assert_eq!(
             round_trip(claims.clone()),
