@@ -191,7 +191,7 @@ pub fn evaluate(
         None if config.unmatched == Unmatched::Deny => {
             let verdict = Verdict {
                 decision: Decision::Deny,
-                reasons: vec![Reason::UnmatchedRoute],
+                reasons: smallvec::smallvec![Reason::UnmatchedRoute],
             };
             let reply = response::denied("unmatched_route");
             return refuse(config, mode, verdict, reply, record);
@@ -235,7 +235,7 @@ pub fn evaluate(
                 } else {
                     Decision::Deny
                 },
-                reasons: vec![reason],
+                reasons: smallvec::smallvec![reason],
             };
             return refuse(config, mode, verdict, reply, record);
         }
@@ -270,7 +270,7 @@ pub fn evaluate(
         None => (
             Verdict {
                 decision: Decision::Allow,
-                reasons: vec![Reason::ValidTokenUnmatchedRoute],
+                reasons: smallvec::smallvec![Reason::ValidTokenUnmatchedRoute],
             },
             None,
         ),

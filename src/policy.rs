@@ -44,7 +44,7 @@
 //! | `unknown_<claim>:<value>` | a claim value the classifier did not understand |
 
 use crate::assurance::{Assurance, Level};
-use crate::reason::Reason;
+use crate::reason::{Reason, Reasons};
 use serde::Serialize;
 
 /// Enforce the decision, or only log and count it.
@@ -268,7 +268,7 @@ pub struct Verdict {
     /// What to do.
     pub decision: Decision,
     /// Why, in order: level, age, unknown values.
-    pub reasons: Vec<Reason>,
+    pub reasons: Reasons,
 }
 
 /// Decides a request that matched `rule`, for a session with `assurance`, at `now_secs`.
@@ -282,10 +282,10 @@ pub fn decide(
     let Some(require) = &rule.require else {
         return Verdict {
             decision: Decision::Allow,
-            reasons: vec![Reason::PublicRoute],
+            reasons: smallvec::smallvec![Reason::PublicRoute],
         };
     };
-    let mut reasons = Vec::new();
+    let mut reasons = Reasons::new();
     let mut sufficient = true;
 
     let have = assurance.level;
@@ -516,14 +516,14 @@ mod tests {
         let v = decide(&step, &session(Level::Push, None, &[]), None, 100);
         assert_eq!(v.decision, Decision::StepUp);
         assert_eq!(
-            v.reasons,
+            v.reasons.to_vec(),
             vec!["level_below_required:push<phishing_resistant"]
         );
 
         let v = decide(&deny, &session(Level::Push, None, &["amr:foo"]), None, 100);
         assert_eq!(v.decision, Decision::Deny);
         assert_eq!(
-            v.reasons,
+            v.reasons.to_vec(),
             vec![
                 "level_below_required:push<phishing_resistant",
                 "unknown_amr:foo"
@@ -538,13 +538,13 @@ mod tests {
         );
         assert_eq!(v.decision, Decision::Allow);
         assert_eq!(
-            v.reasons,
+            v.reasons.to_vec(),
             vec!["level_satisfied:hardware_bound_phishing_resistant>=phishing_resistant"]
         );
 
         let v = decide(&public, &session(Level::None, None, &[]), None, 1);
         assert_eq!(v.decision, Decision::Allow);
-        assert_eq!(v.reasons, vec!["public_route"]);
+        assert_eq!(v.reasons.to_vec(), vec!["public_route"]);
     }
 
     #[test]
@@ -601,7 +601,7 @@ mod tests {
         for (assurance, iat, decision, reasons) in cases {
             let v = decide(&r, assurance, *iat, now);
             assert_eq!(v.decision, *decision, "{assurance:?}");
-            assert_eq!(v.reasons, *reasons, "{assurance:?}");
+            assert_eq!(v.reasons.to_vec(), *reasons, "{assurance:?}");
         }
         for v in cases.iter().map(|(a, iat, _, _)| decide(&r, a, *iat, now)) {
             assert!(v.reasons.iter().all(|r| !r.to_string().contains(' ')));

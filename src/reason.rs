@@ -9,6 +9,10 @@ use crate::telemetry::{json_str, push_u64, reason_counter};
 use serde::{Serialize, Serializer};
 use std::fmt;
 
+/// A verdict's reasons, in order. Up to three (level, age, one unknown value) are held
+/// inline: a request's verdict allocates nothing.
+pub type Reasons = smallvec::SmallVec<[Reason; 3]>;
+
 /// One fact behind a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
@@ -70,10 +74,10 @@ impl Reason {
     fn render(&self, out: &mut String) {
         match self {
             Reason::LevelSatisfied { have, required } => {
-                level_detail(out, "level_satisfied:", *have, ">=", *required)
+                level_detail(out, &LEVEL_SATISFIED, *have, *required)
             }
             Reason::LevelBelowRequired { have, required } => {
-                level_detail(out, "level_below_required:", *have, "<", *required)
+                level_detail(out, &LEVEL_BELOW_REQUIRED, *have, *required)
             }
             Reason::AuthTooOld { age, max } => age_detail(out, "auth_too_old:", *age, ">", *max),
             Reason::AuthAgeOk { age, max } => age_detail(out, "auth_age_ok:", *age, "<=", *max),
@@ -102,11 +106,53 @@ impl Reason {
     }
 }
 
-fn level_detail(out: &mut String, code: &str, have: Level, relation: &str, required: Level) {
-    out.push_str(code);
-    out.push_str(have.as_str());
-    out.push_str(relation);
-    out.push_str(required.as_str());
+/// Every level comparison rendered once, at compile time, indexed `[have][required]`:
+/// one copy per reason instead of four (each a `memory.copy` call in wasm).
+macro_rules! level_table {
+    ($code:literal, $relation:literal, [$($have:literal),*], $required:tt) => {
+        [$(level_table!(@row $code, $have, $relation, $required)),*]
+    };
+    (@row $code:literal, $have:literal, $relation:literal, [$($required:literal),*]) => {
+        [$(concat!($code, $have, $relation, $required)),*]
+    };
+}
+
+/// The levels' names in `Level` order (a test checks them against `Level::as_str`).
+macro_rules! with_level_names {
+    ($code:literal, $relation:literal) => {
+        level_table!(
+            $code,
+            $relation,
+            [
+                "none",
+                "password",
+                "push",
+                "push_number_match",
+                "otp",
+                "phishing_resistant",
+                "hardware_bound_phishing_resistant"
+            ],
+            [
+                "none",
+                "password",
+                "push",
+                "push_number_match",
+                "otp",
+                "phishing_resistant",
+                "hardware_bound_phishing_resistant"
+            ]
+        )
+    };
+}
+
+static LEVEL_SATISFIED: [[&str; 7]; 7] = with_level_names!("level_satisfied:", ">=");
+static LEVEL_BELOW_REQUIRED: [[&str; 7]; 7] = with_level_names!("level_below_required:", "<");
+
+fn level_detail(out: &mut String, table: &[[&str; 7]; 7], have: Level, required: Level) {
+    let rendered = table
+        .get(have as usize)
+        .and_then(|row| row.get(required as usize));
+    out.push_str(rendered.copied().unwrap_or_default());
 }
 
 fn age_detail(out: &mut String, code: &str, age: u64, relation: &str, max: u64) {
@@ -144,6 +190,28 @@ impl Serialize for Reason {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn level_tables_follow_level_names_and_order() {
+        for have in Level::ALL {
+            for required in Level::ALL {
+                let satisfied = Reason::LevelSatisfied { have, required }.to_string();
+                let below = Reason::LevelBelowRequired { have, required }.to_string();
+                assert_eq!(
+                    satisfied,
+                    format!("level_satisfied:{}>={}", have.as_str(), required.as_str())
+                );
+                assert_eq!(
+                    below,
+                    format!(
+                        "level_below_required:{}<{}",
+                        have.as_str(),
+                        required.as_str()
+                    )
+                );
+            }
+        }
+    }
 
     #[test]
     fn renders_stable_codes_with_detail() {

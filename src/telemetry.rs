@@ -3,7 +3,7 @@
 
 use crate::assurance::Level;
 use crate::policy::{Decision, Mode};
-use crate::reason::Reason;
+use crate::reason::Reasons;
 use crate::session::Session;
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -211,7 +211,7 @@ pub struct DecisionRecord {
     /// Level the rule requires.
     pub required_level: Option<Level>,
     /// Every reason, as stable codes with detail.
-    pub reasons: Vec<Reason>,
+    pub reasons: Reasons,
     /// Seconds since `iat`.
     pub token_age_secs: Option<u64>,
     /// Seconds since `auth_time`.
@@ -461,8 +461,16 @@ pub fn json_str(out: &mut String, value: &str) {
 
 /// Appends a decimal number.
 pub fn push_u64(out: &mut String, n: u64) {
-    if n < 10 {
-        out.push(char::from(b'0' + n as u8));
+    // Statuses, stream ids and ages are mostly under 1000: digit by digit, no buffer.
+    if n < 1000 {
+        let n = n as u32;
+        if n >= 100 {
+            out.push(char::from(b'0' + (n / 100) as u8));
+        }
+        if n >= 10 {
+            out.push(char::from(b'0' + (n / 10 % 10) as u8));
+        }
+        out.push(char::from(b'0' + (n % 10) as u8));
         return;
     }
     let mut digits = [0u8; 20];
@@ -568,7 +576,7 @@ mod tests {
                 &crate::config::UpstreamHeaders::default(),
             ))),
             cache: Some(CacheUse::Hit),
-            reasons: vec![Reason::LevelBelowRequired {
+            reasons: smallvec::smallvec![crate::reason::Reason::LevelBelowRequired {
                 have: Level::Push,
                 required: Level::PhishingResistant,
             }],

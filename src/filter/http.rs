@@ -1,10 +1,10 @@
 //! One HTTP stream: evaluate the request with the pure engine and carry out the outcome
 //! (pass with identity headers, local reply, or pause to fetch keys first).
 
+use super::clock;
 use super::header_map;
 use super::keys::{self, FetchKind, MAX_WAITING_FETCHES, UNKNOWN_KID_REFRESH_INTERVAL_SECS};
 use super::local_reply;
-use super::now_secs;
 use super::state::Shared;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Outcome, Request};
 use crate::jwt_authn_metadata;
@@ -33,7 +33,7 @@ impl GateHttp {
     }
 
     fn evaluate(&self, may_fetch_keys: bool) -> Evaluation {
-        let now = now_secs(self.get_current_time());
+        let now = clock::now_secs();
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
         let metadata = match &state.config.jwt_authn {
@@ -64,7 +64,7 @@ impl GateHttp {
 
     /// Decides whether this stream may fetch keys now, and starts the fetch if so.
     fn try_fetch(&mut self, issuer: usize, why: KeysWanted) -> bool {
-        let now = now_secs(self.get_current_time());
+        let now = clock::now_secs();
         let mut state = self.state.borrow_mut();
         let Some(f) = state.fetch.get(issuer) else {
             return false;
@@ -198,7 +198,7 @@ impl Context for GateHttp {
         }
         self.fetching = None;
         {
-            let now = now_secs(self.get_current_time());
+            let now = clock::now_secs();
             let mut state = self.state.borrow_mut();
             keys::complete(
                 &mut state,

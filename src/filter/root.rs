@@ -1,9 +1,9 @@
 //! The root context: parses the configuration once per worker VM, loads keys, and runs the
 //! JWKS refresh schedule on ticks (only when some issuer fetches keys remotely).
 
+use super::clock;
 use super::http::{GateHttp, Unconfigured};
 use super::keys::{self, FetchKind};
-use super::now_secs;
 use super::state::{Shared, VmState};
 use crate::config;
 use crate::telemetry;
@@ -36,7 +36,7 @@ impl GateRoot {
     }
 
     fn now(&self) -> u64 {
-        now_secs(self.get_current_time())
+        clock::now_secs()
     }
 
     /// Starts every scheduled fetch that is due.
