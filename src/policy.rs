@@ -329,7 +329,9 @@ pub fn decide(
         }
     }
 
-    reasons.extend(assurance.unknown.iter().cloned().map(Reason::Unknown));
+    if !assurance.unknown.is_empty() {
+        reasons.extend(assurance.unknown.iter().cloned().map(Reason::Unknown));
+    }
 
     let decision = if sufficient {
         Decision::Allow
