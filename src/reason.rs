@@ -107,31 +107,13 @@ impl Reason {
 }
 
 /// Every level comparison rendered once, at compile time, indexed `[have][required]`:
-/// one copy per reason instead of four (each a `memory.copy` call in wasm).
+/// one copy per reason instead of four (each a `memory.copy` call in wasm). The names are
+/// `Level`'s, in its order (a test checks them against `Level::as_str`).
 macro_rules! level_table {
-    ($code:literal, $relation:literal, [$($have:literal),*], $required:tt) => {
-        [$(level_table!(@row $code, $have, $relation, $required)),*]
-    };
-    (@row $code:literal, $have:literal, $relation:literal, [$($required:literal),*]) => {
-        [$(concat!($code, $have, $relation, $required)),*]
-    };
-}
-
-/// The levels' names in `Level` order (a test checks them against `Level::as_str`).
-macro_rules! with_level_names {
     ($code:literal, $relation:literal) => {
         level_table!(
-            $code,
+            @rows $code,
             $relation,
-            [
-                "none",
-                "password",
-                "push",
-                "push_number_match",
-                "otp",
-                "phishing_resistant",
-                "hardware_bound_phishing_resistant"
-            ],
             [
                 "none",
                 "password",
@@ -143,10 +125,19 @@ macro_rules! with_level_names {
             ]
         )
     };
+    (@rows $code:literal, $relation:literal, $names:tt) => {
+        level_table!(@each $code, $relation, $names, $names)
+    };
+    (@each $code:literal, $relation:literal, [$($have:literal),*], $required:tt) => {
+        [$(level_table!(@row $code, $have, $relation, $required)),*]
+    };
+    (@row $code:literal, $have:literal, $relation:literal, [$($required:literal),*]) => {
+        [$(concat!($code, $have, $relation, $required)),*]
+    };
 }
 
-static LEVEL_SATISFIED: [[&str; 7]; 7] = with_level_names!("level_satisfied:", ">=");
-static LEVEL_BELOW_REQUIRED: [[&str; 7]; 7] = with_level_names!("level_below_required:", "<");
+static LEVEL_SATISFIED: [[&str; 7]; 7] = level_table!("level_satisfied:", ">=");
+static LEVEL_BELOW_REQUIRED: [[&str; 7]; 7] = level_table!("level_below_required:", "<");
 
 fn level_detail(out: &mut String, table: &[[&str; 7]; 7], have: Level, required: Level) {
     let rendered = table
