@@ -136,10 +136,13 @@ macro_rules! level_table {
     };
 }
 
-static LEVEL_SATISFIED: [[&str; 7]; 7] = level_table!("level_satisfied:", ">=");
-static LEVEL_BELOW_REQUIRED: [[&str; 7]; 7] = level_table!("level_below_required:", "<");
+/// Rendered level comparisons, `[have][required]`.
+type LevelTable = [[&'static str; Level::ALL.len()]; Level::ALL.len()];
 
-fn level_detail(out: &mut String, table: &[[&str; 7]; 7], have: Level, required: Level) {
+static LEVEL_SATISFIED: LevelTable = level_table!("level_satisfied:", ">=");
+static LEVEL_BELOW_REQUIRED: LevelTable = level_table!("level_below_required:", "<");
+
+fn level_detail(out: &mut String, table: &LevelTable, have: Level, required: Level) {
     let rendered = table
         .get(have as usize)
         .and_then(|row| row.get(required as usize));
