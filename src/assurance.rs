@@ -198,6 +198,10 @@ pub struct Assurance {
     pub unknown: Vec<String>,
     /// `auth_time` claim, seconds since epoch, when present and numeric.
     pub auth_time: Option<u64>,
+    /// `auth_time` is present but not a usable NumericDate (a string, negative, huge): the
+    /// authentication age is unknown, and `iat` must not stand in for it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auth_time_malformed: bool,
 }
 
 /// At most this many values are read from one claim (`amr`, `acrs`, a custom claim); the
@@ -228,17 +232,19 @@ pub fn classify(claims: &Claims, settings: &ClassifierSettings) -> Assurance {
     for rule in &settings.custom_claims {
         classify_custom(claims, rule, &mut acc);
     }
-    let auth_time = match claims.get("auth_time") {
-        None | Some(Value::Null) => None,
+    let (auth_time, malformed) = match claims.get("auth_time") {
+        None | Some(Value::Null) => (None, false),
         Some(v) => {
             let secs = numeric_seconds(v);
             if secs.is_none() {
                 acc.unknown("auth_time", "(malformed)");
             }
-            secs
+            (secs, secs.is_none())
         }
     };
-    acc.finish(auth_time)
+    let mut assurance = acc.finish(auth_time);
+    assurance.auth_time_malformed = malformed;
+    assurance
 }
 
 #[derive(Default)]
@@ -280,6 +286,7 @@ impl Accumulator {
             level: self.level.unwrap_or(Level::None),
             unknown: self.unknown,
             auth_time,
+            auth_time_malformed: false,
         }
     }
 }

@@ -5,17 +5,19 @@
 use crate::assurance::classify;
 use crate::claims::Claims;
 use crate::config::{Config, IssuerConfig};
-use crate::extract::{check_token, locate_token, RequestHeaders};
+use crate::extract::{carries_other_credential, check_token, locate_token, RequestHeaders};
 use crate::jwks::KeySet;
 use crate::policy::{
-    decide, match_route, BrowserMode, Decision, Mode, OnInsufficient, RequestFacts, RouteRule,
-    Unmatched, Verdict,
+    decide, match_route_index, BrowserMode, Decision, Mode, OnInsufficient, RequestFacts,
+    RouteRule, Unmatched, Verdict,
 };
 use crate::reason::Reason;
+use crate::request::{self, Unreadable};
 use crate::response::{self, LocalReply, RedirectTarget};
 use crate::telemetry::{self, CacheUse, Counters, DecisionRecord};
 use crate::token_cache::TokenCache;
 use crate::verify::{peek_issuer, verify, VerifyError};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -132,7 +134,9 @@ struct Refusal {
     source: Option<Cow<'static, str>>,
 }
 
-/// Evaluates one request.
+/// Evaluates one request: every reading of it (see [`crate::request`]: the methods, paths
+/// and hosts the upstream may serve it as) is matched, each distinct rule so found is
+/// evaluated, and the strictest outcome wins. A plain request has one reading.
 pub fn evaluate(
     config: &Config,
     request: &Request<'_>,
@@ -140,38 +144,153 @@ pub fn evaluate(
     cache: &mut SessionCache,
 ) -> Evaluation {
     let headers = request.headers;
+    let readings = match request::read(headers, config.paths, config.host_rules) {
+        Ok(readings) => readings,
+        Err(unreadable) => return unreadable_request(config, headers, unreadable),
+    };
     // Matched as raw bytes: nothing is decoded, so a non-UTF-8 path cannot be made to
     // look like another one.
-    let method = headers.header(":method").unwrap_or_default();
-    let raw_path = headers.header(":path").unwrap_or_default();
-    let path = raw_path
-        .split(|&b| b == b'?' || b == b'#')
-        .next()
-        .unwrap_or(&[]);
-    let authority = headers.header(":authority").unwrap_or_default();
-    let host = host_without_port(authority);
+    let mut rules: SmallVec<[Option<usize>; 2]> = SmallVec::new();
+    for method in &readings.methods {
+        for path in &readings.paths {
+            for host in &readings.hosts {
+                let facts = RequestFacts { method, path, host };
+                let rule = match_route_index(&config.routes, &facts);
+                if !rules.contains(&rule) {
+                    rules.push(rule);
+                }
+            }
+        }
+    }
+    if is_preflight(config, headers) {
+        return preflight(config, headers, &rules);
+    }
+    let rule_at = |index: Option<usize>| index.and_then(|i| config.routes.get(i));
+    let mut chosen = evaluate_rule(config, request, keys, cache, rule_at(rules[0]));
+    for &other in &rules[1..] {
+        if matches!(chosen.outcome, Outcome::FetchKeys { .. }) {
+            break;
+        }
+        let evaluation = evaluate_rule(config, request, keys, cache, rule_at(other));
+        let needs_keys = matches!(evaluation.outcome, Outcome::FetchKeys { .. });
+        if needs_keys || strictness(&evaluation) > strictness(&chosen) {
+            chosen = evaluation;
+        }
+    }
+    chosen
+}
 
-    let pass = |counters: Counters| Evaluation {
+/// How strict an evaluation's outcome is, to keep the strictest of several readings.
+fn strictness(evaluation: &Evaluation) -> u8 {
+    match evaluation.record.as_ref().and_then(|r| r.decision) {
+        Some(Decision::Deny) => 3,
+        Some(Decision::StepUp) => 2,
+        Some(Decision::Allow) => 1,
+        None => 0,
+    }
+}
+
+/// A passed request without a session: no identity headers, every copy a client sent
+/// removed.
+fn pass(config: &Config, headers: &dyn RequestHeaders, counters: Counters) -> Evaluation {
+    Evaluation {
         outcome: Outcome::Continue {
-            remove: removals(config, &[]),
+            remove: removals(config, headers, &[]),
             set: HeaderList::from([]),
         },
         record: None,
         counters,
         rule: None,
         session: None,
-    };
-
-    // CORS preflight carries no credentials by design: pass it, counted on its own.
-    if method == b"OPTIONS"
-        && headers.header("origin").is_some()
-        && headers.header("access-control-request-method").is_some()
-    {
-        return pass(Counters::one(telemetry::CORS_PREFLIGHT));
     }
+}
 
-    let facts = RequestFacts { method, path, host };
-    let rule = match_route(&config.routes, &facts);
+/// 400 for a request whose path or host the upstream may read otherwise.
+fn unreadable_request(
+    config: &Config,
+    headers: &dyn RequestHeaders,
+    unreadable: Unreadable,
+) -> Evaluation {
+    let reason = match unreadable {
+        Unreadable::AmbiguousPath(kind) => Reason::AmbiguousPath(kind),
+        Unreadable::InvalidHost(kind) => Reason::InvalidHost(kind),
+    };
+    let reply = response::bad_request(&reason.to_string());
+    let verdict = Verdict {
+        decision: Decision::Deny,
+        reasons: smallvec::smallvec![reason],
+    };
+    let record = DecisionRecord {
+        rule: Rc::from(UNMATCHED),
+        ..DecisionRecord::default()
+    };
+    refuse(config, headers, config.mode, verdict, reply, record)
+}
+
+/// A genuine CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`,
+/// and nothing a preflight never has: no credential (browsers send none) and no body.
+/// Anything else is an ordinary `OPTIONS` request and goes through the gate.
+fn is_preflight(config: &Config, headers: &dyn RequestHeaders) -> bool {
+    let method = headers.header(":method").unwrap_or_default();
+    if method != b"OPTIONS"
+        || headers.header("origin").is_none()
+        || headers.header("access-control-request-method").is_none()
+    {
+        return false;
+    }
+    let mut clean = true;
+    headers.each_header(&mut |name, value| {
+        let credential = name.eq_ignore_ascii_case(b"authorization")
+            || name.eq_ignore_ascii_case(b"cookie")
+            || config.token_sources.iter().any(|s| {
+                matches!(s, crate::extract::TokenSource::Header(h) if name.eq_ignore_ascii_case(h.as_bytes()))
+            });
+        let body = name.eq_ignore_ascii_case(b"transfer-encoding")
+            || (name.eq_ignore_ascii_case(b"content-length") && value != b"0");
+        if credential || body {
+            clean = false;
+        }
+    });
+    clean
+}
+
+/// A genuine preflight passes (counted on its own), unless some reading of it matches no
+/// rule while unmatched routes are denied.
+fn preflight(config: &Config, headers: &dyn RequestHeaders, rules: &[Option<usize>]) -> Evaluation {
+    if config.unmatched == Unmatched::Deny && rules.contains(&None) {
+        return unmatched_denied(config, headers);
+    }
+    pass(config, headers, Counters::one(telemetry::CORS_PREFLIGHT))
+}
+
+fn unmatched_denied(config: &Config, headers: &dyn RequestHeaders) -> Evaluation {
+    let verdict = Verdict {
+        decision: Decision::Deny,
+        reasons: smallvec::smallvec![Reason::UnmatchedRoute],
+    };
+    let record = DecisionRecord {
+        rule: Rc::from(UNMATCHED),
+        ..DecisionRecord::default()
+    };
+    refuse(
+        config,
+        headers,
+        config.mode,
+        verdict,
+        response::denied("unmatched_route"),
+        record,
+    )
+}
+
+/// Evaluates a request under one rule (`None`: no rule matched).
+fn evaluate_rule(
+    config: &Config,
+    request: &Request<'_>,
+    keys: &dyn KeyLookup,
+    cache: &mut SessionCache,
+    rule: Option<&RouteRule>,
+) -> Evaluation {
+    let headers = request.headers;
     let mut record = DecisionRecord {
         rule: rule.map_or_else(|| Rc::from(UNMATCHED), |r| Rc::clone(&r.name)),
         rule_json: rule.map(|r| Rc::clone(&r.name_json)),
@@ -181,21 +300,14 @@ pub fn evaluate(
 
     match rule {
         Some(r) if r.require.is_none() => {
-            let mut e = pass(Counters::one(telemetry::PUBLIC_ALLOWED));
+            let mut e = pass(config, headers, Counters::one(telemetry::PUBLIC_ALLOWED));
             e.rule = Some(Rc::clone(&r.name));
             return e;
         }
         None if config.unmatched == Unmatched::Allow => {
-            return pass(Counters::one(telemetry::UNMATCHED_ALLOWED));
+            return pass(config, headers, Counters::one(telemetry::UNMATCHED_ALLOWED));
         }
-        None if config.unmatched == Unmatched::Deny => {
-            let verdict = Verdict {
-                decision: Decision::Deny,
-                reasons: smallvec::smallvec![Reason::UnmatchedRoute],
-            };
-            let reply = response::denied("unmatched_route");
-            return refuse(config, mode, verdict, reply, record);
-        }
+        None if config.unmatched == Unmatched::Deny => return unmatched_denied(config, headers),
         _ => {}
     }
 
@@ -237,7 +349,7 @@ pub fn evaluate(
                 },
                 reasons: smallvec::smallvec![reason],
             };
-            return refuse(config, mode, verdict, reply, record);
+            return refuse(config, headers, mode, verdict, reply, record);
         }
     };
 
@@ -280,6 +392,9 @@ pub fn evaluate(
                 &session.assurance,
                 session.issued_at,
                 request.now_secs,
+                issuer.map_or(crate::config::DEFAULT_CLOCK_SKEW_SECS, |i| {
+                    i.verify.clock_skew_secs
+                }),
             );
             record.required_level = rule.require.as_ref().map(|q| q.level);
             let reply = match verdict.decision {
@@ -303,6 +418,7 @@ pub fn evaluate(
     };
     finish(
         config,
+        headers,
         mode,
         verdict,
         reply,
@@ -315,6 +431,7 @@ pub fn evaluate(
 /// Builds the evaluation of a request answered without a session.
 fn refuse(
     config: &Config,
+    headers: &dyn RequestHeaders,
     mode: Mode,
     verdict: Verdict,
     reply: LocalReply,
@@ -322,6 +439,7 @@ fn refuse(
 ) -> Evaluation {
     finish(
         config,
+        headers,
         mode,
         verdict,
         Some(reply),
@@ -334,8 +452,10 @@ fn refuse(
 /// Builds the evaluation for a verdict: enforce (reply) or report (pass, with the
 /// session's identity headers). `counters` holds the counters already due (cache,
 /// source); the decision's are added after them.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     config: &Config,
+    headers: &dyn RequestHeaders,
     mode: Mode,
     verdict: Verdict,
     reply: Option<LocalReply>,
@@ -363,7 +483,7 @@ fn finish(
             let set = session
                 .as_ref()
                 .map_or_else(|| HeaderList::from([]), |s| Rc::clone(s.identity_headers()));
-            let remove = removals(config, &set);
+            let remove = removals(config, headers, &set);
             Outcome::Continue { remove, set }
         }
     };
@@ -376,20 +496,30 @@ fn finish(
     }
 }
 
-/// The identity headers to strip from the request: every configured name not being set.
-/// Setting a header replaces every client copy, so only the names not set here need an
-/// explicit removal (one hostcall fewer per header in the filter).
-fn removals(config: &Config, set: &[(String, String)]) -> Vec<String> {
-    // Every set name is a configured one: when all are set there is nothing to remove.
-    if set.len() >= config.upstream_headers.names().count() {
-        return Vec::new();
-    }
-    config
-        .upstream_headers
-        .names()
-        .filter(|name| !set.iter().any(|(n, _)| n == name))
-        .map(str::to_string)
-        .collect()
+/// The client's headers to strip from the request: every header an upstream could read as
+/// one of ours (configured or default names, any case, `_` for `-`: see
+/// [`crate::config::UpstreamHeaders::shadows`]) that is not being set. Setting a header
+/// replaces every copy of that exact name, so those need no removal (one hostcall fewer).
+fn removals(
+    config: &Config,
+    headers: &dyn RequestHeaders,
+    set: &[(String, String)],
+) -> Vec<String> {
+    let mut remove: Vec<String> = Vec::new();
+    headers.each_header(&mut |name, _| {
+        if !config.upstream_headers.shadows(name)
+            || set
+                .iter()
+                .any(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        {
+            return;
+        }
+        let name = String::from_utf8_lossy(name).into_owned();
+        if !remove.contains(&name) {
+            remove.push(name);
+        }
+    });
+    remove
 }
 
 enum SessionError {
@@ -484,6 +614,15 @@ fn obtain_session(
                 .token_sources
                 .get(found.source)
                 .map_or(Cow::Borrowed("token"), |s| s.label());
+            if carries_other_credential(&config.token_sources, request.headers, found.token) {
+                return Err(refused(
+                    config,
+                    Reason::Refused("multiple_credentials"),
+                    Some(response::multiple_credentials(&config.realm)),
+                    None,
+                    Some(source),
+                ));
+            }
             // A cached token passed `check_token` when it was verified: look it up first
             // (an oversized one cannot be cached, and is not worth hashing).
             let cached = (found.token.len() <= config.max_token_bytes)
@@ -672,23 +811,6 @@ fn number_claim(claims: &Claims, name: &str) -> Option<u64> {
     })
 }
 
-/// Host without port (IPv6 literals keep their brackets); case is kept, since host
-/// matching ignores it.
-fn host_without_port(authority: &[u8]) -> &[u8] {
-    let end = if authority.starts_with(b"[") {
-        authority
-            .iter()
-            .position(|&b| b == b']')
-            .map_or(authority.len(), |end| end + 1)
-    } else {
-        match authority.iter().rposition(|&b| b == b':') {
-            Some(colon) if authority[colon + 1..].iter().all(u8::is_ascii_digit) => colon,
-            _ => authority.len(),
-        }
-    };
-    &authority[..end]
-}
-
 fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestHeaders) -> bool {
     match rule.map_or(BrowserMode::Auto, |r| r.browser) {
         BrowserMode::Api => false,
@@ -701,19 +823,17 @@ fn first_step_up(config: &Config) -> Option<&crate::config::StepUpEndpoint> {
     config.issuers.iter().find_map(|i| i.step_up.as_ref())
 }
 
+/// Where the browser goes back after a step-up: the request's path and query, relative to
+/// the origin it was sent to. Never built from the client's `Host` (which could make it
+/// `http://gateway@evil.example/...`), and never protocol-relative (`//evil.example`).
 fn return_url(headers: &dyn RequestHeaders) -> String {
-    let scheme = headers
-        .header(":scheme")
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .filter(|s| s == "http" || s == "https")
-        .unwrap_or_else(|| "https".to_string());
-    let authority = headers.header(":authority").unwrap_or_default();
-    let path = headers.header(":path").unwrap_or(b"/");
-    format!(
-        "{scheme}://{}{}",
-        String::from_utf8_lossy(authority),
-        String::from_utf8_lossy(path)
-    )
+    let target = headers.header(":path").unwrap_or(b"/");
+    let target = String::from_utf8_lossy(target);
+    let rest = target.trim_start_matches(['/', '\\']);
+    if !target.starts_with('/') {
+        return "/".to_string();
+    }
+    format!("/{rest}")
 }
 
 fn redirect(
@@ -777,23 +897,5 @@ fn describe(reason: &str) -> String {
         "keys_unavailable" => "Signing keys for this issuer are unavailable".to_string(),
         "unknown_kid" => "The token was signed with an unknown key".to_string(),
         other => format!("Invalid token ({})", other.replace('_', " ")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port_is_stripped() {
-        assert_eq!(
-            host_without_port(b"App.Example.com:8443"),
-            b"App.Example.com"
-        );
-        assert_eq!(host_without_port(b"[::1]"), b"[::1]");
-        assert_eq!(host_without_port(b"h:"), b"h");
-        assert_eq!(host_without_port(b"[::1]:10000"), b"[::1]");
-        assert_eq!(host_without_port(b"example.com"), b"example.com");
-        assert_eq!(host_without_port(b"\xff:80"), b"\xff");
     }
 }

@@ -23,10 +23,14 @@ impl TokenSource {
     }
 }
 
-/// Read access to the request's headers by lower-case name (first value), as raw bytes.
+/// Read access to the request's headers by lower-case name, as raw bytes.
 pub trait RequestHeaders {
     /// The first value of header `name`, if present.
     fn header(&self, name: &str) -> Option<&[u8]>;
+
+    /// Visits every entry (name, value) in order, repeated names included (HTTP/1 keeps a
+    /// second `Cookie` line as its own entry).
+    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8]));
 }
 
 impl RequestHeaders for [(String, Vec<u8>)] {
@@ -35,12 +39,33 @@ impl RequestHeaders for [(String, Vec<u8>)] {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_slice())
     }
+
+    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        for (k, v) in self {
+            visit(k.as_bytes(), v);
+        }
+    }
 }
 
 impl RequestHeaders for Vec<(String, Vec<u8>)> {
     fn header(&self, name: &str) -> Option<&[u8]> {
         self.as_slice().header(name)
     }
+
+    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        self.as_slice().each_header(visit);
+    }
+}
+
+/// Every value of header `name` (ASCII case-insensitive), in order.
+pub fn header_values<'s>(headers: &'s dyn RequestHeaders, name: &str) -> Vec<&'s [u8]> {
+    let mut values = Vec::new();
+    headers.each_header(&mut |k, v| {
+        if k.eq_ignore_ascii_case(name.as_bytes()) {
+            values.push(v);
+        }
+    });
+    values
 }
 
 /// A credential found in the request, borrowed from its header.
@@ -95,15 +120,62 @@ pub fn locate_token<'a>(
                 headers.header("authorization").and_then(bearer_credential)
             }
             TokenSource::Header(name) => headers.header(name).map(trim),
-            TokenSource::Cookie(name) => headers
-                .header("cookie")
-                .and_then(|v| cookie_credential(v, name)),
+            // Every `Cookie` entry is read: HTTP/1 clients may send more than one line.
+            TokenSource::Cookie(name) => {
+                let mut first = None;
+                headers.each_header(&mut |k, v| {
+                    if first.is_none() && k.eq_ignore_ascii_case(b"cookie") {
+                        first = cookie_credential(v, name);
+                    }
+                });
+                first
+            }
         }?;
         Some(FoundToken {
             token,
             source: index,
         })
     })
+}
+
+/// Whether the request carries a credential other than `token`: a second `Authorization`
+/// header or one of another scheme (Basic, ...), another value in a configured header, or
+/// another cookie of a configured name (in any `Cookie` entry). The gate vouches for one
+/// credential; an upstream that reads another one (Django keeps the last cookie, a Basic
+/// header may authenticate someone else) must never see it beside the verified one.
+/// Copies of the same token (bearer and cookie alike) are not a conflict.
+pub fn carries_other_credential(
+    sources: &[TokenSource],
+    headers: &dyn RequestHeaders,
+    token: &[u8],
+) -> bool {
+    let mut other = false;
+    headers.each_header(&mut |name, value| {
+        if other {
+            return;
+        }
+        if name.eq_ignore_ascii_case(b"authorization") {
+            // Any scheme counts: an upstream may honour Basic or Digest by itself.
+            other = bearer_credential(value) != Some(token);
+            return;
+        }
+        if name.eq_ignore_ascii_case(b"cookie") {
+            other = sources.iter().any(|source| match source {
+                TokenSource::Cookie(cookie) => {
+                    cookie_values(value, cookie.as_bytes()).any(|v| v != token)
+                }
+                _ => false,
+            });
+            return;
+        }
+        other = sources.iter().any(|source| match source {
+            TokenSource::Header(header) => {
+                name.eq_ignore_ascii_case(header.as_bytes()) && trim(value) != token
+            }
+            _ => false,
+        });
+    });
+    other
 }
 
 /// Whether a located credential can be a token: not empty, and only base64url/base64
@@ -161,22 +233,31 @@ fn bearer_credential(value: &[u8]) -> Option<&[u8]> {
 
 /// The value of cookie `name` (the first one), trimmed and unquoted.
 fn cookie_credential<'a>(value: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    for pair in value.split(|&b| b == b';') {
-        let pair = trim(pair);
-        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
-            continue;
-        };
-        let (key, rest) = pair.split_at(eq);
-        if key != name.as_bytes() {
-            continue;
-        }
-        let v = trim(rest.get(1..).unwrap_or_default());
-        return Some(match v {
-            [b'"', inner @ .., b'"'] => inner,
-            _ => v,
-        });
+    value
+        .split(|&b| b == b';')
+        .find_map(|pair| cookie_pair_value(pair, name.as_bytes()))
+}
+
+/// Every value of cookie `name` in one `Cookie` header, trimmed and unquoted.
+fn cookie_values<'a>(value: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    value
+        .split(|&b| b == b';')
+        .filter_map(move |pair| cookie_pair_value(pair, name))
+}
+
+/// The value of one `name=value` pair of a `Cookie` header when its name is `name`.
+fn cookie_pair_value<'a>(pair: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let pair = trim(pair);
+    let eq = pair.iter().position(|&b| b == b'=')?;
+    let (key, rest) = pair.split_at(eq);
+    if key != name {
+        return None;
     }
-    None
+    let v = trim(rest.get(1..).unwrap_or_default());
+    Some(match v {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => v,
+    })
 }
 
 #[cfg(test)]
@@ -270,6 +351,57 @@ mod tests {
         );
         assert_eq!(found(&[("cookie", b"sessionx=1;;; =; session")]), Ok(None));
         assert_eq!(found(&[("cookie", b"\xff\xfe=\x00")]), Ok(None));
+    }
+
+    #[test]
+    fn a_cookie_in_a_second_cookie_line_is_found() {
+        assert_eq!(
+            found(&[("cookie", b"theme=dark"), ("cookie", b"session=s.e.s")]),
+            Ok(Some((b"s.e.s".to_vec(), 2)))
+        );
+    }
+
+    #[test]
+    fn other_credentials_beside_the_token_are_seen() {
+        let sources = all_sources();
+        let other = |h: &[(&str, &[u8])]| carries_other_credential(&sources, &headers(h), b"t.o.k");
+        // The same token twice (bearer and cookie) is no conflict.
+        assert!(!other(&[
+            ("authorization", b"Bearer t.o.k"),
+            ("cookie", b"session=t.o.k")
+        ]));
+        assert!(!other(&[
+            ("cookie", b"a=1; session=t.o.k"),
+            ("x-session-token", b" t.o.k ")
+        ]));
+        // Django keeps the last of two cookies of one name.
+        assert!(other(&[("cookie", b"session=t.o.k; session=p.u.sh")]));
+        assert!(other(&[
+            ("cookie", b"session=t.o.k"),
+            ("cookie", b"session=p.u.sh")
+        ]));
+        // Any other Authorization scheme may authenticate someone else upstream.
+        assert!(other(&[
+            ("cookie", b"session=t.o.k"),
+            ("authorization", b"Basic dXNlcjpwYXNz")
+        ]));
+        assert!(other(&[
+            ("authorization", b"Bearer t.o.k"),
+            ("authorization", b"Bearer o.t.h")
+        ]));
+        assert!(other(&[
+            ("authorization", b"Bearer t.o.k"),
+            ("cookie", b"session=o.t.h")
+        ]));
+        assert!(other(&[
+            ("cookie", b"session=t.o.k"),
+            ("X-Session-Token", b"o.t.h")
+        ]));
+        // Unrelated cookies and headers are not credentials.
+        assert!(!other(&[(
+            "cookie",
+            b"session=t.o.k; sessionx=1; theme=dark"
+        )]));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod jwt_authn_metadata;
 pub mod pairs;
 pub mod policy;
 pub mod reason;
+pub mod request;
 pub mod response;
 pub mod session;
 pub mod telemetry;

@@ -87,6 +87,12 @@ impl crate::extract::RequestHeaders for Pairs<'_> {
         }
         None
     }
+
+    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        for (name, value) in self.iter() {
+            visit(name, value);
+        }
+    }
 }
 
 /// Byte equality of two same-length slices, eight bytes at a time (a `memcmp` call in wasm

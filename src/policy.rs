@@ -15,11 +15,9 @@
 //! - **Hosts**: empty = any; `*.example.com` matches any subdomain (not `example.com`
 //!   itself); comparison ignores ASCII case and one trailing `.` (`example.com.`).
 //!
-//! The path is **not** normalised here: `//admin`, `/a/../admin` or `/%61dmin` are different
-//! bytes from `/admin`. Run Envoy with `normalize_path: true`, `merge_slashes: true` and
-//! `path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT` (or `REJECT_REQUEST`) so that
-//! the filter and the upstream see the same path. [`ambiguous_path`] names the tricks that
-//! survive when those settings are off, for callers that prefer to refuse such requests.
+//! The path is **not** normalised here: [`crate::request`] works out every path, method and
+//! host the upstream may serve a request as (refusing ambiguous paths by default), and the
+//! engine matches each reading.
 //!
 //! # Deciding ([`decide`])
 //!
@@ -154,10 +152,26 @@ pub struct RequestFacts<'a> {
 
 /// The first rule that matches, in configuration order.
 pub fn match_route<'r>(rules: &'r [RouteRule], facts: &RequestFacts<'_>) -> Option<&'r RouteRule> {
-    rules.iter().find(|rule| rule.matcher.matches(facts))
+    match_route_index(rules, facts).and_then(|index| rules.get(index))
+}
+
+/// The index of the first rule that matches, in configuration order.
+pub fn match_route_index(rules: &[RouteRule], facts: &RequestFacts<'_>) -> Option<usize> {
+    rules.iter().position(|rule| rule.matcher.matches(facts))
 }
 
 impl RouteMatch {
+    /// Lower-cases the path and prefix, for `paths.case_insensitive` (request paths are
+    /// lower-cased too).
+    pub fn lowercase_paths(&mut self) {
+        for path in [&mut self.path_exact, &mut self.path_prefix]
+            .into_iter()
+            .flatten()
+        {
+            path.make_ascii_lowercase();
+        }
+    }
+
     /// Whether this matcher accepts the request (see the module doc for the rules).
     pub fn matches(&self, facts: &RequestFacts<'_>) -> bool {
         if let Some(exact) = &self.path_exact {
@@ -207,37 +221,6 @@ pub fn host_matches(pattern: &str, host: &[u8]) -> bool {
     }
 }
 
-/// Names a path trick that makes the raw path differ from what an upstream may serve:
-/// `double_slash`, `dot_segment` (`/./`, `/../`, trailing `/.` or `/..`), `backslash`,
-/// `percent_encoding` (any `%`), `semicolon` (path parameters) or `control_char`.
-/// `None` for a plain path. Envoy's `normalize_path` / `merge_slashes` remove most of these
-/// before the filter runs; this is for deployments that cannot turn them on.
-pub fn ambiguous_path(path: &str) -> Option<&'static str> {
-    if path.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return Some("control_char");
-    }
-    if path.contains('%') {
-        return Some("percent_encoding");
-    }
-    if path.contains('\\') {
-        return Some("backslash");
-    }
-    if path.contains("//") {
-        return Some("double_slash");
-    }
-    if path.contains(';') {
-        return Some("semicolon");
-    }
-    let dot_segment = path
-        .split('/')
-        .skip(1)
-        .any(|segment| segment == "." || segment == "..");
-    if dot_segment {
-        return Some("dot_segment");
-    }
-    None
-}
-
 /// The decision for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -272,12 +255,15 @@ pub struct Verdict {
 }
 
 /// Decides a request that matched `rule`, for a session with `assurance`, at `now_secs`.
-/// `issued_at` is the token's `iat`, used for the age check when there is no `auth_time`.
+/// `issued_at` is the token's `iat`, used for the age check when there is no `auth_time`;
+/// `skew_secs` is the issuer's clock skew: an authentication time further in the future
+/// than that counts as unknown, never as age 0.
 pub fn decide(
     rule: &RouteRule,
     assurance: &Assurance,
     issued_at: Option<u64>,
     now_secs: u64,
+    skew_secs: u64,
 ) -> Verdict {
     let Some(require) = &rule.require else {
         return Verdict {
@@ -304,6 +290,8 @@ pub fn decide(
 
     if let Some(max) = require.max_auth_age_secs {
         let authenticated_at = match (assurance.auth_time, issued_at) {
+            // A present but unreadable auth_time never falls back to iat.
+            _ if assurance.auth_time_malformed => None,
             (Some(t), _) => Some(t),
             (None, Some(iat)) => {
                 reasons.push(Reason::AuthAgeFromIat);
@@ -314,10 +302,18 @@ pub fn decide(
         match authenticated_at {
             None => {
                 sufficient = false;
-                reasons.push(Reason::AuthAgeUnknown);
+                reasons.push(if assurance.auth_time_malformed {
+                    Reason::AuthTimeMalformed
+                } else {
+                    Reason::AuthAgeUnknown
+                });
+            }
+            Some(at) if at > now_secs.saturating_add(skew_secs) => {
+                sufficient = false;
+                reasons.push(Reason::AuthTimeInFuture);
             }
             Some(at) => {
-                // An authentication time in the future (clock skew) counts as age 0.
+                // Within the clock skew, an authentication time in the future is age 0.
                 let age = now_secs.saturating_sub(at);
                 if age > max {
                     sufficient = false;
@@ -384,6 +380,7 @@ mod tests {
             level,
             unknown: unknown.iter().map(|s| s.to_string()).collect(),
             auth_time,
+            auth_time_malformed: false,
         }
     }
 
@@ -478,28 +475,6 @@ mod tests {
     }
 
     #[test]
-    fn ambiguous_paths_are_named() {
-        let cases = [
-            ("/admin/users", None),
-            ("/", None),
-            ("/a.b/..c/.d", None),
-            ("//admin", Some("double_slash")),
-            ("/x//admin", Some("double_slash")),
-            ("/public/../admin", Some("dot_segment")),
-            ("/./admin", Some("dot_segment")),
-            ("/admin/..", Some("dot_segment")),
-            ("/%61dmin", Some("percent_encoding")),
-            ("/admin%2Fx", Some("percent_encoding")),
-            ("/admin\\x", Some("backslash")),
-            ("/admin;jsessionid=1", Some("semicolon")),
-            ("/admin\tx", Some("control_char")),
-        ];
-        for (path, expected) in cases {
-            assert_eq!(ambiguous_path(path), expected, "{path:?}");
-        }
-    }
-
-    #[test]
     fn decide_levels_and_reasons() {
         let step = rule(
             "admin",
@@ -515,14 +490,20 @@ mod tests {
         );
         let public = rule("health", "/health", None, OnInsufficient::Deny);
 
-        let v = decide(&step, &session(Level::Push, None, &[]), None, 100);
+        let v = decide(&step, &session(Level::Push, None, &[]), None, 100, 60);
         assert_eq!(v.decision, Decision::StepUp);
         assert_eq!(
             v.reasons.to_vec(),
             vec!["level_below_required:push<phishing_resistant"]
         );
 
-        let v = decide(&deny, &session(Level::Push, None, &["amr:foo"]), None, 100);
+        let v = decide(
+            &deny,
+            &session(Level::Push, None, &["amr:foo"]),
+            None,
+            100,
+            60,
+        );
         assert_eq!(v.decision, Decision::Deny);
         assert_eq!(
             v.reasons.to_vec(),
@@ -537,6 +518,7 @@ mod tests {
             &session(Level::HardwareBoundPhishingResistant, None, &[]),
             None,
             1,
+            60,
         );
         assert_eq!(v.decision, Decision::Allow);
         assert_eq!(
@@ -544,7 +526,7 @@ mod tests {
             vec!["level_satisfied:hardware_bound_phishing_resistant>=phishing_resistant"]
         );
 
-        let v = decide(&public, &session(Level::None, None, &[]), None, 1);
+        let v = decide(&public, &session(Level::None, None, &[]), None, 1, 60);
         assert_eq!(v.decision, Decision::Allow);
         assert_eq!(v.reasons.to_vec(), vec!["public_route"]);
     }
@@ -599,13 +581,50 @@ mod tests {
                 Decision::StepUp,
                 &["level_below_required:push<otp", "auth_too_old:5000s>900s"],
             ),
+            // Beyond the skew, a future auth_time (ten years ahead) is no age at all.
+            (
+                otp(Some(now + 61)),
+                None,
+                Decision::StepUp,
+                &["level_satisfied:otp>=otp", "auth_time_in_future"],
+            ),
+            (
+                otp(Some(now + 315_360_000)),
+                Some(now),
+                Decision::StepUp,
+                &["level_satisfied:otp>=otp", "auth_time_in_future"],
+            ),
+            // A future iat standing in for auth_time (jwt_authn payloads) likewise.
+            (
+                otp(None),
+                Some(now + 3600),
+                Decision::StepUp,
+                &[
+                    "level_satisfied:otp>=otp",
+                    "auth_age_from_iat",
+                    "auth_time_in_future",
+                ],
+            ),
+            // A present but malformed auth_time (a string, -1, 1e300) never falls back to iat.
+            (
+                Assurance {
+                    auth_time_malformed: true,
+                    ..otp(None)
+                },
+                Some(now),
+                Decision::StepUp,
+                &["level_satisfied:otp>=otp", "auth_time_malformed"],
+            ),
         ];
         for (assurance, iat, decision, reasons) in cases {
-            let v = decide(&r, assurance, *iat, now);
+            let v = decide(&r, assurance, *iat, now, 60);
             assert_eq!(v.decision, *decision, "{assurance:?}");
             assert_eq!(v.reasons.to_vec(), *reasons, "{assurance:?}");
         }
-        for v in cases.iter().map(|(a, iat, _, _)| decide(&r, a, *iat, now)) {
+        for v in cases
+            .iter()
+            .map(|(a, iat, _, _)| decide(&r, a, *iat, now, 60))
+        {
             assert!(v.reasons.iter().all(|r| !r.to_string().contains(' ')));
         }
     }
@@ -760,7 +779,7 @@ mod tests {
             let a = classify(&c, settings);
             md.push_str(&format!("| {name} | `{}` |", a.level.as_str()));
             for (i, (_, r)) in routes.iter().enumerate() {
-                let v = decide(r, &a, None, 0);
+                let v = decide(r, &a, None, 0, 60);
                 let (cell, letter) = match v.decision {
                     Decision::Allow => ("allow", 'A'),
                     Decision::StepUp => ("**step-up**", 'S'),

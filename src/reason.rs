@@ -34,6 +34,14 @@ pub enum Reason {
     AuthTooOld { age: u64, max: u64 },
     /// Authenticated recently enough (seconds).
     AuthAgeOk { age: u64, max: u64 },
+    /// `auth_time` is present but unreadable: the authentication age is unknown.
+    AuthTimeMalformed,
+    /// `auth_time` (or `iat` standing in) lies further ahead than the clock skew.
+    AuthTimeInFuture,
+    /// The path can be read as another one by the upstream (`double_slash`, ...).
+    AmbiguousPath(&'static str),
+    /// The authority or a forwarded host is not a plain `host[:port]` (`userinfo`, ...).
+    InvalidHost(&'static str),
     /// A claim value nobody knows, as the classifier listed it (`amr:foo`): client data.
     Unknown(String),
     /// The located credential cannot be a token (`empty_credential`, ...).
@@ -55,6 +63,10 @@ impl Reason {
             Reason::AuthAgeUnknown => "auth_age_unknown",
             Reason::AuthTooOld { .. } => "auth_too_old",
             Reason::AuthAgeOk { .. } => "auth_age_ok",
+            Reason::AuthTimeMalformed => "auth_time_malformed",
+            Reason::AuthTimeInFuture => "auth_time_in_future",
+            Reason::AmbiguousPath(_) => "ambiguous_path",
+            Reason::InvalidHost(_) => "invalid_host",
             Reason::Unknown(_) => "unknown",
             Reason::MalformedCredential(_) => "malformed_credential",
             Reason::Refused(code) => code,
@@ -88,6 +100,14 @@ impl Reason {
             Reason::MalformedCredential(detail) => {
                 out.push_str("malformed_credential:");
                 out.push_str(detail);
+            }
+            Reason::AmbiguousPath(kind) => {
+                out.push_str("ambiguous_path:");
+                out.push_str(kind);
+            }
+            Reason::InvalidHost(kind) => {
+                out.push_str("invalid_host:");
+                out.push_str(kind);
             }
             other => out.push_str(other.code()),
         }

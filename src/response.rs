@@ -327,6 +327,39 @@ pub fn step_up_redirect(
     )
 }
 
+/// 400 for a request that cannot be read safely (an ambiguous path, an odd host), with the
+/// reason code in the body (JSON).
+pub fn bad_request(reason: &str) -> LocalReply {
+    reply(
+        400,
+        Vec::new(),
+        serde_json::json!({
+            "error": "bad_request",
+            "reason": header_text(reason),
+        }),
+        "mfa_gate_bad_request",
+    )
+}
+
+/// 400 RFC 6750 `invalid_request` for a request carrying more than one credential (§2: a
+/// client must not send the token more than one way).
+pub fn multiple_credentials(realm: &str) -> LocalReply {
+    let description = "the request carries more than one credential";
+    reply(
+        400,
+        vec![www_authenticate(&[
+            ("realm", realm),
+            ("error", "invalid_request"),
+            ("error_description", description),
+        ])],
+        serde_json::json!({
+            "error": "invalid_request",
+            "error_description": description,
+        }),
+        "mfa_gate_multiple_credentials",
+    )
+}
+
 /// 403 for a policy deny, with the reason code in the body (JSON).
 pub fn denied(reason: &str) -> LocalReply {
     reply(

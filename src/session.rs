@@ -137,6 +137,7 @@ mod tests {
                 level: Level::Push,
                 unknown: Vec::new(),
                 auth_time: None,
+                auth_time_malformed: false,
             },
             issued_at: None,
             expires_at: 10,

@@ -10,6 +10,7 @@ use crate::jwks::KeySet;
 use crate::policy::{
     BrowserMode, Mode, OnInsufficient, Requirement, RouteMatch, RouteRule, Unmatched,
 };
+use crate::request::{AmbiguousPaths, PathReading};
 use crate::verify::{Algorithm, VerifyOptions};
 mod shape;
 
@@ -66,6 +67,17 @@ struct RawConfig {
     unmatched: Option<String>,
     #[serde(default)]
     upstream_headers: Option<RawUpstreamHeaders>,
+    #[serde(default)]
+    paths: Option<RawPaths>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    #[serde(default)]
+    ambiguous: Option<String>,
+    #[serde(default)]
+    case_insensitive: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +235,10 @@ pub struct Config {
     pub unmatched: Unmatched,
     /// Headers set for the upstream on allowed requests.
     pub upstream_headers: UpstreamHeaders,
+    /// How request paths are read (ambiguous paths, case).
+    pub paths: PathReading,
+    /// Whether some rule matches on hosts (then forwarded hosts are read too).
+    pub host_rules: bool,
 }
 
 /// One trusted issuer.
@@ -280,12 +296,38 @@ pub struct UpstreamHeaders {
     pub methods: Option<String>,
 }
 
+/// The identity headers' default names: stripped from every request even when an operator
+/// disables or renames them, since an upstream may still read them.
+pub const DEFAULT_UPSTREAM_HEADERS: [&str; 3] = [
+    "x-mfa-gate-subject",
+    "x-mfa-gate-level",
+    "x-mfa-gate-methods",
+];
+
 impl UpstreamHeaders {
     /// The configured names, for stripping client-supplied copies.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         [&self.subject, &self.level, &self.methods]
             .into_iter()
             .filter_map(|n| n.as_deref())
+    }
+
+    /// Whether a request header called `name` could reach the upstream as one of ours:
+    /// any configured or default name, compared ASCII case-insensitively with `_` read as
+    /// `-` (WSGI, Rack, CGI and PHP fold both into `HTTP_X_MFA_GATE_LEVEL`).
+    pub fn shadows(&self, name: &[u8]) -> bool {
+        let folded_eq = |ours: &str| {
+            ours.len() == name.len()
+                && ours.bytes().zip(name).all(|(a, &b)| {
+                    let b = if b == b'_' {
+                        b'-'
+                    } else {
+                        b.to_ascii_lowercase()
+                    };
+                    a == b
+                })
+        };
+        DEFAULT_UPSTREAM_HEADERS.iter().any(|d| folded_eq(d)) || self.names().any(folded_eq)
     }
 }
 
@@ -595,11 +637,19 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         }
         check_header_name(&name, &format!("upstream_headers.{field}"), errors)
     };
+    let [default_subject, default_level, default_methods] = DEFAULT_UPSTREAM_HEADERS;
     let upstream_headers = UpstreamHeaders {
-        subject: header(headers.subject, "x-mfa-gate-subject", "subject"),
-        level: header(headers.level, "x-mfa-gate-level", "level"),
-        methods: header(headers.methods, "x-mfa-gate-methods", "methods"),
+        subject: header(headers.subject, default_subject, "subject"),
+        level: header(headers.level, default_level, "level"),
+        methods: header(headers.methods, default_methods, "methods"),
     };
+    let paths = compile_paths(raw.paths, errors);
+    if paths.case_insensitive {
+        for route in &mut routes {
+            route.matcher.lowercase_paths();
+        }
+    }
+    let host_rules = routes.iter().any(|r| !r.matcher.hosts.is_empty());
 
     Config {
         mode,
@@ -612,6 +662,27 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         routes,
         unmatched,
         upstream_headers,
+        paths,
+        host_rules,
+    }
+}
+
+fn compile_paths(raw: Option<RawPaths>, errors: &mut Vec<ConfigError>) -> PathReading {
+    let Some(raw) = raw else {
+        return PathReading::default();
+    };
+    PathReading {
+        ambiguous: parse_choice(
+            raw.ambiguous.as_deref(),
+            AmbiguousPaths::Reject,
+            &[
+                ("reject", AmbiguousPaths::Reject),
+                ("normalize", AmbiguousPaths::Normalize),
+            ],
+            "paths.ambiguous",
+            errors,
+        ),
+        case_insensitive: raw.case_insensitive,
     }
 }
 

@@ -107,6 +107,14 @@ pub static ROOT: Shape = Shape::Obj(&[
         ]),
         false,
     ),
+    (
+        "paths",
+        Shape::Obj(&[
+            ("ambiguous", Shape::Str, false),
+            ("case_insensitive", Shape::Bool, false),
+        ]),
+        false,
+    ),
 ]);
 
 fn kind(value: &Value) -> &'static str {

@@ -75,11 +75,18 @@ impl IdentityProvider {
     }
 
     /// Only URLs on the demo gateway are followed after sign-in (no open redirect).
+    /// The gateway URL to send the browser back to: mfa-gate's `state` is a path on the
+    /// gateway (`/admin/users`); anything else (another origin, `//host`) is refused.
     fn safe_return(&self, url: Option<&str>) -> String {
-        let gateway = format!("http://127.0.0.1:{}/", self.ports.proxy);
+        let gateway = format!("http://127.0.0.1:{}", self.ports.proxy);
         match url {
-            Some(u) if u.starts_with(&gateway) => u.to_string(),
-            _ => format!("{gateway}admin/users"),
+            Some(path)
+                if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') =>
+            {
+                format!("{gateway}{path}")
+            }
+            Some(u) if u.starts_with(&format!("{gateway}/")) => u.to_string(),
+            _ => format!("{gateway}/admin/users"),
         }
     }
 
