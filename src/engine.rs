@@ -507,11 +507,9 @@ fn removals(
 ) -> Vec<String> {
     let mut remove: Vec<String> = Vec::new();
     headers.each_header(&mut |name, _| {
-        if !config.upstream_headers.shadows(name)
-            || set
-                .iter()
-                .any(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
-        {
+        // A set name replaces the copies of exactly that name; any other spelling (a host
+        // that keeps case, `_` for `-`) goes.
+        if !config.upstream_headers.shadows(name) || set.iter().any(|(n, _)| n.as_bytes() == name) {
             return;
         }
         let name = String::from_utf8_lossy(name).into_owned();
