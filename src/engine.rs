@@ -152,9 +152,14 @@ pub fn evaluate(
     // look like another one.
     let mut rules: SmallVec<[Option<usize>; 2]> = SmallVec::new();
     for method in &readings.methods {
-        for path in &readings.paths {
+        for (path, fold_case) in &readings.paths {
             for host in &readings.hosts {
-                let facts = RequestFacts { method, path, host };
+                let facts = RequestFacts {
+                    method,
+                    path,
+                    fold_case: *fold_case,
+                    host,
+                };
                 let rule = match_route_index(&config.routes, &facts);
                 if !rules.contains(&rule) {
                     rules.push(rule);

@@ -146,6 +146,8 @@ pub struct RequestFacts<'a> {
     pub method: &'a [u8],
     /// Path without the query string (raw bytes: compared, never decoded).
     pub path: &'a [u8],
+    /// Compare the path ASCII case-insensitively (`paths.case_insensitive`).
+    pub fold_case: bool,
     /// Host without port (raw bytes).
     pub host: &'a [u8],
 }
@@ -161,26 +163,20 @@ pub fn match_route_index(rules: &[RouteRule], facts: &RequestFacts<'_>) -> Optio
 }
 
 impl RouteMatch {
-    /// Lower-cases the path and prefix, for `paths.case_insensitive` (request paths are
-    /// lower-cased too).
-    pub fn lowercase_paths(&mut self) {
-        for path in [&mut self.path_exact, &mut self.path_prefix]
-            .into_iter()
-            .flatten()
-        {
-            path.make_ascii_lowercase();
-        }
-    }
-
     /// Whether this matcher accepts the request (see the module doc for the rules).
     pub fn matches(&self, facts: &RequestFacts<'_>) -> bool {
         if let Some(exact) = &self.path_exact {
-            if facts.path != exact.as_bytes() {
+            let same = if facts.fold_case {
+                facts.path.eq_ignore_ascii_case(exact.as_bytes())
+            } else {
+                facts.path == exact.as_bytes()
+            };
+            if !same {
                 return false;
             }
         }
         if let Some(prefix) = &self.path_prefix {
-            if !path_has_prefix(facts.path, prefix) {
+            if !path_has_prefix(facts.path, prefix, facts.fold_case) {
                 return false;
             }
         }
@@ -195,16 +191,26 @@ impl RouteMatch {
 }
 
 /// Segment-aware prefix: `/admin` matches `/admin` and `/admin/...`, not `/administrator`.
-/// A prefix ending in `/` (or empty) is a plain prefix.
-pub fn path_has_prefix(path: &[u8], prefix: &str) -> bool {
+/// A prefix ending in `/` (or empty) is a plain prefix. `fold_case`: ASCII
+/// case-insensitive.
+pub fn path_has_prefix(path: &[u8], prefix: &str, fold_case: bool) -> bool {
     let prefix = prefix.as_bytes();
+    let Some(head) = path.get(..prefix.len()) else {
+        return false;
+    };
+    let same = if fold_case {
+        head.eq_ignore_ascii_case(prefix)
+    } else {
+        head == prefix
+    };
+    if !same {
+        return false;
+    }
     if prefix.is_empty() || prefix.ends_with(b"/") {
-        return path.starts_with(prefix);
+        return true;
     }
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with(b"/"),
-        None => false,
-    }
+    let rest = &path[prefix.len()..];
+    rest.is_empty() || rest.starts_with(b"/")
 }
 
 /// `pattern` is a lower-case host or `*.domain`; `host` is the request host without port.
@@ -370,6 +376,7 @@ mod tests {
         RequestFacts {
             method: method.as_bytes(),
             path: path.as_bytes(),
+            fold_case: false,
             host: host.as_bytes(),
         }
     }
@@ -400,9 +407,12 @@ mod tests {
             ("/", "/anything", true),
             ("", "/anything", true),
         ];
+        assert!(path_has_prefix(b"/ADMIN/x", "/admin", true));
+        assert!(!path_has_prefix(b"/ADMINISTRATOR", "/admin", true));
+        assert!(!path_has_prefix(b"/ADM", "/admin", true));
         for (prefix, path, expected) in cases {
             assert_eq!(
-                path_has_prefix(path.as_bytes(), prefix),
+                path_has_prefix(path.as_bytes(), prefix, false),
                 expected,
                 "{prefix} vs {path}"
             );

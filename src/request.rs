@@ -28,8 +28,8 @@ pub enum AmbiguousPaths {
 pub struct PathReading {
     /// What to do with ambiguous paths.
     pub ambiguous: AmbiguousPaths,
-    /// Compare paths ASCII case-insensitively (for upstreams such as IIS that serve
-    /// `/ADMIN` as `/admin`); rule paths are lower-cased at configuration.
+    /// Also match every path ASCII case-insensitively (for upstreams such as IIS that
+    /// serve `/ADMIN` as `/admin`); the exact reading is kept, so the strictest wins.
     pub case_insensitive: bool,
 }
 
@@ -59,8 +59,9 @@ const MAX_READINGS: usize = 8;
 pub struct Readings<'a> {
     /// The request's method first, then `GET` for `HEAD` and override methods.
     pub methods: SmallVec<[Cow<'a, [u8]>; 2]>,
-    /// The raw path (query excluded) first, then its normalised form.
-    pub paths: SmallVec<[Cow<'a, [u8]>; 2]>,
+    /// The raw path (query excluded) first, then its normalised form; each with whether it
+    /// is compared ASCII case-insensitively (`paths.case_insensitive` adds such readings).
+    pub paths: SmallVec<[(Cow<'a, [u8]>, bool); 2]>,
     /// The authority's host (port removed) first, then forwarded hosts.
     pub hosts: SmallVec<[Cow<'a, [u8]>; 2]>,
 }
@@ -81,24 +82,26 @@ pub fn read<'a>(
     add_method_readings(headers, method, query, &mut readings.methods);
 
     match ambiguous_path(path) {
-        None => readings.paths.push(Cow::Borrowed(path)),
+        None => readings.paths.push((Cow::Borrowed(path), false)),
         Some(kind) if paths.ambiguous == AmbiguousPaths::Reject => {
             return Err(Unreadable::AmbiguousPath(kind))
         }
         Some(_) => {
-            readings.paths.push(Cow::Borrowed(path));
+            readings.paths.push((Cow::Borrowed(path), false));
             let normalised = normalize_path(path);
             if normalised != path {
-                readings.paths.push(Cow::Owned(normalised));
+                readings.paths.push((Cow::Owned(normalised), false));
             }
         }
     }
     if paths.case_insensitive {
-        for path in readings.paths.iter_mut() {
-            if path.iter().any(u8::is_ascii_uppercase) {
-                *path = Cow::Owned(path.to_ascii_lowercase());
-            }
-        }
+        let folded: SmallVec<[(Cow<'a, [u8]>, bool); 2]> = readings
+            .paths
+            .iter()
+            .filter(|(path, _)| path.iter().any(u8::is_ascii_alphabetic))
+            .map(|(path, _)| (path.clone(), true))
+            .collect();
+        readings.paths.extend(folded);
     }
 
     let authority = headers.header(":authority").unwrap_or_default();
@@ -579,16 +582,17 @@ mod tests {
             case_insensitive: false,
         };
         let r = read(&h, normalize, false).unwrap();
-        assert_eq!(texts(&r.paths), ["/x/../admin/users", "/admin/users"]);
+        let paths: Vec<_> = r.paths.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(texts(&paths), ["/x/../admin/users", "/admin/users"]);
+        assert!(r.paths.iter().all(|(_, folded)| !folded));
         let insensitive = PathReading {
             ambiguous: AmbiguousPaths::Reject,
             case_insensitive: true,
         };
         let h = request("GET", "/ADMIN/users", &[]);
-        assert_eq!(
-            texts(&read(&h, insensitive, false).unwrap().paths),
-            ["/admin/users"]
-        );
+        let r = read(&h, insensitive, false).unwrap();
+        let folded: Vec<bool> = r.paths.iter().map(|(_, folded)| *folded).collect();
+        assert_eq!(folded, [false, true]);
     }
 
     #[test]

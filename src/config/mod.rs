@@ -644,11 +644,6 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         methods: header(headers.methods, default_methods, "methods"),
     };
     let paths = compile_paths(raw.paths, errors);
-    if paths.case_insensitive {
-        for route in &mut routes {
-            route.matcher.lowercase_paths();
-        }
-    }
     let host_rules = routes.iter().any(|r| !r.matcher.hosts.is_empty());
 
     Config {

@@ -112,6 +112,12 @@ fn case_insensitive_paths_are_opt_in() {
     let ex = g.get("/ADMIN/users", &[("authorization", auth.as_bytes())]);
     assert_eq!(ex.response.status, 401);
     assert_eq!(decision(&ex)["rule"], "admin");
+    // The exact reading still counts: /PUBLIC is not public on a case-sensitive upstream,
+    // so without a token it gets what unmatched routes get.
+    let ex = g.get("/PUBLIC/health", &[]);
+    assert_eq!(ex.response.status, 401);
+    let ex = g.get("/public/health", &[]);
+    assert_eq!(ex.response.status, 200);
 }
 
 #[test]
