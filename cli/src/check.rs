@@ -17,6 +17,23 @@ fn summary(config: &mfa_gate::config::Config) -> String {
     )
 }
 
+/// Warnings for the HTTP connection managers of an Envoy bootstrap (none for JSON files,
+/// Kubernetes manifests or unreadable YAML: `load` reports those).
+fn bootstrap_warnings(path: &str) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    if text.trim_start().starts_with('{') {
+        return Vec::new();
+    }
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|document| {
+            <serde_json::Value as serde::Deserialize>::deserialize(document).ok()
+        })
+        .flat_map(|document| crate::hcm_lint::warnings(&document))
+        .collect()
+}
+
 /// Runs `check`.
 pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
     let mut paths = Vec::new();
@@ -39,6 +56,9 @@ pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
                 continue;
             }
         };
+        for warning in bootstrap_warnings(path) {
+            eprintln!("warning: {path}: {warning}");
+        }
         let several = found.len() > 1 || found.iter().any(|f| f.location != "configuration");
         for item in found {
             let label = if several {

@@ -6,6 +6,7 @@ mod config_source;
 mod demo;
 mod error;
 mod explain;
+mod hcm_lint;
 mod keys;
 mod token;
 

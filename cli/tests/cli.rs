@@ -103,6 +103,12 @@ fn check_accepts_every_shipped_envoy_file() {
             "{}",
             stdout(&out)
         );
+        // The shipped bootstraps turn on every HCM setting the gate relies on.
+        assert!(
+            !stderr(&out).contains("warning:"),
+            "{file}: {}",
+            stderr(&out)
+        );
     }
     let out = mfa_gate(&["check", "envoy/envoy.yaml"]);
     assert!(
@@ -110,6 +116,55 @@ fn check_accepts_every_shipped_envoy_file() {
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn check_warns_about_a_bootstrap_that_leaves_path_and_header_safety_off() {
+    let dir = scratch("check-hcm");
+    let shipped = std::fs::read_to_string(common::repo().join("envoy/envoy.yaml")).unwrap();
+    let unsafe_settings: String = shipped
+        .lines()
+        .filter(|l| {
+            ![
+                "normalize_path:",
+                "merge_slashes:",
+                "path_with_escaped_slashes_action:",
+            ]
+            .iter()
+            .any(|k| l.trim_start().starts_with(k))
+        })
+        .map(|l| {
+            l.replace(
+                "headers_with_underscores_action: REJECT_REQUEST",
+                "headers_with_underscores_action: ALLOW",
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = write(&dir, "envoy.yaml", &unsafe_settings);
+    let out = mfa_gate(&["check", &file]);
+    assert!(
+        out.status.success(),
+        "warnings keep exit 0: {}",
+        stderr(&out)
+    );
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with(&format!("warning: {file}: listener \"gateway\": ")))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(warnings.len(), 4, "{}", stderr(&out));
+    for setting in [
+        "normalize_path is off",
+        "merge_slashes is off",
+        "path_with_escaped_slashes_action is KEEP_UNCHANGED",
+        "headers_with_underscores_action is ALLOW",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(setting)),
+            "{setting}: {warnings:?}"
+        );
+    }
 }
 
 #[test]
