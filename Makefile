@@ -70,7 +70,8 @@ bench: dist
 run: wasm
 	./scripts/run-demo.sh
 
-## oci: an OCI image of the filter as Istio's WasmPlugin pulls it (no container engine needed)
+## oci: the OCI image Istio's WasmPlugin and Envoy Gateway pull (Wasm image "compat" variant,
+## no container engine needed); prints the manifest digest their sha256 fields take
 oci: dist
 	WASM=dist/mfa_gate.wasm ./scripts/build-oci.sh
 
