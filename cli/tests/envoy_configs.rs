@@ -297,6 +297,22 @@ fn istio_plugin_runs_on(matches: &Value, listener_class: &str) -> bool {
 }
 
 #[test]
+fn both_bootstraps_tag_mfa_gate_counters_alike() {
+    let standalone = &yaml_docs("envoy/envoy.yaml")[0]["stats_config"];
+    let behind_jwt_authn = &yaml_docs("envoy/envoy-jwt-authn.yaml")[0]["stats_config"];
+    assert!(
+        standalone["stats_tags"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "stats_tags in envoy/envoy.yaml"
+    );
+    assert_eq!(
+        standalone, behind_jwt_authn,
+        "one Prometheus naming for both (README \"Metrics\")"
+    );
+}
+
+#[test]
 fn istio_manifests_have_the_fields_istio_needs() {
     let docs = yaml_docs("envoy/istio/wasmplugin.yaml");
     let plugin = doc(&docs, "WasmPlugin");
