@@ -49,8 +49,9 @@ dist: wasm
 native:
 	$(CARGO) build -p mfa-gate-host -p mfa-gate-cli
 
-## test: build the .wasm artifacts, then every native and end-to-end test
-test: wasm
+## test: build the .wasm artifacts (and dist/, whose module the real-Envoy suite also runs),
+## then every native and end-to-end test
+test: wasm dist
 	$(CARGO) test --workspace --no-fail-fast
 
 ## lint: rustfmt, and clippy -D warnings on the native and the wasm target
