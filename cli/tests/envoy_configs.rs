@@ -235,7 +235,7 @@ fn istio_payload_key(proxy_minor: u32, issuer: &str) -> &str {
 /// envoyproxy/gateway internal/xds/translator/jwt.go: `PayloadInMetadata: irProvider.Issuer` in
 /// v1.0.0 and v1.1.0, `irProvider.Name` (the SecurityPolicy provider's name, copied verbatim by
 /// internal/gatewayapi/securitypolicy.go `buildJWT`) from v1.2.0 (#4167) to v1.9.0.
-fn envoy_gateway_payload_key<'a>(minor: u32, provider: &'a Value) -> &'a Value {
+fn envoy_gateway_payload_key(minor: u32, provider: &Value) -> &Value {
     if minor < 2 {
         &provider["issuer"]
     } else {
