@@ -1,33 +1,17 @@
 //! `make oci` (scripts/build-oci.sh): the OCI image Istio's WasmPlugin and Envoy Gateway's
 //! EnvoyExtensionPolicy pull. The built layout is pulled with the platforms' own image-fetcher
-//! rules (common/wasm_image_fetcher.rs: replayed from their source, versions cited there),
+//! rules (common/oci_image.rs: replayed from their source, versions cited there),
 //! and the checksum `make oci` prints is the one those fetchers compare `sha256` with.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 mod common;
-#[path = "common/wasm_image_fetcher.rs"]
-mod wasm_image_fetcher;
+#[path = "common/oci_image.rs"]
+mod oci_image;
 
+use oci_image::{extract, sha256_hex, OciLayout, Variant};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use wasm_image_fetcher::{extract, sha256_hex, OciLayout, Variant};
-
-/// Runs build-oci.sh on `wasm` into `out`; returns its stdout.
-fn build_oci(wasm: &Path, out: &Path) -> String {
-    let run = Command::new("bash")
-        .arg(common::repo().join("scripts/build-oci.sh"))
-        .env("OCI_OUT", out)
-        .env("WASM", wasm)
-        .output()
-        .expect("run build-oci.sh");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    String::from_utf8_lossy(&run.stdout).into_owned()
-}
 
 /// The value build-oci.sh tells the user to put in spec.sha256 / code.image.sha256.
 fn printed_pin(stdout: &str) -> String {
@@ -41,7 +25,7 @@ fn printed_pin(stdout: &str) -> String {
 fn built(name: &str) -> (PathBuf, PathBuf, String) {
     let wasm = common::filter_wasm();
     let out = common::scratch(name);
-    let stdout = build_oci(&wasm, &out);
+    let stdout = oci_image::build(&common::repo(), &wasm, &out);
     (wasm, out, stdout)
 }
 

@@ -5,13 +5,12 @@
 //! demo IdP and app.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
-#[path = "../../../cli/tests/common/wasm_image_fetcher.rs"]
-mod wasm_image_fetcher;
+#[path = "../../../cli/tests/common/oci_image.rs"]
+mod oci_image;
 
 use mfa_gate_envoy::{release_wasm, repo_root, GatewayBuilder, Scratch};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use wasm_image_fetcher::{OciLayout, Variant};
+use oci_image::{OciLayout, Variant};
+use std::path::PathBuf;
 
 /// The demo's push session on envoy/envoy.yaml with `wasm`: step-up (RFC 9470 401) on the
 /// admin route, 200 on the API, both decisions counted, no wasm VM failure.
@@ -56,23 +55,6 @@ fn dist_wasm() -> PathBuf {
     dist
 }
 
-/// Builds the OCI image of `wasm` (scripts/build-oci.sh, as `make oci`) into `scratch`.
-fn build_oci_image(wasm: &Path, scratch: &Scratch) -> PathBuf {
-    let out = scratch.path().join("oci-out");
-    let run = Command::new("bash")
-        .arg(repo_root().join("scripts/build-oci.sh"))
-        .env("WASM", wasm)
-        .env("OCI_OUT", &out)
-        .output()
-        .expect("run scripts/build-oci.sh");
-    assert!(
-        run.status.success(),
-        "build-oci.sh: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    out.join("oci")
-}
-
 #[test]
 fn release_build_loads_and_answers_in_envoy() {
     answers_like_the_demo(release_wasm());
@@ -87,7 +69,9 @@ fn dist_module_loads_and_answers_in_envoy() {
 fn module_pulled_from_the_oci_image_loads_and_answers_in_envoy() {
     let dist = dist_wasm();
     let scratch = Scratch::new("artefacts-oci");
-    let layout = OciLayout::open(&build_oci_image(&dist, &scratch)).expect("OCI layout");
+    let out = scratch.path().join("oci-out");
+    oci_image::build(&repo_root(), &dist, &out);
+    let layout = OciLayout::open(&out.join("oci")).expect("OCI layout");
     let pulled = layout
         .pull(mfa_gate::VERSION)
         .expect("Istio's and Envoy Gateway's fetchers accept the image");

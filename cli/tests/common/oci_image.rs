@@ -1,6 +1,7 @@
-//! The rules by which Istio's and Envoy Gateway's Wasm image fetchers accept an image and take
-//! the module out of it, replayed on an image held as an OCI layout (what `make oci` writes).
-//! Written from their source, not from our own idea of a Wasm image:
+//! The OCI image `make oci` builds (scripts/build-oci.sh, [`build`]), pulled by the rules with
+//! which Istio's and Envoy Gateway's Wasm image fetchers accept an image and take the module
+//! out of it, replayed on the OCI layout ([`OciLayout::pull`]). The rules are written from
+//! the platforms' source, not from our own idea of a Wasm image:
 //!
 //! - Istio `pkg/wasm/imagefetcher.go` (`PrepareFetch`, `extractDockerImage`,
 //!   `extractOCIStandardImage`, `extractWasmPluginBinary`, `extractOCIArtifactImage`) and
@@ -21,6 +22,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// `types.DockerManifestSchema2` (go-containerregistry).
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -34,6 +36,23 @@ const WASM_LAYER: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
 const PLUGIN_FILE: &str = "plugin.wasm";
 /// Istio's `ISTIO_WASM_MAX_BINARY_SIZE_BYTES` default and Envoy Gateway's `maxWasmSize`.
 const MAX_WASM_SIZE: u64 = 256 * 1024 * 1024;
+
+/// Runs scripts/build-oci.sh (in `repo`) on `wasm` with output in `out` (the layout is
+/// `out/oci`); returns what it printed. Panics with its stderr when it fails.
+pub fn build(repo: &Path, wasm: &Path, out: &Path) -> String {
+    let run = Command::new("bash")
+        .arg(repo.join("scripts/build-oci.sh"))
+        .env("WASM", wasm)
+        .env("OCI_OUT", out)
+        .output()
+        .expect("run scripts/build-oci.sh");
+    assert!(
+        run.status.success(),
+        "build-oci.sh: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
 
 /// Which of the fetchers' image variants the module was taken from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
