@@ -3,6 +3,7 @@
 
 use crate::config_source;
 use crate::error::{CliError, CliResult};
+use crate::usage;
 use lexopt::ValueExt;
 use std::process::ExitCode;
 
@@ -40,6 +41,7 @@ pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
     while let Some(arg) = parser.next()? {
         match arg {
             lexopt::Arg::Value(v) => paths.push(v.string()?),
+            arg if usage::is_help(&arg) => return Ok(usage::CHECK.print()),
             other => return Err(other.unexpected().into()),
         }
     }

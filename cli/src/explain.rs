@@ -4,6 +4,7 @@
 use crate::config_source;
 use crate::error::{read_file, read_text, CliError, CliResult};
 use crate::keys::now_secs;
+use crate::usage;
 use crate::{number, value};
 use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder};
 use mfa_gate::claims::Claims;
@@ -29,7 +30,8 @@ struct Options {
     json: bool,
 }
 
-fn parse_options(parser: &mut lexopt::Parser) -> CliResult<Options> {
+/// The options, or None when help was asked for.
+fn parse_options(parser: &mut lexopt::Parser) -> CliResult<Option<Options>> {
     let mut o = Options::default();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -55,10 +57,11 @@ fn parse_options(parser: &mut lexopt::Parser) -> CliResult<Options> {
             lexopt::Arg::Long("jwks") => o.jwks = Some(value(parser)?),
             lexopt::Arg::Long("now") => o.now = Some(number(parser, "--now")?),
             lexopt::Arg::Long("json") => o.json = true,
+            arg if usage::is_help(&arg) => return Ok(None),
             other => return Err(other.unexpected().into()),
         }
     }
-    Ok(o)
+    Ok(Some(o))
 }
 
 /// Loads and checks the configuration (the first one in the file).
@@ -141,7 +144,9 @@ fn key_sets(config: &Config, jwks: Option<&KeySet>) -> Vec<Option<KeySet>> {
 
 /// Runs `explain`.
 pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
-    let o = parse_options(parser)?;
+    let Some(o) = parse_options(parser)? else {
+        return Ok(usage::EXPLAIN.print());
+    };
     let config_path = o
         .config
         .as_deref()

@@ -9,39 +9,11 @@ mod explain;
 mod hcm_lint;
 mod keys;
 mod token;
+mod usage;
 
 use error::{CliError, CliResult};
 use lexopt::ValueExt;
 use std::process::ExitCode;
-
-const USAGE: &str = "\
-mfa-gate — keep push-MFA sessions off privileged routes (CLI for the mfa-gate Envoy filter)
-
-Usage:
-  mfa-gate check CONFIG...
-      Validate a configuration exactly as the filter's on_configure does. CONFIG is a JSON
-      configuration, an Envoy YAML (the envoy.filters.http.wasm filter's StringValue), an
-      Istio WasmPlugin or an Envoy Gateway EnvoyExtensionPolicy. Exit 0 when valid, 1 if not.
-
-  mfa-gate explain --config CONFIG (--token TOKEN | --claims FILE) --method M --path P
-                   [--host H] [--header 'Name: value']... [--jwks FILE] [--now UNIX] [--json]
-      The decision the filter makes for this request: methods and level found, the rule
-      matched, each reason, and the answer sent. --claims takes unsigned claims (JSON) and
-      skips signature checks; --jwks gives keys for issuers configured with remote_jwks.
-
-  mfa-gate token --key KEY --claims FILE [--kid K] [--alg A] [--exp-in SECS]
-      Mint a signed test token (KEY: a private JWK or PEM file). Adds iat and exp when absent.
-      For tests and demos only — not for production.
-
-  mfa-gate keygen [--alg ES256] [--kid K] --out KEY.json
-      Generate a private JWK for `token` and print the public JWKS (for the configuration).
-
-  mfa-gate demo [--proxy-port 10000] [--idp-port 10001] [--app-port 10002] [--print-json]
-      Run the demo identity provider and upstream app on 127.0.0.1 and print curl lines
-      with the answers to expect (scripts/run-demo.sh starts the proxy beside it).
-
-  mfa-gate --version | --help
-";
 
 fn main() -> ExitCode {
     match run() {
@@ -57,8 +29,8 @@ fn run() -> CliResult<ExitCode> {
     let mut parser = lexopt::Parser::from_env();
     let command = match parser.next()? {
         Some(lexopt::Arg::Value(v)) => v.string()?,
-        Some(lexopt::Arg::Long("help")) | Some(lexopt::Arg::Short('h')) => {
-            print!("{USAGE}");
+        Some(arg) if usage::is_help(&arg) => {
+            print!("{}", usage::top_level());
             return Ok(ExitCode::SUCCESS);
         }
         Some(lexopt::Arg::Long("version")) | Some(lexopt::Arg::Short('V')) => {
@@ -67,10 +39,11 @@ fn run() -> CliResult<ExitCode> {
         }
         Some(other) => return Err(other.unexpected().into()),
         None => {
-            eprint!("{USAGE}");
-            return Err(CliError::new(
-                "missing command (check, explain, token, keygen or demo)",
-            ));
+            eprint!("{}", usage::top_level());
+            return Err(CliError::new(format!(
+                "missing command ({})",
+                usage::names()
+            )));
         }
     };
     match command.as_str() {
@@ -80,12 +53,14 @@ fn run() -> CliResult<ExitCode> {
         "keygen" => token::run_keygen(&mut parser),
         "demo" => run_demo(&mut parser),
         "help" => {
-            print!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
+            let subcommand = match parser.next()? {
+                Some(lexopt::Arg::Value(v)) => Some(v.string()?),
+                Some(other) => return Err(other.unexpected().into()),
+                None => None,
+            };
+            usage::help_command(subcommand.as_deref())
         }
-        other => Err(CliError::new(format!(
-            "unknown command \"{other}\" (expected check, explain, token, keygen or demo; see --help)"
-        ))),
+        other => Err(usage::unknown_command(other)),
     }
 }
 
@@ -113,6 +88,7 @@ fn run_demo(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
             lexopt::Arg::Long("idp-port") => ports.idp = number(parser, "--idp-port")?,
             lexopt::Arg::Long("app-port") => ports.app = number(parser, "--app-port")?,
             lexopt::Arg::Long("print-json") => print_json = true,
+            arg if usage::is_help(&arg) => return Ok(usage::DEMO.print()),
             other => return Err(other.unexpected().into()),
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::error::{read_text, CliError, CliResult};
 use crate::keys::{self, SigningKey};
+use crate::usage;
 use crate::{number, value};
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ pub fn run_token(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
             lexopt::Arg::Long("kid") => kid = Some(value(parser)?),
             lexopt::Arg::Long("alg") => alg = Some(value(parser)?),
             lexopt::Arg::Long("exp-in") => exp_in = Some(number::<u64>(parser, "--exp-in")?),
+            arg if usage::is_help(&arg) => return Ok(usage::TOKEN.print()),
             other => return Err(other.unexpected().into()),
         }
     }
@@ -50,6 +52,7 @@ pub fn run_keygen(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
             lexopt::Arg::Long("alg") => alg = value(parser)?,
             lexopt::Arg::Long("kid") => kid = Some(value(parser)?),
             lexopt::Arg::Long("out") => out = Some(value(parser)?),
+            arg if usage::is_help(&arg) => return Ok(usage::KEYGEN.print()),
             other => return Err(other.unexpected().into()),
         }
     }

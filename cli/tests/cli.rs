@@ -546,19 +546,78 @@ fn token_and_keygen_bad_inputs_give_one_error_line() {
     assert!(Path::new(&key).exists());
 }
 
+/// Every subcommand with the options its help must name.
+const SUBCOMMAND_OPTIONS: [(&str, &[&str]); 5] = [
+    ("check", &["CONFIG"]),
+    (
+        "explain",
+        &[
+            "--config", "--token", "--claims", "--method", "--path", "--host", "--header",
+            "--jwks", "--now", "--json",
+        ],
+    ),
+    (
+        "token",
+        &["--key", "--claims", "--kid", "--alg", "--exp-in"],
+    ),
+    ("keygen", &["--alg", "--kid", "--out", "EdDSA", "HS256"]),
+    (
+        "demo",
+        &["--proxy-port", "--idp-port", "--app-port", "--print-json"],
+    ),
+];
+
 #[test]
 fn help_and_version() {
     let out = mfa_gate(&["--help"]);
     assert!(out.status.success());
-    for cmd in [
-        "check",
-        "explain",
-        "token",
-        "keygen",
-        "demo",
-        "not for production",
-    ] {
-        assert!(stdout(&out).contains(cmd), "{cmd}");
+    for (cmd, _) in SUBCOMMAND_OPTIONS {
+        assert!(
+            stdout(&out).contains(&format!("mfa-gate {cmd} ")),
+            "{cmd} listed"
+        );
     }
+    for text in ["not for production", "<command> --help"] {
+        assert!(stdout(&out).contains(text), "{text}");
+    }
+    assert_eq!(stdout(&mfa_gate(&["-h"])), stdout(&out));
+    assert_eq!(stdout(&mfa_gate(&["help"])), stdout(&out));
     assert!(stdout(&mfa_gate(&["--version"])).starts_with("mfa-gate "));
+}
+
+#[test]
+fn each_subcommand_prints_its_own_usage_with_help() {
+    for (cmd, options) in SUBCOMMAND_OPTIONS {
+        let long = mfa_gate(&[cmd, "--help"]);
+        assert_eq!(
+            long.status.code(),
+            Some(0),
+            "{cmd} --help: {}",
+            stderr(&long)
+        );
+        assert!(stderr(&long).is_empty(), "{cmd} --help: {}", stderr(&long));
+        let text = stdout(&long);
+        assert!(
+            text.starts_with(&format!("Usage: mfa-gate {cmd}")),
+            "{cmd}: {text}"
+        );
+        for option in options {
+            assert!(text.contains(option), "{cmd} --help names {option}: {text}");
+        }
+        for (other, _) in SUBCOMMAND_OPTIONS.iter().filter(|(o, _)| *o != cmd) {
+            assert!(
+                !text.contains(&format!("mfa-gate {other}")),
+                "{cmd} --help is about {cmd} only"
+            );
+        }
+        assert_eq!(stdout(&mfa_gate(&[cmd, "-h"])), text, "{cmd} -h");
+        assert_eq!(stdout(&mfa_gate(&["help", cmd])), text, "help {cmd}");
+    }
+    // Help wins over the other options and does nothing else: no key is written.
+    let dir = scratch("keygen-help");
+    let key = dir.join("key.json");
+    let out = mfa_gate(&["keygen", "--out", key.to_str().unwrap(), "--help"]);
+    assert!(out.status.success());
+    assert!(!key.exists(), "keygen --help wrote no key");
+    assert_one_line_error(&mfa_gate(&["help", "frobnicate"]), "unknown command");
 }

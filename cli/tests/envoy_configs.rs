@@ -218,13 +218,106 @@ fn jwt_authn_variant_feeds_mfa_gate_the_verified_payload() {
     );
 }
 
+/// Where Istio's jwt_authn leaves the verified payload, by the sidecar's minor version.
+/// istio/istio pilot/pkg/security/authn/policy_applier.go: 1.22.0 and 1.23.0 set
+/// `filters.EnvoyJwtFilterPayload` ("payload", pilot/pkg/xds/filters/filters.go) for proxies
+/// of 1.21+ (`SupportsEnvoyExtendedJwt`) and the issuer for older ones; 1.24.0 to 1.31 set
+/// "payload" for every proxy.
+fn istio_payload_key(proxy_minor: u32, issuer: &str) -> &str {
+    if proxy_minor >= 21 {
+        "payload"
+    } else {
+        issuer
+    }
+}
+
+/// Where Envoy Gateway's jwt_authn leaves the verified payload, by minor version.
+/// envoyproxy/gateway internal/xds/translator/jwt.go: `PayloadInMetadata: irProvider.Issuer` in
+/// v1.0.0 and v1.1.0, `irProvider.Name` (the SecurityPolicy provider's name, copied verbatim by
+/// internal/gatewayapi/securitypolicy.go `buildJWT`) from v1.2.0 (#4167) to v1.9.0.
+fn envoy_gateway_payload_key(minor: u32, provider: &Value) -> &Value {
+    if minor < 2 {
+        &provider["issuer"]
+    } else {
+        &provider["name"]
+    }
+}
+
+/// The lowest minor version a manifest's first line claims ("... (v1.2+)" / "(1.22+)").
+fn claimed_minimum_minor(rel: &str, platform: &str) -> u32 {
+    let text = std::fs::read_to_string(common::repo().join(rel)).expect("read manifest");
+    let first = text.lines().next().expect("header line");
+    let claim = first
+        .split(&format!("{platform} ("))
+        .nth(1)
+        .and_then(|rest| rest.split("+)").next())
+        .unwrap_or_else(|| panic!("{rel}: no \"{platform} (x.y+)\" in {first:?}"));
+    claim
+        .trim_start_matches('v')
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("{rel}: version {claim:?}"))
+}
+
+/// Istio's HTTP filter order on a sidecar's inbound listener, as built by
+/// pilot/pkg/networking/core/listener_builder.go (1.22.0 to 1.31): CUSTOM authorization
+/// (ext_authz), the AUTHN wasm phase, Istio's authentication (jwt_authn from
+/// RequestAuthentication), the AUTHZ wasm phase, Istio's authorization (AuthorizationPolicy:
+/// RBAC), then the STATS and unspecified wasm phases.
+const ISTIO_INBOUND_ORDER: [&str; 8] = [
+    "ext_authz",
+    "phase:AUTHN",
+    "jwt_authn",
+    "phase:AUTHZ",
+    "rbac",
+    "phase:STATS",
+    "phase:UNSPECIFIED_PHASE",
+    "router",
+];
+
+/// Whether a WasmPlugin's `match` selects a listener class, as pilot/pkg/model/extensions.go
+/// `matchTrafficSelectors` / `matchMode` / `workloadModeForListenerClass` decide it (1.22.0
+/// to 1.31): no match → every listener; a selector's mode (UNDEFINED and CLIENT_AND_SERVER
+/// match all) against SERVER for sidecar inbound, CLIENT for sidecar outbound and gateways.
+fn istio_plugin_runs_on(matches: &Value, listener_class: &str) -> bool {
+    let selectors = matches.as_array().map_or(&[][..], Vec::as_slice);
+    if selectors.is_empty() {
+        return true;
+    }
+    let listener_mode = match listener_class {
+        "sidecar_inbound" => "SERVER",
+        _ => "CLIENT",
+    };
+    selectors.iter().any(|s| {
+        let mode = s["mode"].as_str().unwrap_or("UNDEFINED");
+        let ports_match = s["ports"].as_array().is_none_or(|p| p.is_empty());
+        ports_match && (mode == "UNDEFINED" || mode == "CLIENT_AND_SERVER" || mode == listener_mode)
+    })
+}
+
+#[test]
+fn both_bootstraps_tag_mfa_gate_counters_alike() {
+    let standalone = &yaml_docs("envoy/envoy.yaml")[0]["stats_config"];
+    let behind_jwt_authn = &yaml_docs("envoy/envoy-jwt-authn.yaml")[0]["stats_config"];
+    assert!(
+        standalone["stats_tags"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "stats_tags in envoy/envoy.yaml"
+    );
+    assert_eq!(
+        standalone, behind_jwt_authn,
+        "one Prometheus naming for both (README \"Metrics\")"
+    );
+}
+
 #[test]
 fn istio_manifests_have_the_fields_istio_needs() {
     let docs = yaml_docs("envoy/istio/wasmplugin.yaml");
     let plugin = doc(&docs, "WasmPlugin");
     assert_eq!(plugin["apiVersion"], "extensions.istio.io/v1alpha1");
     let spec = &plugin["spec"];
-    assert_eq!(spec["phase"], "AUTHZ");
     assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
     assert!(spec["url"].as_str().unwrap_or("").starts_with("oci://"));
     assert!(spec["pluginConfig"].is_object(), "pluginConfig is a Struct");
@@ -232,17 +325,39 @@ fn istio_manifests_have_the_fields_istio_needs() {
     let authn = doc(&docs, "RequestAuthentication");
     assert_eq!(authn["apiVersion"], "security.istio.io/v1");
     assert_eq!(authn["spec"]["selector"], spec["selector"], "same workload");
-    assert_eq!(
-        authn["spec"]["jwtRules"][0]["issuer"],
-        spec["pluginConfig"]["issuers"][0]["issuer"]
-    );
-    // Istio's jwt_authn stores every provider's payload under "payload".
-    assert_eq!(
-        spec["pluginConfig"]["jwt_authn"]["payload_in_metadata"],
-        "payload"
-    );
+    let issuer = &authn["spec"]["jwtRules"][0]["issuer"];
+    assert_eq!(issuer, &spec["pluginConfig"]["issuers"][0]["issuer"]);
     for d in &docs {
         assert_eq!(d["metadata"]["namespace"], plugin["metadata"]["namespace"]);
+    }
+
+    // Inbound only: outbound listeners have no jwt_authn, so the app's own calls would get 401.
+    assert!(istio_plugin_runs_on(&spec["match"], "sidecar_inbound"));
+    assert!(!istio_plugin_runs_on(&spec["match"], "sidecar_outbound"));
+    assert!(
+        istio_plugin_runs_on(&Value::Null, "sidecar_outbound"),
+        "no match would select outbound too"
+    );
+
+    // The phase sits after jwt_authn (claims verified) and before RBAC.
+    let phase = spec["phase"].as_str().expect("phase");
+    let at = |name: &str| ISTIO_INBOUND_ORDER.iter().position(|f| *f == name);
+    let ours = at(&format!("phase:{phase}")).expect("a known phase");
+    assert!(
+        at("jwt_authn") < Some(ours) && Some(ours) < at("rbac"),
+        "{phase}"
+    );
+
+    // The jwt_authn payload key, for every Istio version the manifest claims (sidecars of
+    // the same version).
+    let min = claimed_minimum_minor("envoy/istio/wasmplugin.yaml", "Istio");
+    assert!(min >= 21, "older sidecars use the issuer: claim 1.21+");
+    for minor in min..=31 {
+        assert_eq!(
+            spec["pluginConfig"]["jwt_authn"]["payload_in_metadata"],
+            istio_payload_key(minor, issuer.as_str().expect("issuer")),
+            "Istio 1.{minor}"
+        );
     }
 }
 
@@ -260,10 +375,23 @@ fn envoy_gateway_manifests_have_the_fields_envoy_gateway_needs() {
         security["spec"]["targetRefs"], policy["spec"]["targetRefs"],
         "same route"
     );
-    // Envoy Gateway's jwt_authn stores the payload under the provider's issuer.
-    let issuer = &security["spec"]["jwt"]["providers"][0]["issuer"];
-    assert_eq!(&wasm["config"]["jwt_authn"]["payload_in_metadata"], issuer);
-    assert_eq!(&wasm["config"]["issuers"][0]["issuer"], issuer);
+    let provider = &security["spec"]["jwt"]["providers"][0];
+    assert_eq!(&wasm["config"]["issuers"][0]["issuer"], &provider["issuer"]);
+    assert_ne!(
+        provider["name"], provider["issuer"],
+        "name and issuer differ, so the key rule is tested"
+    );
+
+    // The payload key, for every Envoy Gateway version the manifest claims.
+    let min = claimed_minimum_minor("envoy/envoy-gateway/extension-policy.yaml", "Envoy Gateway");
+    assert!(min >= 2, "v1.0 and v1.1 use another key: claim v1.2+");
+    for minor in min..=9 {
+        assert_eq!(
+            &wasm["config"]["jwt_authn"]["payload_in_metadata"],
+            envoy_gateway_payload_key(minor, provider),
+            "Envoy Gateway v1.{minor}"
+        );
+    }
 }
 
 #[test]

@@ -352,6 +352,11 @@ impl Gateway {
             .collect()
     }
 
+    /// A GET on Envoy's admin interface (e.g. `/stats/prometheus`).
+    pub fn admin_get(&self, path: &str) -> Answer {
+        http::get(self.admin_port, path)
+    }
+
     /// One counter or gauge (0 when absent).
     pub fn counter(&self, name: &str) -> u64 {
         self.stats().get(name).copied().unwrap_or(0)

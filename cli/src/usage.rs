@@ -1,0 +1,188 @@
+//! Usage texts: `mfa-gate --help` lists the subcommands, `mfa-gate <subcommand> --help` (or
+//! `-h`, or `mfa-gate help <subcommand>`) prints that one's options.
+
+use crate::error::{CliError, CliResult};
+use crate::keys::ALGORITHMS;
+use std::process::ExitCode;
+
+/// One subcommand's help: its synopsis, what it does, and its options.
+pub struct Usage {
+    /// The subcommand's name, as typed.
+    pub name: &'static str,
+    /// The synopsis lines (no leading `mfa-gate`).
+    synopsis: &'static str,
+    /// What it does, in a sentence or two (also shown by `mfa-gate --help`).
+    summary: &'static str,
+    /// Its options, one per line: name, two or more spaces, description.
+    options: &'static str,
+    /// Whether its help lists the signing algorithms (`keys::ALGORITHMS`).
+    lists_algorithms: bool,
+}
+
+/// `mfa-gate check`.
+pub const CHECK: Usage = Usage {
+    name: "check",
+    synopsis: "check CONFIG...",
+    summary: "\
+Validate a configuration exactly as the filter's on_configure does and print every error
+with its field path. CONFIG is a JSON configuration, an Envoy YAML (the
+envoy.filters.http.wasm filter's StringValue), an Istio WasmPlugin or an Envoy Gateway
+EnvoyExtensionPolicy. Exit 0 when every CONFIG is valid, 1 if not.",
+    options: "\
+CONFIG            one or more files to check",
+    lists_algorithms: false,
+};
+
+/// `mfa-gate explain`.
+pub const EXPLAIN: Usage = Usage {
+    name: "explain",
+    synopsis: "\
+explain --config CONFIG (--token TOKEN | --claims FILE) --method M --path P
+                 [--host H] [--header 'Name: value']... [--jwks FILE] [--now UNIX] [--json]",
+    summary: "\
+The decision the filter makes for this request: methods and level found, the rule
+matched, each reason, and the answer sent.",
+    options: "\
+--config CONFIG         the configuration (any file `check` takes; the first one in it)
+--token TOKEN           the session JWT, verified as the filter does
+--claims FILE           unsigned claims (a JSON object) instead: signature checks skipped
+--method M, --path P    the request line
+--host H                the Host / :authority (default localhost)
+-H, --header 'N: v'     a request header (repeatable)
+--jwks FILE             keys for issuers configured with remote_jwks
+--now UNIX              the clock, in seconds since 1970 (default: now)
+--json                  print the explanation as one JSON object",
+    lists_algorithms: false,
+};
+
+/// `mfa-gate token`.
+pub const TOKEN: Usage = Usage {
+    name: "token",
+    synopsis: "token --key KEY --claims FILE [--kid K] [--alg A] [--exp-in SECS]",
+    summary: "\
+Mint a signed test token, adding iat and exp when absent. For tests and demos only —
+not for production.",
+    options: "\
+--key KEY         a private JWK (from `keygen`) or a PEM private key
+--claims FILE     the claims, a JSON object
+--kid K           the header's kid (default: the key's)
+--alg A           the algorithm (needed for PEM RSA keys; a JWK names its own)
+--exp-in SECS     lifetime when the claims have no exp (default 3600)",
+    lists_algorithms: true,
+};
+
+/// `mfa-gate keygen`.
+pub const KEYGEN: Usage = Usage {
+    name: "keygen",
+    synopsis: "keygen [--alg ES256] [--kid K] --out KEY.json",
+    summary: "\
+Generate a private JWK for `token` and print the public JWKS to put in an issuer's jwks
+(for HS*, the secret for hmac_secret_base64). Test keys only: written unencrypted.",
+    options: "\
+--alg A           the algorithm (default ES256)
+--kid K           the key id (default: test-<unix time>)
+--out KEY.json    where to write the private JWK",
+    lists_algorithms: true,
+};
+
+/// `mfa-gate demo`.
+pub const DEMO: Usage = Usage {
+    name: "demo",
+    synopsis: "demo [--proxy-port 10000] [--idp-port 10001] [--app-port 10002] [--print-json]",
+    summary: "\
+Run the demo identity provider and upstream app on 127.0.0.1 and print curl lines with
+the answers to expect (scripts/run-demo.sh starts the proxy beside it).",
+    options: "\
+--proxy-port P    the gateway's port, used in the printed curl lines (default 10000)
+--idp-port P      the identity provider's port (default 10001)
+--app-port P      the upstream app's port (default 10002)
+--print-json      print the demo cases, with tokens, as one JSON line",
+    lists_algorithms: false,
+};
+
+/// Every subcommand, in the order `mfa-gate --help` lists them.
+pub const ALL: [&Usage; 5] = [&CHECK, &EXPLAIN, &TOKEN, &KEYGEN, &DEMO];
+
+/// Whether an argument asks for help (`--help` or `-h`).
+pub fn is_help(arg: &lexopt::Arg<'_>) -> bool {
+    matches!(arg, lexopt::Arg::Long("help") | lexopt::Arg::Short('h'))
+}
+
+/// The names of every subcommand, for error messages ("check, explain, ... or demo").
+pub fn names() -> String {
+    let names: Vec<&str> = ALL.iter().map(|u| u.name).collect();
+    match names.split_last() {
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// `mfa-gate --help`.
+pub fn top_level() -> String {
+    let mut text = String::from(
+        "mfa-gate — keep push-MFA sessions off privileged routes (CLI for the mfa-gate Envoy filter)\n\nUsage:\n",
+    );
+    for usage in ALL {
+        text.push_str(&format!("  mfa-gate {}\n", usage.synopsis));
+        for line in usage.summary.lines() {
+            text.push_str(&format!("      {line}\n"));
+        }
+        text.push('\n');
+    }
+    text.push_str("  mfa-gate <command> --help     that command's options\n");
+    text.push_str("  mfa-gate --version | --help\n");
+    text
+}
+
+impl Usage {
+    /// `mfa-gate <name> --help`.
+    pub fn text(&self) -> String {
+        let mut text = format!(
+            "Usage: mfa-gate {}\n\n{}\n\nOptions:\n",
+            self.synopsis, self.summary
+        );
+        for line in self.options.lines() {
+            text.push_str(&format!("  {line}\n"));
+        }
+        // The help option, its description in the same column as the others'.
+        let first = self.options.lines().next().unwrap_or("");
+        let column = first
+            .find("  ")
+            .and_then(|gap| first[gap..].find(|c| c != ' ').map(|skip| gap + skip))
+            .unwrap_or(18);
+        text.push_str(&format!("  {:<column$}print this help\n", "-h, --help"));
+        if self.lists_algorithms {
+            text.push_str(&format!("\nAlgorithms: {}\n", ALGORITHMS.join(", ")));
+        }
+        text
+    }
+
+    /// Prints the help on stdout; the subcommand then exits 0.
+    pub fn print(&self) -> ExitCode {
+        print!("{}", self.text());
+        ExitCode::SUCCESS
+    }
+}
+
+/// `mfa-gate help [SUBCOMMAND]`.
+pub fn help_command(subcommand: Option<&str>) -> CliResult<ExitCode> {
+    match subcommand {
+        None => {
+            print!("{}", top_level());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(name) => ALL
+            .iter()
+            .find(|u| u.name == name)
+            .map(|u| u.print())
+            .ok_or_else(|| unknown_command(name)),
+    }
+}
+
+/// The error for a subcommand that does not exist.
+pub fn unknown_command(name: &str) -> CliError {
+    CliError::new(format!(
+        "unknown command \"{name}\" (expected {}; see --help)",
+        names()
+    ))
+}
