@@ -5,8 +5,8 @@
 use crate::assurance::classify;
 use crate::claims::Claims;
 use crate::config::{Config, IssuerConfig};
-use crate::extract::{carries_other_credential, check_token, locate_token, RequestHeaders};
-use crate::jwks::KeySet;
+use crate::token::extract::{carries_other_credential, check_token, locate_token, RequestHeaders};
+use crate::token::jwks::KeySet;
 use crate::policy::{
     decide, match_route_index, BrowserMode, Decision, Mode, OnInsufficient, RequestFacts,
     RouteRule, Unmatched, Verdict,
@@ -14,15 +14,15 @@ use crate::policy::{
 use crate::reason::Reason;
 use crate::request::{self, Unreadable};
 use crate::response::{self, LocalReply, RedirectTarget};
-use crate::telemetry::{self, CacheUse, Counters, DecisionRecord};
-use crate::token_cache::TokenCache;
-use crate::verify::{peek_issuer, verify, VerifyError};
+use crate::record::{self, CacheUse, Counters, DecisionRecord};
+use crate::token::cache::TokenCache;
+use crate::token::verify::{peek_issuer, verify, VerifyError};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::rc::Rc;
 
-pub use crate::session::Session;
-use crate::session::{HeaderList, SessionFacts};
+pub use crate::token::session::Session;
+use crate::token::session::{HeaderList, SessionFacts};
 
 /// The reason of a request without a token.
 const MISSING_TOKEN: &str = "missing_token";
@@ -248,7 +248,7 @@ fn is_preflight(config: &Config, headers: &dyn RequestHeaders) -> bool {
         let credential = name.eq_ignore_ascii_case(b"authorization")
             || name.eq_ignore_ascii_case(b"cookie")
             || config.token_sources.iter().any(|s| {
-                matches!(s, crate::extract::TokenSource::Header(h) if name.eq_ignore_ascii_case(h.as_bytes()))
+                matches!(s, crate::token::extract::TokenSource::Header(h) if name.eq_ignore_ascii_case(h.as_bytes()))
             });
         let body = name.eq_ignore_ascii_case(b"transfer-encoding")
             || (name.eq_ignore_ascii_case(b"content-length") && value != b"0");
@@ -265,7 +265,7 @@ fn preflight(config: &Config, headers: &dyn RequestHeaders, rules: &[Option<usiz
     if config.unmatched == Unmatched::Deny && rules.contains(&None) {
         return unmatched_denied(config, headers);
     }
-    pass(config, headers, Counters::one(telemetry::CORS_PREFLIGHT))
+    pass(config, headers, Counters::one(record::CORS_PREFLIGHT))
 }
 
 fn unmatched_denied(config: &Config, headers: &dyn RequestHeaders) -> Evaluation {
@@ -305,12 +305,12 @@ fn evaluate_rule(
 
     match rule {
         Some(r) if r.require.is_none() => {
-            let mut e = pass(config, headers, Counters::one(telemetry::PUBLIC_ALLOWED));
+            let mut e = pass(config, headers, Counters::one(record::PUBLIC_ALLOWED));
             e.rule = Some(Rc::clone(&r.name));
             return e;
         }
         None if config.unmatched == Unmatched::Allow => {
-            return pass(config, headers, Counters::one(telemetry::UNMATCHED_ALLOWED));
+            return pass(config, headers, Counters::one(record::UNMATCHED_ALLOWED));
         }
         None if config.unmatched == Unmatched::Deny => return unmatched_denied(config, headers),
         _ => {}
@@ -380,7 +380,7 @@ fn evaluate_rule(
         counters.push(cache.counter());
     }
     if from_jwt_authn {
-        counters.push(telemetry::JWT_AUTHN_PAYLOAD);
+        counters.push(record::JWT_AUTHN_PAYLOAD);
     }
 
     let (verdict, reply) = match rule {
@@ -468,7 +468,7 @@ fn finish(
     session: Option<Rc<Session>>,
     mut counters: Counters,
 ) -> Evaluation {
-    counters.push(telemetry::decision_counter(verdict.decision, mode));
+    counters.push(record::decision_counter(verdict.decision, mode));
     // Per-reason counters explain refusals; an allow is already counted by its decision.
     if verdict.decision != Decision::Allow {
         for reason in &verdict.reasons {
@@ -568,7 +568,7 @@ fn obtain_session(
                 });
             }
             let payload = bytes.and_then(|b| {
-                crate::jwt_authn_metadata::decode_payload(b, payload_key).transpose()
+                crate::token::jwt_authn::decode_payload(b, payload_key).transpose()
             });
             let session = Rc::new(jwt_authn_session(config, payload.as_ref())?);
             if let Some(bytes) = bytes {
@@ -887,7 +887,7 @@ fn step_up_reply(
     )
 }
 
-pub use crate::session::header_safe;
+pub use crate::token::session::header_safe;
 
 /// Human description for `error_description` from a reason code (never token content).
 fn describe(reason: &str) -> String {

@@ -356,7 +356,7 @@ mod tests {
     fn rule(name: &str, prefix: &str, level: Option<Level>, on: OnInsufficient) -> RouteRule {
         RouteRule {
             name: name.into(),
-            name_json: crate::telemetry::json_string(name).into(),
+            name_json: crate::record::json_string(name).into(),
             matcher: RouteMatch {
                 path_prefix: Some(prefix.into()),
                 ..RouteMatch::default()

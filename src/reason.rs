@@ -5,7 +5,7 @@
 //! data, so it can name a counter.
 
 use crate::assurance::Level;
-use crate::telemetry::{json_str, push_u64, reason_counter};
+use crate::record::{json_str, push_u64, reason_counter};
 use serde::{Serialize, Serializer};
 use std::fmt;
 

@@ -10,7 +10,7 @@
 //!
 //! Never decodes more than it must and never panics; everything is raw bytes.
 
-use crate::extract::RequestHeaders;
+use crate::token::extract::RequestHeaders;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 

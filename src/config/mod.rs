@@ -5,13 +5,13 @@
 //! `routes[2].require.level: unknown level "phishing_resistent" (expected one of: ...)`.
 
 use crate::assurance::{ClassifierSettings, CustomClaimRule, Level, Profile};
-use crate::extract::TokenSource;
-use crate::jwks::KeySet;
+use crate::token::extract::TokenSource;
+use crate::token::jwks::KeySet;
 use crate::policy::{
     BrowserMode, Mode, OnInsufficient, Requirement, RouteMatch, RouteRule, Unmatched,
 };
 use crate::request::{AmbiguousPaths, PathReading};
-use crate::verify::{Algorithm, VerifyOptions};
+use crate::token::verify::{Algorithm, VerifyOptions};
 mod shape;
 
 use serde::Deserialize;
@@ -1143,7 +1143,7 @@ fn compile_route(
         return None;
     }
     Some(RouteRule {
-        name_json: crate::telemetry::json_string(&name).into(),
+        name_json: crate::record::json_string(&name).into(),
         name: name.into(),
         matcher: RouteMatch {
             path_exact: m.path,

@@ -7,9 +7,9 @@ use super::keys::{self, FetchKind, MAX_WAITING_FETCHES, UNKNOWN_KID_REFRESH_INTE
 use super::local_reply;
 use super::state::Shared;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Outcome, Request};
-use crate::jwt_authn_metadata;
+use crate::token::jwt_authn;
 use crate::response::LocalReply;
-use crate::telemetry;
+use crate::record;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
@@ -38,7 +38,7 @@ impl GateHttp {
         let state = &mut *state;
         let metadata = match &state.config.jwt_authn {
             // Errors (not a stream, serialization failure) read as "no verified payload".
-            Some(_) => hostcalls::get_property(jwt_authn_metadata::property_path())
+            Some(_) => hostcalls::get_property(jwt_authn::property_path())
                 .ok()
                 .flatten(),
             None => None,
@@ -84,7 +84,7 @@ impl GateHttp {
                 f.request_fetches_in_flight += 1;
                 if why == KeysWanted::UnknownKid {
                     f.last_unknown_kid_fetch_secs = Some(now);
-                    state.metrics.increment(telemetry::JWKS_UNKNOWN_KID_REFRESH);
+                    state.metrics.increment(record::JWKS_UNKNOWN_KID_REFRESH);
                 }
                 self.fetching = Some((token, issuer));
                 log::debug!(
@@ -95,7 +95,7 @@ impl GateHttp {
             }
             Err(e) => {
                 log::warn!("[ctx {}] {e}", self.context_id);
-                state.metrics.increment(telemetry::JWKS_FETCH_FAILURE);
+                state.metrics.increment(record::JWKS_FETCH_FAILURE);
                 false
             }
         }
@@ -123,7 +123,7 @@ impl GateHttp {
                 let line = &mut state.log_line;
                 line.clear();
                 line.push_str("[ctx ");
-                telemetry::push_u64(line, u64::from(self.context_id));
+                record::push_u64(line, u64::from(self.context_id));
                 line.push_str("] decision ");
                 record.write_json(line);
                 if hostcalls::log(LogLevel::Info, line).is_err() {

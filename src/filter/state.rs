@@ -5,7 +5,7 @@ use super::keys::FetchState;
 use super::metrics::Metrics;
 use crate::config::Config;
 use crate::engine::SessionCache;
-use crate::jwks::KeySet;
+use crate::token::jwks::KeySet;
 use std::cell::RefCell;
 use std::rc::Rc;
 

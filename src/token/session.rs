@@ -4,7 +4,7 @@
 
 use crate::assurance::{Assurance, Level};
 use crate::config::UpstreamHeaders;
-use crate::telemetry::{json_str, json_str_array};
+use crate::record::{json_str, json_str_array};
 use std::rc::Rc;
 
 /// Headers set on the upstream request, (name, value): shared, since a session's are the

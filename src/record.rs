@@ -4,7 +4,7 @@
 use crate::assurance::Level;
 use crate::policy::{Decision, Mode};
 use crate::reason::Reasons;
-use crate::session::Session;
+use crate::token::session::Session;
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -559,7 +559,7 @@ mod tests {
             status: 401,
             rule: Rc::from("ad\"min"),
             session: Some(Rc::new(Session::new(
-                crate::session::SessionFacts {
+                crate::token::session::SessionFacts {
                     issuer_index: 0,
                     issuer: "https://idp".into(),
                     subject: Some("al\\ice\n\u{1}\u{7f}\t\rzoë".to_string()),

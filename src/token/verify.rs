@@ -9,7 +9,7 @@
 //!    not allowed for the issuer ([`VerifyError::AlgorithmNotAllowed`]); `crit` and a non-JWT
 //!    `typ` are refused;
 //! 4. key selection: the token's `kid` only ([`VerifyError::UnknownKid`]), or up to
-//!    [`crate::jwks::MAX_KEYS_TRIED_WITHOUT_KID`] keys of the algorithm; HS* only with a
+//!    [`crate::token::jwks::MAX_KEYS_TRIED_WITHOUT_KID`] keys of the algorithm; HS* only with a
 //!    configured secret ([`VerifyError::NoMatchingKey`]) — so an HS256 token "signed" with
 //!    an RSA public key never reaches a MAC check;
 //! 5. signature with jwt-simple, every [`VerificationOptions`] field set explicitly;
@@ -25,7 +25,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::claims::Claims;
-use crate::jwks::{truncate_for_log, KeySet, PublicKey};
+use crate::token::jwks::{truncate_for_log, KeySet, PublicKey};
 
 /// A JWS algorithm mfa-gate can verify. `none` is not representable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

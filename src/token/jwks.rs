@@ -1,4 +1,4 @@
-//! JSON Web Key Sets: parse a JWKS document into verification keys usable by [`crate::verify`].
+//! JSON Web Key Sets: parse a JWKS document into verification keys usable by [`crate::token::verify`].
 //!
 //! Keys are built once, at parse time, into jwt-simple key objects, so verification does no
 //! key parsing. Each JWK is checked with jwt-simple's own `from_jwk` (member names, `alg`,
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::verify::{parse_json_unique, Algorithm, VerifyError};
+use crate::token::verify::{parse_json_unique, Algorithm, VerifyError};
 
 /// Largest JWKS document accepted, in bytes.
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
