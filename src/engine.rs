@@ -5,17 +5,18 @@
 use crate::assurance::classify;
 use crate::claims::Claims;
 use crate::config::{Config, IssuerConfig};
-use crate::token::extract::{carries_other_credential, check_token, locate_token, RequestHeaders};
-use crate::token::jwks::KeySet;
+use crate::metrics::{self, Counters};
 use crate::policy::{
-    decide, match_route_index, BrowserMode, Decision, Mode, OnInsufficient, RequestFacts,
-    RouteRule, Unmatched, Verdict,
+    decide, decision_counter, match_route_index, BrowserMode, Decision, Mode, OnInsufficient,
+    RequestFacts, RouteRule, Unmatched, Verdict,
 };
 use crate::reason::Reason;
+use crate::record::DecisionRecord;
 use crate::request::{self, Unreadable};
 use crate::response::{self, LocalReply, RedirectTarget};
-use crate::record::{self, CacheUse, Counters, DecisionRecord};
-use crate::token::cache::TokenCache;
+use crate::token::cache::{CacheUse, TokenCache};
+use crate::token::extract::{carries_other_credential, check_token, locate_token, RequestHeaders};
+use crate::token::jwks::KeySet;
 use crate::token::verify::{peek_issuer, verify, VerifyError};
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -265,7 +266,7 @@ fn preflight(config: &Config, headers: &dyn RequestHeaders, rules: &[Option<usiz
     if config.unmatched == Unmatched::Deny && rules.contains(&None) {
         return unmatched_denied(config, headers);
     }
-    pass(config, headers, Counters::one(record::CORS_PREFLIGHT))
+    pass(config, headers, Counters::one(metrics::CORS_PREFLIGHT))
 }
 
 fn unmatched_denied(config: &Config, headers: &dyn RequestHeaders) -> Evaluation {
@@ -305,12 +306,12 @@ fn evaluate_rule(
 
     match rule {
         Some(r) if r.require.is_none() => {
-            let mut e = pass(config, headers, Counters::one(record::PUBLIC_ALLOWED));
+            let mut e = pass(config, headers, Counters::one(metrics::PUBLIC_ALLOWED));
             e.rule = Some(Rc::clone(&r.name));
             return e;
         }
         None if config.unmatched == Unmatched::Allow => {
-            return pass(config, headers, Counters::one(record::UNMATCHED_ALLOWED));
+            return pass(config, headers, Counters::one(metrics::UNMATCHED_ALLOWED));
         }
         None if config.unmatched == Unmatched::Deny => return unmatched_denied(config, headers),
         _ => {}
@@ -380,7 +381,7 @@ fn evaluate_rule(
         counters.push(cache.counter());
     }
     if from_jwt_authn {
-        counters.push(record::JWT_AUTHN_PAYLOAD);
+        counters.push(metrics::JWT_AUTHN_PAYLOAD);
     }
 
     let (verdict, reply) = match rule {
@@ -468,7 +469,7 @@ fn finish(
     session: Option<Rc<Session>>,
     mut counters: Counters,
 ) -> Evaluation {
-    counters.push(record::decision_counter(verdict.decision, mode));
+    counters.push(decision_counter(verdict.decision, mode));
     // Per-reason counters explain refusals; an allow is already counted by its decision.
     if verdict.decision != Decision::Allow {
         for reason in &verdict.reasons {
@@ -503,7 +504,7 @@ fn finish(
 
 /// The client's headers to strip from the request: every header an upstream could read as
 /// one of ours (configured or default names, any case, `_` for `-`: see
-/// [`crate::config::UpstreamHeaders::shadows`]) that is not being set. Setting a header
+/// [`crate::token::session::UpstreamHeaders::shadows`]) that is not being set. Setting a header
 /// replaces every copy of that exact name, so those need no removal (one hostcall fewer).
 fn removals(
     config: &Config,
@@ -567,9 +568,8 @@ fn obtain_session(
                     cache: Some(CacheUse::Hit),
                 });
             }
-            let payload = bytes.and_then(|b| {
-                crate::token::jwt_authn::decode_payload(b, payload_key).transpose()
-            });
+            let payload = bytes
+                .and_then(|b| crate::token::jwt_authn::decode_payload(b, payload_key).transpose());
             let session = Rc::new(jwt_authn_session(config, payload.as_ref())?);
             if let Some(bytes) = bytes {
                 // Envoy checked exp; keep the entry no longer than the token, and at most a

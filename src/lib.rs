@@ -9,6 +9,8 @@ pub mod assurance;
 pub mod claims;
 pub mod config;
 pub mod engine;
+pub mod json;
+pub mod metrics;
 pub mod pairs;
 pub mod policy;
 pub mod reason;

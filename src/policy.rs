@@ -42,6 +42,7 @@
 //! | `unknown_<claim>:<value>` | a claim value the classifier did not understand |
 
 use crate::assurance::{Assurance, Level};
+use crate::metrics;
 use crate::reason::{Reason, Reasons};
 use serde::Serialize;
 
@@ -346,6 +347,18 @@ pub fn decide(
     Verdict { decision, reasons }
 }
 
+/// The counter for a decision, by mode.
+pub fn decision_counter(decision: Decision, mode: Mode) -> &'static str {
+    match (mode, decision) {
+        (Mode::Enforce, Decision::Allow) => metrics::DECISION_ALLOW,
+        (Mode::Enforce, Decision::StepUp) => metrics::DECISION_STEP_UP,
+        (Mode::Enforce, Decision::Deny) => metrics::DECISION_DENY,
+        (Mode::ReportOnly, Decision::Allow) => metrics::REPORT_ONLY_ALLOW,
+        (Mode::ReportOnly, Decision::StepUp) => metrics::REPORT_ONLY_STEP_UP,
+        (Mode::ReportOnly, Decision::Deny) => metrics::REPORT_ONLY_DENY,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -356,7 +369,7 @@ mod tests {
     fn rule(name: &str, prefix: &str, level: Option<Level>, on: OnInsufficient) -> RouteRule {
         RouteRule {
             name: name.into(),
-            name_json: crate::record::json_string(name).into(),
+            name_json: crate::json::json_string(name).into(),
             matcher: RouteMatch {
                 path_prefix: Some(prefix.into()),
                 ..RouteMatch::default()
@@ -806,5 +819,17 @@ mod tests {
             md.push('\n');
         }
         println!("{md}");
+    }
+
+    #[test]
+    fn decision_counters_by_mode() {
+        assert_eq!(
+            decision_counter(Decision::StepUp, Mode::Enforce),
+            metrics::DECISION_STEP_UP
+        );
+        assert_eq!(
+            decision_counter(Decision::Deny, Mode::ReportOnly),
+            metrics::REPORT_ONLY_DENY
+        );
     }
 }

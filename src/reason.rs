@@ -5,7 +5,8 @@
 //! data, so it can name a counter.
 
 use crate::assurance::Level;
-use crate::record::{json_str, push_u64, reason_counter};
+use crate::json::{json_str, push_u64};
+use crate::metrics::reason_counter;
 use serde::{Serialize, Serializer};
 use std::fmt;
 

@@ -331,10 +331,10 @@ impl Writer<'_> {
     }
 }
 
-/// The filter crate's decoder (src/jwt_authn_metadata.rs), compiled here unchanged: it
+/// The filter crate's decoder (src/token/jwt_authn.rs), compiled here unchanged: it
 /// depends only on serde_json, so the round trip runs without linking the filter crate.
 #[cfg(test)]
-#[path = "../../src/jwt_authn_metadata.rs"]
+#[path = "../../src/token/jwt_authn.rs"]
 #[allow(dead_code)]
 mod decoder;
 
@@ -365,7 +365,7 @@ mod tests {
     fn claims_round_trip_through_the_metadata_message() {
         // `["metadata"]` is the Metadata message itself (evaluator.cc StreamActivation::FindValue,
         // ActivationToken::Metadata), serialized by context.cc serializeValue (kMessage →
-        // SerializeToString); src/jwt_authn_metadata.rs decodes it.
+        // SerializeToString); src/token/jwt_authn.rs decodes it.
         // Envoy's jwt_authn (test/extensions/filters/http/jwt_authn) stores the payload
         // Struct under payload_in_metadata; numbers become doubles on the way.
         let claims = json!({

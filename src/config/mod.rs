@@ -5,12 +5,13 @@
 //! `routes[2].require.level: unknown level "phishing_resistent" (expected one of: ...)`.
 
 use crate::assurance::{ClassifierSettings, CustomClaimRule, Level, Profile};
-use crate::token::extract::TokenSource;
-use crate::token::jwks::KeySet;
 use crate::policy::{
     BrowserMode, Mode, OnInsufficient, Requirement, RouteMatch, RouteRule, Unmatched,
 };
 use crate::request::{AmbiguousPaths, PathReading};
+use crate::token::extract::TokenSource;
+use crate::token::jwks::KeySet;
+pub use crate::token::session::{UpstreamHeaders, DEFAULT_UPSTREAM_HEADERS};
 use crate::token::verify::{Algorithm, VerifyOptions};
 mod shape;
 
@@ -286,49 +287,6 @@ pub struct StepUpEndpoint {
 pub struct JwtAuthnSource {
     /// The `payload_in_metadata` name configured on the jwt_authn provider.
     pub payload_in_metadata: String,
-}
-
-/// Upstream header names; `None` disables that header.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct UpstreamHeaders {
-    pub subject: Option<String>,
-    pub level: Option<String>,
-    pub methods: Option<String>,
-}
-
-/// The identity headers' default names: stripped from every request even when an operator
-/// disables or renames them, since an upstream may still read them.
-pub const DEFAULT_UPSTREAM_HEADERS: [&str; 3] = [
-    "x-mfa-gate-subject",
-    "x-mfa-gate-level",
-    "x-mfa-gate-methods",
-];
-
-impl UpstreamHeaders {
-    /// The configured names, for stripping client-supplied copies.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        [&self.subject, &self.level, &self.methods]
-            .into_iter()
-            .filter_map(|n| n.as_deref())
-    }
-
-    /// Whether a request header called `name` could reach the upstream as one of ours:
-    /// any configured or default name, compared ASCII case-insensitively with `_` read as
-    /// `-` (WSGI, Rack, CGI and PHP fold both into `HTTP_X_MFA_GATE_LEVEL`).
-    pub fn shadows(&self, name: &[u8]) -> bool {
-        let folded_eq = |ours: &str| {
-            ours.len() == name.len()
-                && ours.bytes().zip(name).all(|(a, &b)| {
-                    let b = if b == b'_' {
-                        b'-'
-                    } else {
-                        b.to_ascii_lowercase()
-                    };
-                    a == b
-                })
-        };
-        DEFAULT_UPSTREAM_HEADERS.iter().any(|d| folded_eq(d)) || self.names().any(folded_eq)
-    }
 }
 
 impl Config {
@@ -1143,7 +1101,7 @@ fn compile_route(
         return None;
     }
     Some(RouteRule {
-        name_json: crate::record::json_string(&name).into(),
+        name_json: crate::json::json_string(&name).into(),
         name: name.into(),
         matcher: RouteMatch {
             path_exact: m.path,

@@ -7,9 +7,9 @@ use super::keys::{self, FetchKind, MAX_WAITING_FETCHES, UNKNOWN_KID_REFRESH_INTE
 use super::local_reply;
 use super::state::Shared;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Outcome, Request};
-use crate::token::jwt_authn;
+use crate::metrics;
 use crate::response::LocalReply;
-use crate::record;
+use crate::token::jwt_authn;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
@@ -84,7 +84,7 @@ impl GateHttp {
                 f.request_fetches_in_flight += 1;
                 if why == KeysWanted::UnknownKid {
                     f.last_unknown_kid_fetch_secs = Some(now);
-                    state.metrics.increment(record::JWKS_UNKNOWN_KID_REFRESH);
+                    state.metrics.increment(metrics::JWKS_UNKNOWN_KID_REFRESH);
                 }
                 self.fetching = Some((token, issuer));
                 log::debug!(
@@ -95,7 +95,7 @@ impl GateHttp {
             }
             Err(e) => {
                 log::warn!("[ctx {}] {e}", self.context_id);
-                state.metrics.increment(record::JWKS_FETCH_FAILURE);
+                state.metrics.increment(metrics::JWKS_FETCH_FAILURE);
                 false
             }
         }
@@ -123,7 +123,7 @@ impl GateHttp {
                 let line = &mut state.log_line;
                 line.clear();
                 line.push_str("[ctx ");
-                record::push_u64(line, u64::from(self.context_id));
+                crate::json::push_u64(line, u64::from(self.context_id));
                 line.push_str("] decision ");
                 record.write_json(line);
                 if hostcalls::log(LogLevel::Info, line).is_err() {

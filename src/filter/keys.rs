@@ -3,8 +3,8 @@
 //! counts `mfa_gate.jwks_fetch.failure`.
 
 use super::state::VmState;
+use crate::metrics;
 use crate::token::jwks::KeySet;
-use crate::record;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::time::Duration;
@@ -138,7 +138,7 @@ fn apply_response(
                 f.failures = 0;
                 f.next_due_secs = now_secs.saturating_add(refresh);
             }
-            state.metrics.increment(record::JWKS_FETCH_SUCCESS);
+            state.metrics.increment(metrics::JWKS_FETCH_SUCCESS);
             true
         }
         Err(why) => {
@@ -157,7 +157,7 @@ fn apply_response(
                 let delay = RETRY_BASE_SECS.saturating_mul(1 << shift).min(refresh);
                 f.next_due_secs = now_secs.saturating_add(delay);
             }
-            state.metrics.increment(record::JWKS_FETCH_FAILURE);
+            state.metrics.increment(metrics::JWKS_FETCH_FAILURE);
             false
         }
     }

@@ -6,7 +6,7 @@ use super::http::{GateHttp, Unconfigured};
 use super::keys::{self, FetchKind};
 use super::state::{Shared, VmState};
 use crate::config;
-use crate::record;
+use crate::metrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::RefCell;
@@ -62,7 +62,7 @@ impl GateRoot {
                 }
                 Err(why) => {
                     log::warn!("[ctx {}] {why}", self.context_id);
-                    state.metrics.increment(record::JWKS_FETCH_FAILURE);
+                    state.metrics.increment(metrics::JWKS_FETCH_FAILURE);
                     state.fetch[index].next_due_secs = now.saturating_add(TICK_SECS * 2);
                 }
             }
@@ -124,7 +124,7 @@ impl RootContext for GateRoot {
             config.mode
         );
         let mut state = VmState::new(config);
-        state.metrics.define_all(&record::FIXED_COUNTERS);
+        state.metrics.define_all(&metrics::FIXED_COUNTERS);
         self.state = Some(Rc::new(RefCell::new(state)));
         self.pending.clear();
         if remote {

@@ -11,6 +11,7 @@
 //! in the recency index only the first time in a given second, so a busy session's hits
 //! cost a hash lookup and no index update.
 
+use crate::metrics;
 use siphasher::sip128::{Hasher128, SipHasher13};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -192,6 +193,33 @@ fn digest(token: &[u8]) -> Digest {
     let mut hasher = SipHasher13::new_with_keys(k0, k1);
     hasher.write(token);
     hasher.finish128().as_bytes()
+}
+
+/// Whether a session came from the verified-session cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Found in the cache.
+    Hit,
+    /// Not in the cache: verified (or decoded) now.
+    Miss,
+}
+
+impl CacheUse {
+    /// `hit` or `miss`, as in the record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheUse::Hit => "hit",
+            CacheUse::Miss => "miss",
+        }
+    }
+
+    /// The counter this use increments.
+    pub fn counter(self) -> &'static str {
+        match self {
+            CacheUse::Hit => metrics::TOKEN_CACHE_HIT,
+            CacheUse::Miss => metrics::TOKEN_CACHE_MISS,
+        }
+    }
 }
 
 #[cfg(test)]

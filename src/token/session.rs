@@ -3,8 +3,7 @@
 //! worked out once, when the session is established, not on each request.
 
 use crate::assurance::{Assurance, Level};
-use crate::config::UpstreamHeaders;
-use crate::record::{json_str, json_str_array};
+use crate::json::{json_str, json_str_array};
 use std::rc::Rc;
 
 /// Headers set on the upstream request, (name, value): shared, since a session's are the
@@ -105,6 +104,49 @@ impl Session {
     /// The record's session fields as JSON members, each preceded by a comma.
     pub fn record_fields(&self) -> &str {
         &self.record_fields
+    }
+}
+
+/// Upstream header names; `None` disables that header.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpstreamHeaders {
+    pub subject: Option<String>,
+    pub level: Option<String>,
+    pub methods: Option<String>,
+}
+
+/// The identity headers' default names: stripped from every request even when an operator
+/// disables or renames them, since an upstream may still read them.
+pub const DEFAULT_UPSTREAM_HEADERS: [&str; 3] = [
+    "x-mfa-gate-subject",
+    "x-mfa-gate-level",
+    "x-mfa-gate-methods",
+];
+
+impl UpstreamHeaders {
+    /// The configured names, for stripping client-supplied copies.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        [&self.subject, &self.level, &self.methods]
+            .into_iter()
+            .filter_map(|n| n.as_deref())
+    }
+
+    /// Whether a request header called `name` could reach the upstream as one of ours:
+    /// any configured or default name, compared ASCII case-insensitively with `_` read as
+    /// `-` (WSGI, Rack, CGI and PHP fold both into `HTTP_X_MFA_GATE_LEVEL`).
+    pub fn shadows(&self, name: &[u8]) -> bool {
+        let folded_eq = |ours: &str| {
+            ours.len() == name.len()
+                && ours.bytes().zip(name).all(|(a, &b)| {
+                    let b = if b == b'_' {
+                        b'-'
+                    } else {
+                        b.to_ascii_lowercase()
+                    };
+                    a == b
+                })
+        };
+        DEFAULT_UPSTREAM_HEADERS.iter().any(|d| folded_eq(d)) || self.names().any(folded_eq)
     }
 }
 

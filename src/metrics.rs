@@ -1,0 +1,147 @@
+//! Metric names (one place; the README's metrics table lists them) and the counters one
+//! evaluation bumps. A leaf: it imports nothing from the crate.
+
+/// Requests answered `allow` (enforced).
+pub const DECISION_ALLOW: &str = "mfa_gate.decision.allow";
+/// Requests answered with a step-up challenge or redirect (enforced).
+pub const DECISION_STEP_UP: &str = "mfa_gate.decision.step_up";
+/// Requests denied: 401/403 (enforced).
+pub const DECISION_DENY: &str = "mfa_gate.decision.deny";
+/// Decisions in report-only mode that would have been allow.
+pub const REPORT_ONLY_ALLOW: &str = "mfa_gate.report_only.allow";
+/// Decisions in report-only mode that would have been a step-up.
+pub const REPORT_ONLY_STEP_UP: &str = "mfa_gate.report_only.step_up";
+/// Decisions in report-only mode that would have been a deny.
+pub const REPORT_ONLY_DENY: &str = "mfa_gate.report_only.deny";
+/// Prefix of the per-reason counters: `mfa_gate.reason.<code>`.
+pub const REASON_PREFIX: &str = "mfa_gate.reason.";
+/// CORS preflight requests passed through untouched.
+pub const CORS_PREFLIGHT: &str = "mfa_gate.cors_preflight";
+/// Requests that matched no rule and were let through (`unmatched: allow`).
+pub const UNMATCHED_ALLOWED: &str = "mfa_gate.unmatched_allowed";
+/// Requests on public rules (no requirement) let through.
+pub const PUBLIC_ALLOWED: &str = "mfa_gate.public_allowed";
+/// Verified-token cache hits.
+pub const TOKEN_CACHE_HIT: &str = "mfa_gate.token_cache.hit";
+/// Verified-token cache misses (a full verification followed).
+pub const TOKEN_CACHE_MISS: &str = "mfa_gate.token_cache.miss";
+/// Sessions read from Envoy jwt_authn's verified payload.
+pub const JWT_AUTHN_PAYLOAD: &str = "mfa_gate.jwt_authn_payload";
+/// JWKS fetches that produced a usable key set.
+pub const JWKS_FETCH_SUCCESS: &str = "mfa_gate.jwks_fetch.success";
+/// JWKS fetches that failed (status, timeout, reset, unparsable body); last good keys kept.
+pub const JWKS_FETCH_FAILURE: &str = "mfa_gate.jwks_fetch.failure";
+/// Refreshes triggered by a token naming an unknown `kid`.
+pub const JWKS_UNKNOWN_KID_REFRESH: &str = "mfa_gate.jwks_fetch.unknown_kid_refresh";
+
+/// Every fixed counter name, defined at start so they show at 0.
+pub const FIXED_COUNTERS: [&str; 15] = [
+    DECISION_ALLOW,
+    DECISION_STEP_UP,
+    DECISION_DENY,
+    REPORT_ONLY_ALLOW,
+    REPORT_ONLY_STEP_UP,
+    REPORT_ONLY_DENY,
+    CORS_PREFLIGHT,
+    UNMATCHED_ALLOWED,
+    PUBLIC_ALLOWED,
+    TOKEN_CACHE_HIT,
+    TOKEN_CACHE_MISS,
+    JWT_AUTHN_PAYLOAD,
+    JWKS_FETCH_SUCCESS,
+    JWKS_FETCH_FAILURE,
+    JWKS_UNKNOWN_KID_REFRESH,
+];
+
+/// The counters one evaluation bumps, in order: mfa-gate's fixed names held inline (no
+/// allocation on the per-request path), then the per-reason counters of a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Counters {
+    fixed: [&'static str; 4],
+    fixed_len: usize,
+    named: Vec<String>,
+}
+
+impl Counters {
+    /// One fixed counter.
+    pub fn one(name: &'static str) -> Self {
+        let mut counters = Counters::default();
+        counters.push(name);
+        counters
+    }
+
+    /// Adds a fixed counter (an evaluation has at most three; more would be kept as named).
+    pub fn push(&mut self, name: &'static str) {
+        match self.fixed.get_mut(self.fixed_len) {
+            Some(slot) => {
+                *slot = name;
+                self.fixed_len += 1;
+            }
+            None => self.push_named(name.to_string()),
+        }
+    }
+
+    /// Adds a counter by computed name, once.
+    pub fn push_named(&mut self, name: String) {
+        if !self.named.contains(&name) && !self.fixed().contains(&name.as_str()) {
+            self.named.push(name);
+        }
+    }
+
+    /// The fixed counters.
+    pub fn fixed(&self) -> &[&'static str] {
+        self.fixed.get(..self.fixed_len).unwrap_or(&[])
+    }
+
+    /// The counters with computed names (per reason).
+    pub fn named(&self) -> &[String] {
+        &self.named
+    }
+
+    /// Every counter, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.fixed()
+            .iter()
+            .copied()
+            .chain(self.named.iter().map(String::as_str))
+    }
+}
+
+impl serde::Serialize for Counters {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+/// The per-reason counter for a reason string: the code before any `:` detail, limited to
+/// `[a-z0-9_]` so a hostile value can never mint arbitrary stat names.
+pub fn reason_counter(reason: &str) -> String {
+    let code = reason.split(':').next().unwrap_or("");
+    let clean: String = code
+        .chars()
+        .take(48)
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{REASON_PREFIX}{clean}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_counters_are_sanitised() {
+        assert_eq!(
+            reason_counter("level_below_required:push<phishing_resistant"),
+            "mfa_gate.reason.level_below_required"
+        );
+        assert_eq!(reason_counter("Bad.Name{x}"), "mfa_gate.reason._ad__ame_x_");
+        assert!(reason_counter(&"a".repeat(500)).len() < 70);
+    }
+}
