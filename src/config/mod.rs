@@ -10,9 +10,10 @@ use crate::policy::{
 };
 use crate::request::{AmbiguousPaths, PathReading};
 use crate::token::extract::TokenSource;
+use crate::token::jose::Algorithm;
 use crate::token::jwks::KeySet;
 pub use crate::token::session::{UpstreamHeaders, DEFAULT_UPSTREAM_HEADERS};
-use crate::token::verify::{Algorithm, VerifyOptions};
+use crate::token::verify::VerifyOptions;
 mod shape;
 
 use serde::Deserialize;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::token::verify::{parse_json_unique, Algorithm, VerifyError};
+use crate::token::jose::{parse_json_unique, truncate_for_log, Algorithm};
 
 /// Largest JWKS document accepted, in bytes.
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
@@ -101,6 +101,15 @@ impl PublicKey {
             PublicKey::HS512(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
         }
     }
+}
+
+/// Why no key of a set can verify a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoKey {
+    /// The token names a `kid` the set lacks (shortened for logs).
+    UnknownKid(String),
+    /// No key in the set fits the token's algorithm.
+    NoMatchingKey,
 }
 
 /// One usable JWK: its `kid` and one prepared key per algorithm it may verify.
@@ -247,7 +256,7 @@ impl KeySet {
         &self,
         algorithm: Algorithm,
         kid: Option<&str>,
-    ) -> Result<Vec<Candidate<'_>>, VerifyError> {
+    ) -> Result<Vec<Candidate<'_>>, NoKey> {
         if algorithm.is_hmac() {
             let found: Vec<Candidate<'_>> = self
                 .hmac
@@ -257,7 +266,7 @@ impl KeySet {
                 .map(|key| Candidate { key, kid: None })
                 .collect();
             return if found.is_empty() {
-                Err(VerifyError::NoMatchingKey)
+                Err(NoKey::NoMatchingKey)
             } else {
                 Ok(found)
             };
@@ -280,7 +289,7 @@ impl KeySet {
                     }
                 }
                 if !kid_known {
-                    return Err(VerifyError::UnknownKid(truncate_for_log(kid)));
+                    return Err(NoKey::UnknownKid(truncate_for_log(kid)));
                 }
                 found.truncate(MAX_KEYS_TRIED_WITHOUT_KID);
             }
@@ -299,7 +308,7 @@ impl KeySet {
             }
         }
         if found.is_empty() {
-            Err(VerifyError::NoMatchingKey)
+            Err(NoKey::NoMatchingKey)
         } else {
             Ok(found)
         }
@@ -310,19 +319,6 @@ impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "KeySet({} keys)", self.len())
     }
-}
-
-/// A `kid` (attacker-controlled) shortened for errors and logs.
-pub(crate) fn truncate_for_log(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.len() <= MAX {
-        return s.to_string();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 /// Members that carry private or symmetric key material; a JWKS must not publish them.
@@ -376,14 +372,7 @@ fn parse_jwk(value: &Value) -> Result<JwkEntry, String> {
     let allowed: Vec<Algorithm> = match (kty, crv) {
         ("RSA", _) => {
             check_rsa_modulus(optional_str(jwk, "n")?.ok_or("RSA key without \"n\"")?)?;
-            vec![
-                Algorithm::RS256,
-                Algorithm::RS384,
-                Algorithm::RS512,
-                Algorithm::PS256,
-                Algorithm::PS384,
-                Algorithm::PS512,
-            ]
+            Algorithm::RSA.to_vec()
         }
         ("EC", Some("P-256")) => vec![Algorithm::ES256],
         ("EC", Some("P-384")) => vec![Algorithm::ES384],
@@ -539,7 +528,7 @@ mod tests {
         );
         assert!(matches!(
             set.candidates(Algorithm::PS256, Some("rsa")),
-            Err(VerifyError::NoMatchingKey)
+            Err(NoKey::NoMatchingKey)
         ));
     }
 
@@ -704,14 +693,14 @@ mod tests {
         );
         assert!(matches!(
             set.candidates(Algorithm::ES256, Some("missing")),
-            Err(VerifyError::UnknownKid(k)) if k == "missing"
+            Err(NoKey::UnknownKid(k)) if k == "missing"
         ));
         assert!(matches!(
             set.candidates(Algorithm::EdDSA, None),
-            Err(VerifyError::NoMatchingKey)
+            Err(NoKey::NoMatchingKey)
         ));
         let long_kid = "x".repeat(500);
-        let Err(VerifyError::UnknownKid(shown)) = set.candidates(Algorithm::ES256, Some(&long_kid))
+        let Err(NoKey::UnknownKid(shown)) = set.candidates(Algorithm::ES256, Some(&long_kid))
         else {
             panic!("expected UnknownKid");
         };

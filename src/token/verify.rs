@@ -21,74 +21,12 @@ use std::fmt;
 
 use jwt_simple::prelude::*;
 use jwt_simple::JWTError;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::claims::Claims;
-use crate::token::jwks::{truncate_for_log, KeySet, PublicKey};
-
-/// A JWS algorithm mfa-gate can verify. `none` is not representable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Algorithm {
-    RS256,
-    RS384,
-    RS512,
-    PS256,
-    PS384,
-    PS512,
-    ES256,
-    ES384,
-    EdDSA,
-    HS256,
-    HS384,
-    HS512,
-}
-
-impl Algorithm {
-    /// All algorithms.
-    pub const ALL: [Algorithm; 12] = [
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::EdDSA,
-        Algorithm::HS256,
-        Algorithm::HS384,
-        Algorithm::HS512,
-    ];
-
-    /// The JOSE `alg` spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::RS256 => "RS256",
-            Algorithm::RS384 => "RS384",
-            Algorithm::RS512 => "RS512",
-            Algorithm::PS256 => "PS256",
-            Algorithm::PS384 => "PS384",
-            Algorithm::PS512 => "PS512",
-            Algorithm::ES256 => "ES256",
-            Algorithm::ES384 => "ES384",
-            Algorithm::EdDSA => "EdDSA",
-            Algorithm::HS256 => "HS256",
-            Algorithm::HS384 => "HS384",
-            Algorithm::HS512 => "HS512",
-        }
-    }
-
-    /// Parses the JOSE spelling (case-sensitive, as RFC 7515 requires). `none` → None.
-    pub fn parse(s: &str) -> Option<Algorithm> {
-        Algorithm::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-
-    /// True for the HMAC family, which needs an explicitly configured secret.
-    pub fn is_hmac(self) -> bool {
-        matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-    }
-}
+pub use crate::token::jose::Algorithm;
+use crate::token::jose::{decode_object, decode_segment, truncate_for_log, Compact, JoseError};
+use crate::token::jwks::{KeySet, NoKey, PublicKey};
 
 /// Per-issuer verification settings (compiled from configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +143,24 @@ impl fmt::Display for VerifyError {
     }
 }
 
+impl From<JoseError> for VerifyError {
+    fn from(error: JoseError) -> Self {
+        match error {
+            JoseError::TooLarge { len, max } => VerifyError::TooLarge { len, max },
+            JoseError::Malformed(why) => VerifyError::Malformed(why),
+        }
+    }
+}
+
+impl From<NoKey> for VerifyError {
+    fn from(error: NoKey) -> Self {
+        match error {
+            NoKey::UnknownKid(kid) => VerifyError::UnknownKid(kid),
+            NoKey::NoMatchingKey => VerifyError::NoMatchingKey,
+        }
+    }
+}
+
 /// Largest NumericDate accepted for exp/nbf/iat (2106-02-07): jwt-simple's timestamps are
 /// 32.32 fixed point, so larger values would wrap inside it.
 const MAX_NUMERIC_DATE: u64 = u32::MAX as u64;
@@ -291,49 +247,6 @@ pub fn verify_signature_only(
         algorithm: header.algorithm,
         kid: outcome.kid,
     })
-}
-
-/// The three segments of a compact JWS, as text (checked to be base64url + dots).
-struct Compact<'a> {
-    text: &'a str,
-    header: &'a str,
-    payload: &'a str,
-    signature: &'a str,
-}
-
-impl<'a> Compact<'a> {
-    fn split(token: &'a [u8], max_token_bytes: usize) -> Result<Compact<'a>, VerifyError> {
-        if token.len() > max_token_bytes {
-            return Err(VerifyError::TooLarge {
-                len: token.len(),
-                max: max_token_bytes,
-            });
-        }
-        if !token
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err(malformed(
-                "token has characters outside base64url and '.' (JWS JSON serialization is not supported)",
-            ));
-        }
-        let text = std::str::from_utf8(token).map_err(|_| malformed("token is not ASCII"))?;
-        let mut parts = text.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("token does not have exactly three segments"));
-        };
-        if header.is_empty() {
-            return Err(malformed("empty header segment"));
-        }
-        Ok(Compact {
-            text,
-            header,
-            payload,
-            signature,
-        })
-    }
 }
 
 /// The parts of the protected header that choose the key.
@@ -607,137 +520,11 @@ fn malformed(why: &str) -> VerifyError {
     VerifyError::Malformed(why.to_string())
 }
 
-/// Decodes one segment, accepting only canonical unpadded base64url: the decoder tolerates
-/// non-zero trailing bits, so two spellings would decode to the same bytes (Wycheproof
-/// `invalidBase64Padding`); re-encoding must give the segment back.
-fn decode_segment(segment: &str, what: &str) -> Result<Vec<u8>, VerifyError> {
-    let not_base64 = || VerifyError::Malformed(format!("{what} is not canonical base64url"));
-    let bytes = Base64UrlSafeNoPadding::decode_to_vec(segment, None).map_err(|_| not_base64())?;
-    match Base64UrlSafeNoPadding::encode_to_string(&bytes) {
-        Ok(again) if again == segment => Ok(bytes),
-        _ => Err(not_base64()),
-    }
-}
-
-/// Decodes a base64url segment holding a JSON object without duplicate members.
-fn decode_object(segment: &str, what: &str) -> Result<Map<String, Value>, VerifyError> {
-    let bytes = decode_segment(segment, what)?;
-    match parse_json_unique(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(VerifyError::Malformed(format!(
-            "{what} is not a JSON object"
-        ))),
-        Err(e) if e.to_string().starts_with(DUPLICATE_MEMBER) => Err(VerifyError::Malformed(
-            format!("{what} has a duplicate member"),
-        )),
-        Err(_) => Err(VerifyError::Malformed(format!("{what} is not valid JSON"))),
-    }
-}
-
-const DUPLICATE_MEMBER: &str = "duplicate member";
-
-/// Parses JSON, rejecting any object with a repeated member name (after unescaping, so
-/// `"a"` and `"\u0061"` collide). Parsers disagree on which duplicate wins, so a token or
-/// JWKS with duplicates is refused rather than read one way here and another elsewhere.
-/// serde_json's recursion limit (128) still applies.
-pub(crate) fn parse_json_unique(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    let UniqueValue(value) = serde_json::from_slice(bytes)?;
-    Ok(value)
-}
-
-struct UniqueValue(Value);
-
-impl<'de> Deserialize<'de> for UniqueValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueValueVisitor)
-    }
-}
-
-struct UniqueValueVisitor;
-
-impl<'de> Visitor<'de> for UniqueValueVisitor {
-    type Value = UniqueValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<UniqueValue, E> {
-        Ok(UniqueValue(Value::Bool(v)))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<UniqueValue, E> {
-        Ok(UniqueValue(Value::from(v)))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<UniqueValue, E> {
-        Ok(UniqueValue(Value::from(v)))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<UniqueValue, E> {
-        Ok(UniqueValue(Value::from(v)))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<UniqueValue, E> {
-        Ok(UniqueValue(Value::String(v.to_string())))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<UniqueValue, E> {
-        Ok(UniqueValue(Value::String(v)))
-    }
-
-    fn visit_unit<E>(self) -> Result<UniqueValue, E> {
-        Ok(UniqueValue(Value::Null))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueValue, A::Error> {
-        let mut items = Vec::new();
-        while let Some(UniqueValue(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(UniqueValue(Value::Array(items)))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueValue, A::Error> {
-        let mut members = Map::new();
-        while let Some(name) = map.next_key::<String>()? {
-            if members.contains_key(&name) {
-                return Err(de::Error::custom(DUPLICATE_MEMBER));
-            }
-            let UniqueValue(value) = map.next_value()?;
-            members.insert(name, value);
-        }
-        Ok(UniqueValue(Value::Object(members)))
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn duplicate_members_are_found_at_any_depth_and_after_unescaping() {
-        assert!(parse_json_unique(br#"{"a":1,"b":{"c":[{"d":1}]}}"#).is_ok());
-        for doc in [
-            &br#"{"a":1,"a":2}"#[..],
-            br#"{"a":1,"\u0061":2}"#,
-            br#"{"x":{"y":1,"y":1}}"#,
-            br#"[{"z":[{"k":1,"k":1}]}]"#,
-        ] {
-            let err = parse_json_unique(doc).unwrap_err();
-            assert!(err.to_string().starts_with(DUPLICATE_MEMBER), "{err}");
-        }
-        let value = parse_json_unique(
-            br#"{"n":-1,"f":1.5,"u":18446744073709551615,"s":"\u00fc","z":null,"b":false}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            value,
-            json!({"n": -1, "f": 1.5, "u": u64::MAX, "s": "ü", "z": null, "b": false})
-        );
-    }
 
     #[test]
     fn numeric_dates() {
@@ -764,18 +551,7 @@ mod tests {
                 Err(VerifyError::InvalidClaim("exp"))
             );
         }
-        assert_eq!(numeric_date(&Map::new(), "exp"), Ok(None));
-    }
-
-    #[test]
-    fn segments_must_be_canonical_base64url() {
-        assert_eq!(decode_segment("Zm9v", "x").unwrap(), b"foo");
-        assert_eq!(decode_segment("", "x").unwrap(), b"");
-        // "Zm9w" decodes to "fop"; "Zm9vZ" is an impossible length; "QR" has non-zero
-        // trailing bits (the canonical spelling of "A" is "QQ").
-        for bad in ["Zm9v=", "Zm9vZ", "QR", "Zm9v+", "Zm9v/"] {
-            assert!(decode_segment(bad, "x").is_err(), "{bad}");
-        }
+        assert_eq!(numeric_date(&Claims::new(), "exp"), Ok(None));
     }
 
     #[test]
