@@ -52,14 +52,7 @@ pub enum ClaimsInput<'a> {
     Unverified(&'a Claims),
 }
 
-/// Why evaluation needs keys before it can finish.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeysWanted {
-    /// No keys were loaded yet for this issuer.
-    NotLoaded,
-    /// The token names a `kid` the current key set lacks (rotation?).
-    UnknownKid,
-}
+pub use crate::schedule::KeysWanted;
 
 /// What to do with the request.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,6 +17,7 @@ pub mod reason;
 pub mod record;
 pub mod request;
 pub mod response;
+pub mod schedule;
 pub mod token;
 
 // The flat layout's public paths, kept for the CLI, tests and benches that use them.

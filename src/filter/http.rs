@@ -3,12 +3,13 @@
 
 use super::clock;
 use super::header_map;
-use super::keys::{self, FetchKind, MAX_WAITING_FETCHES, UNKNOWN_KID_REFRESH_INTERVAL_SECS};
+use super::keys;
 use super::local_reply;
 use super::state::Shared;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Outcome, Request};
 use crate::metrics;
 use crate::response::LocalReply;
+use crate::schedule::FetchKind;
 use crate::token::jwt_authn;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -66,24 +67,13 @@ impl GateHttp {
     fn try_fetch(&mut self, issuer: usize, why: KeysWanted) -> bool {
         let now = clock::now_secs();
         let mut state = self.state.borrow_mut();
-        let Some(f) = state.fetch.get(issuer) else {
-            return false;
-        };
-        let allowed = match why {
-            KeysWanted::NotLoaded => f.request_fetches_in_flight < MAX_WAITING_FETCHES,
-            KeysWanted::UnknownKid => f
-                .last_unknown_kid_fetch_secs
-                .is_none_or(|last| now.saturating_sub(last) >= UNKNOWN_KID_REFRESH_INTERVAL_SECS),
-        };
-        if !allowed {
+        if !state.schedule.admits_request(issuer, why, now) {
             return false;
         }
         match keys::dispatch(&state, issuer) {
             Ok(token) => {
-                let f = &mut state.fetch[issuer];
-                f.request_fetches_in_flight += 1;
+                state.schedule.request_started(issuer, why, now);
                 if why == KeysWanted::UnknownKid {
-                    f.last_unknown_kid_fetch_secs = Some(now);
                     state.metrics.increment(metrics::JWKS_UNKNOWN_KID_REFRESH);
                 }
                 self.fetching = Some((token, issuer));

@@ -1,9 +1,10 @@
-//! Remote JWKS: fetching with `dispatch_http_call`, the refresh schedule, and applying a
-//! response. A failed or unparsable fetch keeps the last good keys, logs a warning and
+//! Remote JWKS: fetching with `dispatch_http_call` and applying a response (when to fetch
+//! is [`crate::schedule`]'s). A failed or unparsable fetch keeps the last good keys, logs a warning and
 //! counts `mfa_gate.jwks_fetch.failure`.
 
 use super::state::VmState;
 use crate::metrics;
+use crate::schedule::FetchKind;
 use crate::token::jwks::KeySet;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
@@ -11,28 +12,6 @@ use std::time::Duration;
 
 /// Largest JWKS response accepted, bytes.
 const MAX_JWKS_BYTES: usize = 1 << 20;
-/// Seconds between refreshes triggered by tokens naming an unknown `kid`, per issuer.
-pub const UNKNOWN_KID_REFRESH_INTERVAL_SECS: u64 = 30;
-/// Fetches that requests may have in flight per issuer while no keys are loaded yet.
-pub const MAX_WAITING_FETCHES: u32 = 8;
-/// First retry delay after a failed fetch; doubles per failure up to the refresh interval.
-const RETRY_BASE_SECS: u64 = 5;
-
-/// Fetch bookkeeping for one issuer.
-#[derive(Debug, Default, Clone)]
-pub struct FetchState {
-    /// Scheduled (root) fetch in flight.
-    pub scheduled_in_flight: bool,
-    /// Request-triggered fetches in flight.
-    pub request_fetches_in_flight: u32,
-    /// When the next scheduled fetch is due (seconds since epoch).
-    pub next_due_secs: u64,
-    /// Consecutive failures.
-    pub failures: u32,
-    /// Last request-triggered fetch for an unknown kid.
-    pub last_unknown_kid_fetch_secs: Option<u64>,
-}
-
 /// Starts a fetch of issuer `index`'s JWKS from the current context. Returns the call token.
 pub fn dispatch(state: &VmState, index: usize) -> Result<u32, String> {
     let Some(remote) = state
@@ -63,15 +42,6 @@ pub fn dispatch(state: &VmState, index: usize) -> Result<u32, String> {
     })
 }
 
-/// Which kind of fetch finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FetchKind {
-    /// The root context's scheduled refresh.
-    Scheduled,
-    /// A request waiting for keys.
-    Request,
-}
-
 /// Completes a fetch of issuer `index` inside `on_http_call_response`: clears its in-flight
 /// mark and applies the response. Returns true if a new key set was installed.
 pub fn complete(
@@ -82,26 +52,14 @@ pub fn complete(
     body_size: usize,
     now_secs: u64,
 ) -> bool {
-    if let Some(f) = state.fetch.get_mut(index) {
-        match kind {
-            FetchKind::Scheduled => f.scheduled_in_flight = false,
-            FetchKind::Request => {
-                f.request_fetches_in_flight = f.request_fetches_in_flight.saturating_sub(1)
-            }
-        }
-    }
-    apply_response(state, index, num_headers, body_size, now_secs)
+    let installed = apply_response(state, index, num_headers, body_size);
+    state.schedule.finished(index, kind, installed, now_secs);
+    installed
 }
 
 /// Reads the current http-call response (inside `on_http_call_response`) and applies it to
 /// issuer `index`. Returns true if a new key set was installed.
-fn apply_response(
-    state: &mut VmState,
-    index: usize,
-    num_headers: usize,
-    body_size: usize,
-    now_secs: u64,
-) -> bool {
+fn apply_response(state: &mut VmState, index: usize, num_headers: usize, body_size: usize) -> bool {
     let result = read_key_set(num_headers, body_size);
     let issuer = state
         .config
@@ -109,12 +67,6 @@ fn apply_response(
         .get(index)
         .map(|i| i.verify.issuer.clone())
         .unwrap_or_default();
-    let refresh = state
-        .config
-        .issuers
-        .get(index)
-        .and_then(|i| i.remote_jwks.as_ref())
-        .map_or(600, |r| r.refresh_interval_secs);
     match result {
         Ok(mut keys) => {
             if let Some(secret) = state
@@ -134,10 +86,6 @@ fn apply_response(
                     state.cache.clear();
                 }
             }
-            if let Some(f) = state.fetch.get_mut(index) {
-                f.failures = 0;
-                f.next_due_secs = now_secs.saturating_add(refresh);
-            }
             state.metrics.increment(metrics::JWKS_FETCH_SUCCESS);
             true
         }
@@ -151,12 +99,6 @@ fn apply_response(
                     "no keys loaded yet"
                 }
             );
-            if let Some(f) = state.fetch.get_mut(index) {
-                f.failures = f.failures.saturating_add(1);
-                let shift = f.failures.saturating_sub(1).min(10);
-                let delay = RETRY_BASE_SECS.saturating_mul(1 << shift).min(refresh);
-                f.next_due_secs = now_secs.saturating_add(delay);
-            }
             state.metrics.increment(metrics::JWKS_FETCH_FAILURE);
             false
         }

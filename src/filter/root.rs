@@ -3,19 +3,17 @@
 
 use super::clock;
 use super::http::{GateHttp, Unconfigured};
-use super::keys::{self, FetchKind};
+use super::keys;
 use super::state::{Shared, VmState};
 use crate::config;
 use crate::metrics;
+use crate::schedule::{FetchKind, TICK_SECS};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
-
-/// Tick period while any issuer fetches keys remotely.
-const TICK_SECS: u64 = 5;
 
 /// Root context state machine: `Unconfigured` until on_configure succeeds, then `Ready`.
 pub struct GateRoot {
@@ -46,24 +44,16 @@ impl GateRoot {
         };
         let now = self.now();
         let mut state = shared.borrow_mut();
-        for index in 0..state.config.issuers.len() {
-            let due = {
-                let remote = state.config.issuers[index].remote_jwks.is_some();
-                let f = &state.fetch[index];
-                remote && !f.scheduled_in_flight && now >= f.next_due_secs
-            };
-            if !due {
-                continue;
-            }
+        for index in state.schedule.due(now) {
             match keys::dispatch(&state, index) {
                 Ok(token) => {
                     self.pending.insert(token, index);
-                    state.fetch[index].scheduled_in_flight = true;
+                    state.schedule.scheduled_started(index);
                 }
                 Err(why) => {
                     log::warn!("[ctx {}] {why}", self.context_id);
                     state.metrics.increment(metrics::JWKS_FETCH_FAILURE);
-                    state.fetch[index].next_due_secs = now.saturating_add(TICK_SECS * 2);
+                    state.schedule.scheduled_not_dispatched(index, now);
                 }
             }
         }
@@ -114,7 +104,6 @@ impl RootContext for GateRoot {
                 return false;
             }
         };
-        let remote = config.issuers.iter().any(|i| i.remote_jwks.is_some());
         log::info!(
             "[ctx {}] mfa-gate {} configured: {} issuers, {} routes, mode {:?}",
             self.context_id,
@@ -125,6 +114,7 @@ impl RootContext for GateRoot {
         );
         let mut state = VmState::new(config);
         state.metrics.define_all(&metrics::FIXED_COUNTERS);
+        let remote = state.schedule.has_periodic_work();
         self.state = Some(Rc::new(RefCell::new(state)));
         self.pending.clear();
         if remote {

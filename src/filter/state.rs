@@ -1,10 +1,10 @@
 //! Per-VM state shared by the root context and the HTTP contexts of one worker VM
 //! (single-threaded, so `Rc<RefCell<_>>`).
 
-use super::keys::FetchState;
 use super::metrics::Metrics;
 use crate::config::Config;
 use crate::engine::SessionCache;
+use crate::schedule::KeySchedule;
 use crate::token::jwks::KeySet;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -15,8 +15,8 @@ pub struct VmState {
     pub config: Config,
     /// Current key set per issuer (inline, or the last good fetch).
     pub keys: Vec<Option<KeySet>>,
-    /// Fetch bookkeeping per issuer.
-    pub fetch: Vec<FetchState>,
+    /// When each issuer's keys are fetched.
+    pub schedule: KeySchedule,
     /// Verified sessions by token digest.
     pub cache: SessionCache,
     /// Counter ids.
@@ -43,16 +43,15 @@ impl VmState {
                 keys
             })
             .collect();
-        let fetch = config
-            .issuers
-            .iter()
-            .map(|_| FetchState::default())
-            .collect();
+        let schedule = KeySchedule::new(
+            (config.issuers.iter())
+                .map(|i| i.remote_jwks.as_ref().map(|r| r.refresh_interval_secs)),
+        );
         let cache = SessionCache::new(config.token_cache_entries);
         VmState {
             config,
             keys,
-            fetch,
+            schedule,
             cache,
             metrics: Metrics::default(),
             log_line: String::with_capacity(512),
