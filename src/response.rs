@@ -34,6 +34,14 @@ pub struct LocalReply {
     pub details: &'static str,
 }
 
+/// The provider's authorization endpoint for browser step-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUpEndpoint {
+    pub authorization_endpoint: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+}
+
 /// Where to send a browser for step-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectTarget<'a> {

@@ -9,7 +9,9 @@ use crate::policy::{
     BrowserMode, Mode, OnInsufficient, Requirement, RouteMatch, RouteRule, Unmatched,
 };
 use crate::request::{AmbiguousPaths, PathReading};
+pub use crate::response::StepUpEndpoint;
 use crate::token::extract::TokenSource;
+pub use crate::token::issuer::{IssuerConfig, RemoteJwks};
 use crate::token::jose::Algorithm;
 use crate::token::jwks::KeySet;
 pub use crate::token::session::{UpstreamHeaders, DEFAULT_UPSTREAM_HEADERS};
@@ -243,46 +245,6 @@ pub struct Config {
     pub host_rules: bool,
 }
 
-/// One trusted issuer.
-#[derive(Debug, Clone)]
-pub struct IssuerConfig {
-    /// Verification settings (iss, audiences, algorithms, skew, size cap).
-    pub verify: VerifyOptions,
-    /// Keys given inline in the configuration.
-    pub inline_keys: Option<KeySet>,
-    /// Keys fetched from a cluster.
-    pub remote_jwks: Option<RemoteJwks>,
-    /// HMAC secret (raw bytes), when configured.
-    pub hmac_secret: Option<Vec<u8>>,
-    /// How this issuer's amr/acr are read.
-    pub classifier: ClassifierSettings,
-    /// Where browsers are sent to step up.
-    pub step_up: Option<StepUpEndpoint>,
-}
-
-/// A JWKS fetched with `dispatch_http_call`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteJwks {
-    /// Envoy cluster name.
-    pub cluster: String,
-    /// Request path.
-    pub path: String,
-    /// `:authority` of the request.
-    pub authority: String,
-    /// Seconds between refreshes.
-    pub refresh_interval_secs: u64,
-    /// Fetch timeout, milliseconds.
-    pub timeout_ms: u64,
-}
-
-/// The provider's authorization endpoint for browser step-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepUpEndpoint {
-    pub authorization_endpoint: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-}
-
 /// Reading Envoy jwt_authn's verified payload (`payload_in_metadata`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtAuthnSource {
@@ -293,7 +255,7 @@ pub struct JwtAuthnSource {
 impl Config {
     /// The issuer whose `iss` is exactly `iss`.
     pub fn issuer_index(&self, iss: &str) -> Option<usize> {
-        self.issuers.iter().position(|i| i.verify.issuer == iss)
+        crate::token::issuer::issuer_index(&self.issuers, iss)
     }
 }
 

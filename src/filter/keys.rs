@@ -1,17 +1,15 @@
 //! Remote JWKS: fetching with `dispatch_http_call` and applying a response (when to fetch
-//! is [`crate::schedule`]'s). A failed or unparsable fetch keeps the last good keys, logs a warning and
-//! counts `mfa_gate.jwks_fetch.failure`.
+//! is [`crate::schedule`]'s). A failed or unparsable fetch keeps the last good keys, logs a
+//! warning and counts `mfa_gate.jwks_fetch.failure`.
 
 use super::state::VmState;
 use crate::metrics;
 use crate::schedule::FetchKind;
-use crate::token::jwks::KeySet;
+use crate::token::jwks::{KeySet, MAX_JWKS_BYTES};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::time::Duration;
 
-/// Largest JWKS response accepted, bytes.
-const MAX_JWKS_BYTES: usize = 1 << 20;
 /// Starts a fetch of issuer `index`'s JWKS from the current context. Returns the call token.
 pub fn dispatch(state: &VmState, index: usize) -> Result<u32, String> {
     let Some(remote) = state
@@ -42,8 +40,8 @@ pub fn dispatch(state: &VmState, index: usize) -> Result<u32, String> {
     })
 }
 
-/// Completes a fetch of issuer `index` inside `on_http_call_response`: clears its in-flight
-/// mark and applies the response. Returns true if a new key set was installed.
+/// Completes a fetch of issuer `index` inside `on_http_call_response`: applies the response
+/// and tells the schedule how it ended. Returns true if a new key set was installed.
 pub fn complete(
     state: &mut VmState,
     index: usize,

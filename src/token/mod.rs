@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod extract;
+pub mod issuer;
 pub mod jose;
 pub mod jwks;
 pub mod jwt_authn;
