@@ -1,10 +1,9 @@
 //! The pure decision pipeline, shared by the filter and the `mfa-gate explain` CLI so both
-//! give the same answer: request facts → route rule → session (verified token, cached, or
-//! Envoy jwt_authn's payload) → assurance → verdict → what to do with the request.
+//! give the same answer: request readings → route rule → session ([`crate::token`]:
+//! verified token, cached, or Envoy jwt_authn's payload) → verdict ([`crate::policy`]) →
+//! [`answer`]: the one place the reply is chosen, from the verdict or the refusal.
 
-use crate::assurance::classify;
-use crate::claims::Claims;
-use crate::config::{Config, IssuerConfig};
+use crate::config::Config;
 use crate::metrics::{self, Counters};
 use crate::policy::{
     decide, decision_counter, match_route_index, BrowserMode, Decision, Mode, OnInsufficient,
@@ -12,47 +11,28 @@ use crate::policy::{
 };
 use crate::reason::Reason;
 use crate::record::DecisionRecord;
-use crate::request::{self, Unreadable};
-use crate::response::{self, LocalReply, RedirectTarget};
-use crate::token::cache::{CacheUse, TokenCache};
-use crate::token::extract::{carries_other_credential, check_token, locate_token, RequestHeaders};
-use crate::token::jwks::KeySet;
-use crate::token::verify::{peek_issuer, verify, VerifyError};
+use crate::request::{self, RequestHeaders, RequestView, Unreadable};
+use crate::response::{self, LocalReply, RedirectTarget, StepUpEndpoint};
+use crate::token::establish::{establish, Attempt, NotEstablished, Refusal, RefusalKind, Trust};
+use crate::token::extract::TokenSource;
+use crate::token::issuer::IssuerConfig;
+use crate::token::session::HeaderList;
 use smallvec::SmallVec;
-use std::borrow::Cow;
 use std::rc::Rc;
 
-pub use crate::token::session::Session;
-use crate::token::session::{HeaderList, SessionFacts};
-
-/// The reason of a request without a token.
-const MISSING_TOKEN: &str = "missing_token";
+pub use crate::schedule::KeysWanted;
+pub use crate::token::establish::{ClaimsInput, KeyLookup, SessionCache};
+pub use crate::token::session::{header_safe, Session};
 
 /// The rule name recorded when no rule matched.
 const UNMATCHED: &str = "<unmatched>";
 
-/// The verified-session cache of one worker VM.
-pub type SessionCache = TokenCache<Rc<Session>>;
-
-/// Where this request's claims come from.
-#[derive(Debug, Clone, Copy)]
-pub enum ClaimsInput<'a> {
-    /// Extract a token from the request and verify it.
-    Token,
-    /// Envoy jwt_authn's verified payload: `None` when absent, `Err` when unreadable.
-    JwtAuthn(Option<&'a Result<Claims, String>>),
-    /// The raw bytes of the `metadata` property (Envoy's serialized dynamic metadata), from
-    /// which jwt_authn's payload under `payload_key` is read. Sessions are cached by these
-    /// bytes, so a repeated payload is decoded and classified once.
-    JwtAuthnMetadata {
-        metadata: Option<&'a [u8]>,
-        payload_key: &'a str,
-    },
-    /// Claims given directly, unverified (only the `explain --claims` CLI uses this).
-    Unverified(&'a Claims),
+/// Work the engine cannot do itself: the glue carries it out, then evaluates again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Fetch this issuer's keys.
+    Keys { issuer: usize, why: KeysWanted },
 }
-
-pub use crate::schedule::KeysWanted;
 
 /// What to do with the request.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,8 +44,8 @@ pub enum Outcome {
     },
     /// Answer it locally.
     Reply(LocalReply),
-    /// Fetch this issuer's keys, then evaluate again.
-    FetchKeys { issuer: usize, why: KeysWanted },
+    /// Do this first, then evaluate again.
+    Need(Need),
 }
 
 /// The outcome, the decision record (for gated requests) and the counters to bump.
@@ -84,48 +64,38 @@ pub struct Evaluation {
 
 /// Inputs that change per request.
 pub struct Request<'a> {
-    /// Header access by name (pseudo-headers included).
-    pub headers: &'a dyn RequestHeaders,
+    /// The request: headers by name (pseudo-headers included), properties and body on demand.
+    pub headers: &'a dyn RequestView,
     /// Where claims come from.
     pub claims: ClaimsInput<'a>,
     /// Seconds since the Unix epoch.
     pub now_secs: u64,
-    /// Whether `Outcome::FetchKeys` may be returned (false once a fetch was tried or is
+    /// Whether `Outcome::Need` may be returned (false once the need was tried or is
     /// rate-limited: the engine then answers with what it has).
     pub may_fetch_keys: bool,
 }
 
-/// The key set each issuer has now (inline or last good fetch), by issuer index.
-pub trait KeyLookup {
-    /// The keys of issuer `index`, if any are loaded.
-    fn keys(&self, index: usize) -> Option<&KeySet>;
+/// What a gated request was judged to be, before its reply is chosen.
+enum Judged {
+    /// Refused before any rule applies: an unreadable request, or no rule while unmatched
+    /// routes are denied.
+    BeforeRules(Reason),
+    /// No session: why.
+    Refused(Refusal),
+    /// The policy's verdict on a session.
+    Verdict {
+        verdict: Verdict,
+        session: Rc<Session>,
+    },
 }
 
-impl KeyLookup for [Option<KeySet>] {
-    fn keys(&self, index: usize) -> Option<&KeySet> {
-        self.get(index).and_then(Option::as_ref)
+impl From<Unreadable> for Reason {
+    fn from(unreadable: Unreadable) -> Reason {
+        match unreadable {
+            Unreadable::AmbiguousPath(kind) => Reason::AmbiguousPath(kind),
+            Unreadable::InvalidHost(kind) => Reason::InvalidHost(kind),
+        }
     }
-}
-
-impl KeyLookup for Vec<Option<KeySet>> {
-    fn keys(&self, index: usize) -> Option<&KeySet> {
-        self.as_slice().keys(index)
-    }
-}
-
-/// How the session was obtained, for the record.
-struct Obtained {
-    session: Rc<Session>,
-    source: Cow<'static, str>,
-    cache: Option<CacheUse>,
-}
-
-/// A request refused before any policy applies (401/403), with its reason.
-struct Refusal {
-    reply: LocalReply,
-    reason: Reason,
-    issuer: Option<String>,
-    source: Option<Cow<'static, str>>,
 }
 
 /// Evaluates one request: every reading of it (see [`crate::request`]: the methods, paths
@@ -140,7 +110,7 @@ pub fn evaluate(
     let headers = request.headers;
     let readings = match request::read(headers, config.paths, config.host_rules) {
         Ok(readings) => readings,
-        Err(unreadable) => return unreadable_request(config, headers, unreadable),
+        Err(unreadable) => return refused_before_rules(config, headers, unreadable.into()),
     };
     // Matched as raw bytes: nothing is decoded, so a non-UTF-8 path cannot be made to
     // look like another one.
@@ -167,11 +137,11 @@ pub fn evaluate(
     let rule_at = |index: Option<usize>| index.and_then(|i| config.routes.get(i));
     let mut chosen = evaluate_rule(config, request, keys, cache, rule_at(rules[0]));
     for &other in &rules[1..] {
-        if matches!(chosen.outcome, Outcome::FetchKeys { .. }) {
+        if matches!(chosen.outcome, Outcome::Need(_)) {
             break;
         }
         let evaluation = evaluate_rule(config, request, keys, cache, rule_at(other));
-        let needs_keys = matches!(evaluation.outcome, Outcome::FetchKeys { .. });
+        let needs_keys = matches!(evaluation.outcome, Outcome::Need(_));
         if needs_keys || strictness(&evaluation) > strictness(&chosen) {
             chosen = evaluation;
         }
@@ -204,26 +174,18 @@ fn pass(config: &Config, headers: &dyn RequestHeaders, counters: Counters) -> Ev
     }
 }
 
-/// 400 for a request whose path or host the upstream may read otherwise.
-fn unreadable_request(
+/// A request refused before any rule applies (400 unreadable, 403 unmatched).
+fn refused_before_rules(
     config: &Config,
     headers: &dyn RequestHeaders,
-    unreadable: Unreadable,
+    reason: Reason,
 ) -> Evaluation {
-    let reason = match unreadable {
-        Unreadable::AmbiguousPath(kind) => Reason::AmbiguousPath(kind),
-        Unreadable::InvalidHost(kind) => Reason::InvalidHost(kind),
-    };
-    let reply = response::bad_request(&reason.to_string());
-    let verdict = Verdict {
-        decision: Decision::Deny,
-        reasons: smallvec::smallvec![reason],
-    };
     let record = DecisionRecord {
         rule: Rc::from(UNMATCHED),
         ..DecisionRecord::default()
     };
-    refuse(config, headers, config.mode, verdict, reply, record)
+    let judged = Judged::BeforeRules(reason);
+    answer(config, headers, None, judged, record, Counters::default())
 }
 
 /// A genuine CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`,
@@ -241,9 +203,9 @@ fn is_preflight(config: &Config, headers: &dyn RequestHeaders) -> bool {
     headers.each_header(&mut |name, value| {
         let credential = name.eq_ignore_ascii_case(b"authorization")
             || name.eq_ignore_ascii_case(b"cookie")
-            || config.token_sources.iter().any(|s| {
-                matches!(s, crate::token::extract::TokenSource::Header(h) if name.eq_ignore_ascii_case(h.as_bytes()))
-            });
+            || config.token_sources.iter().any(
+                |s| matches!(s, TokenSource::Header(h) if name.eq_ignore_ascii_case(h.as_bytes())),
+            );
         let body = name.eq_ignore_ascii_case(b"transfer-encoding")
             || (name.eq_ignore_ascii_case(b"content-length") && value != b"0");
         if credential || body {
@@ -257,28 +219,9 @@ fn is_preflight(config: &Config, headers: &dyn RequestHeaders) -> bool {
 /// rule while unmatched routes are denied.
 fn preflight(config: &Config, headers: &dyn RequestHeaders, rules: &[Option<usize>]) -> Evaluation {
     if config.unmatched == Unmatched::Deny && rules.contains(&None) {
-        return unmatched_denied(config, headers);
+        return refused_before_rules(config, headers, Reason::UnmatchedRoute);
     }
     pass(config, headers, Counters::one(metrics::CORS_PREFLIGHT))
-}
-
-fn unmatched_denied(config: &Config, headers: &dyn RequestHeaders) -> Evaluation {
-    let verdict = Verdict {
-        decision: Decision::Deny,
-        reasons: smallvec::smallvec![Reason::UnmatchedRoute],
-    };
-    let record = DecisionRecord {
-        rule: Rc::from(UNMATCHED),
-        ..DecisionRecord::default()
-    };
-    refuse(
-        config,
-        headers,
-        config.mode,
-        verdict,
-        response::denied("unmatched_route"),
-        record,
-    )
 }
 
 /// Evaluates a request under one rule (`None`: no rule matched).
@@ -295,7 +238,6 @@ fn evaluate_rule(
         rule_json: rule.map(|r| Rc::clone(&r.name_json)),
         ..DecisionRecord::default()
     };
-    let mode = rule.map_or(config.mode, |r| r.mode);
 
     match rule {
         Some(r) if r.require.is_none() => {
@@ -306,61 +248,49 @@ fn evaluate_rule(
         None if config.unmatched == Unmatched::Allow => {
             return pass(config, headers, Counters::one(metrics::UNMATCHED_ALLOWED));
         }
-        None if config.unmatched == Unmatched::Deny => return unmatched_denied(config, headers),
+        None if config.unmatched == Unmatched::Deny => {
+            return refused_before_rules(config, headers, Reason::UnmatchedRoute)
+        }
         _ => {}
     }
 
-    let obtained = match obtain_session(config, request, keys, cache) {
-        Ok(o) => o,
-        Err(SessionError::FetchKeys(issuer, why)) => {
+    let trust = Trust {
+        issuers: &config.issuers,
+        sources: &config.token_sources,
+        max_token_bytes: config.max_token_bytes,
+        upstream_headers: &config.upstream_headers,
+    };
+    let attempt = Attempt {
+        claims: request.claims,
+        headers,
+        now_secs: request.now_secs,
+        may_fetch_keys: request.may_fetch_keys,
+    };
+    let established = match establish(&trust, &attempt, keys, cache) {
+        Ok(established) => established,
+        Err(NotEstablished::NeedKeys { issuer, why }) => {
             return Evaluation {
-                outcome: Outcome::FetchKeys { issuer, why },
+                outcome: Outcome::Need(Need::Keys { issuer, why }),
                 record: None,
                 counters: Counters::default(),
                 rule: rule.map(|r| Rc::clone(&r.name)),
                 session: None,
             }
         }
-        Err(SessionError::Refused(refusal)) => {
-            let Refusal {
-                mut reply,
-                reason,
-                issuer,
-                source,
-            } = *refusal;
-            // A browser without a session on a protected route is sent to sign in.
-            if reason == Reason::Refused(MISSING_TOKEN) && wants_browser_answer(rule, headers) {
-                if let (Some(step_up), Some(rule)) = (first_step_up(config), rule) {
-                    if let Some(req) = &rule.require {
-                        reply = redirect(step_up, headers, &req.acr_values, req.max_auth_age_secs);
-                    }
-                }
-            }
-            record.refused_issuer = issuer;
-            record.source = source;
-            record.required_level = rule.and_then(|r| r.require.as_ref()).map(|q| q.level);
-            // A sign-in redirect is a step-up; every other refusal is a deny.
-            let verdict = Verdict {
-                decision: if reply.status == 302 {
-                    Decision::StepUp
-                } else {
-                    Decision::Deny
-                },
-                reasons: smallvec::smallvec![reason],
-            };
-            return refuse(config, headers, mode, verdict, reply, record);
+        Err(NotEstablished::Refused(refusal)) => {
+            let judged = Judged::Refused(refusal);
+            return answer(config, headers, rule, judged, record, Counters::default());
         }
     };
 
-    let session = obtained.session;
-    let issuer = config.issuers.get(session.issuer_index);
+    let session = established.session;
     let from_jwt_authn = matches!(
         request.claims,
         ClaimsInput::JwtAuthn(_) | ClaimsInput::JwtAuthnMetadata { .. }
     );
     record.session = Some(Rc::clone(&session));
-    record.source = Some(obtained.source);
-    record.cache = obtained.cache;
+    record.source = Some(established.source);
+    record.cache = established.cache;
     record.token_age_secs = session
         .issued_at
         .map(|t| request.now_secs.saturating_sub(t));
@@ -370,98 +300,93 @@ fn evaluate_rule(
         .map(|t| request.now_secs.saturating_sub(t));
 
     let mut counters = Counters::default();
-    if let Some(cache) = obtained.cache {
+    if let Some(cache) = established.cache {
         counters.push(cache.counter());
     }
     if from_jwt_authn {
         counters.push(metrics::JWT_AUTHN_PAYLOAD);
     }
 
-    let (verdict, reply) = match rule {
-        None => (
-            Verdict {
-                decision: Decision::Allow,
-                reasons: smallvec::smallvec![Reason::ValidTokenUnmatchedRoute],
-            },
-            None,
-        ),
+    let verdict = match rule {
+        None => Verdict {
+            decision: Decision::Allow,
+            reasons: smallvec::smallvec![Reason::ValidTokenUnmatchedRoute],
+        },
         Some(rule) => {
-            let verdict = decide(
+            let skew = config
+                .issuers
+                .get(session.issuer_index)
+                .map_or(crate::config::DEFAULT_CLOCK_SKEW_SECS, |i| {
+                    i.verify.clock_skew_secs
+                });
+            decide(
                 rule,
                 &session.assurance,
                 session.issued_at,
                 request.now_secs,
-                issuer.map_or(crate::config::DEFAULT_CLOCK_SKEW_SECS, |i| {
-                    i.verify.clock_skew_secs
-                }),
-            );
-            record.required_level = rule.require.as_ref().map(|q| q.level);
-            let reply = match verdict.decision {
-                Decision::Allow => None,
-                Decision::StepUp => Some(step_up_reply(
-                    config,
-                    rule,
-                    issuer,
-                    headers,
-                    wants_browser_answer(Some(rule), headers),
-                )),
-                Decision::Deny => {
+                skew,
+            )
+        }
+    };
+    let judged = Judged::Verdict { verdict, session };
+    answer(config, headers, rule, judged, record, counters)
+}
+
+/// Chooses the reply, once, from what the request was judged to be, and builds the
+/// evaluation: enforce (reply) or report (pass, with the session's identity headers).
+/// `counters` holds the counters already due (cache, source); the decision's are added
+/// after them.
+fn answer(
+    config: &Config,
+    headers: &dyn RequestHeaders,
+    rule: Option<&RouteRule>,
+    judged: Judged,
+    mut record: DecisionRecord,
+    mut counters: Counters,
+) -> Evaluation {
+    let mode = rule.map_or(config.mode, |r| r.mode);
+    record.required_level = rule.and_then(|r| r.require.as_ref()).map(|q| q.level);
+    let (verdict, reply, session) = match judged {
+        Judged::BeforeRules(reason) => {
+            let reply = match reason {
+                Reason::UnmatchedRoute => response::denied(reason.code()),
+                _ => response::bad_request(&reason.to_string()),
+            };
+            let verdict = Verdict {
+                decision: Decision::Deny,
+                reasons: smallvec::smallvec![reason],
+            };
+            (verdict, Some(reply), None)
+        }
+        Judged::Refused(refusal) => {
+            let (decision, reply) = refusal_reply(config, rule, headers, &refusal.kind);
+            let verdict = Verdict {
+                decision,
+                reasons: smallvec::smallvec![refusal.reason()],
+            };
+            record.refused_issuer = (refusal.issuer)
+                .and_then(|i| config.issuers.get(i))
+                .map(|i| i.verify.issuer.clone());
+            record.source = refusal.source;
+            (verdict, Some(reply), None)
+        }
+        Judged::Verdict { verdict, session } => {
+            let issuer = config.issuers.get(session.issuer_index);
+            let reply = match (rule, verdict.decision) {
+                (None, _) | (_, Decision::Allow) => None,
+                (Some(rule), Decision::StepUp) => {
+                    Some(step_up_reply(config, rule, issuer, headers))
+                }
+                (Some(_), Decision::Deny) => {
                     Some(response::denied(&verdict.reasons.first().map_or_else(
                         || "policy_deny".to_string(),
                         Reason::to_string,
                     )))
                 }
             };
-            (verdict, reply)
+            (verdict, reply, Some(session))
         }
     };
-    finish(
-        config,
-        headers,
-        mode,
-        verdict,
-        reply,
-        record,
-        Some(session),
-        counters,
-    )
-}
-
-/// Builds the evaluation of a request answered without a session.
-fn refuse(
-    config: &Config,
-    headers: &dyn RequestHeaders,
-    mode: Mode,
-    verdict: Verdict,
-    reply: LocalReply,
-    record: DecisionRecord,
-) -> Evaluation {
-    finish(
-        config,
-        headers,
-        mode,
-        verdict,
-        Some(reply),
-        record,
-        None,
-        Counters::default(),
-    )
-}
-
-/// Builds the evaluation for a verdict: enforce (reply) or report (pass, with the
-/// session's identity headers). `counters` holds the counters already due (cache,
-/// source); the decision's are added after them.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    config: &Config,
-    headers: &dyn RequestHeaders,
-    mode: Mode,
-    verdict: Verdict,
-    reply: Option<LocalReply>,
-    mut record: DecisionRecord,
-    session: Option<Rc<Session>>,
-    mut counters: Counters,
-) -> Evaluation {
     counters.push(decision_counter(verdict.decision, mode));
     // Per-reason counters explain refusals; an allow is already counted by its decision.
     if verdict.decision != Decision::Allow {
@@ -495,6 +420,39 @@ fn finish(
     }
 }
 
+/// The reply to a request without a session, and whether it is a step-up: a browser
+/// without a session on a protected route is sent to sign in; every other refusal is a
+/// deny (401, 403 for another audience, 400 for two credentials).
+fn refusal_reply(
+    config: &Config,
+    rule: Option<&RouteRule>,
+    headers: &dyn RequestHeaders,
+    refusal: &RefusalKind,
+) -> (Decision, LocalReply) {
+    let realm = &config.realm;
+    let reply = match refusal {
+        RefusalKind::Missing => {
+            let requirement = rule.and_then(|r| r.require.as_ref());
+            if let (true, Some(step_up), Some(req)) = (
+                wants_browser_answer(rule, headers),
+                first_step_up(config),
+                requirement,
+            ) {
+                let reply = redirect(step_up, headers, &req.acr_values, req.max_auth_age_secs);
+                return (Decision::StepUp, reply);
+            }
+            response::missing_token(realm)
+        }
+        RefusalKind::MultipleCredentials => response::multiple_credentials(realm),
+        RefusalKind::WrongAudience => response::audience_mismatch(realm),
+        RefusalKind::Invalid(reason) => response::invalid_token(realm, &describe(reason.code())),
+        RefusalKind::KeysUnavailable => {
+            response::invalid_token(realm, &describe("keys_unavailable"))
+        }
+    };
+    (Decision::Deny, reply)
+}
+
 /// The client's headers to strip from the request: every header an upstream could read as
 /// one of ours (configured or default names, any case, `_` for `-`: see
 /// [`crate::token::session::UpstreamHeaders::shadows`]) that is not being set. Setting a header
@@ -519,294 +477,6 @@ fn removals(
     remove
 }
 
-enum SessionError {
-    FetchKeys(usize, KeysWanted),
-    Refused(Box<Refusal>),
-}
-
-fn refused(
-    config: &Config,
-    reason: Reason,
-    reply: Option<LocalReply>,
-    issuer: Option<&IssuerConfig>,
-    source: Option<Cow<'static, str>>,
-) -> SessionError {
-    let reply =
-        reply.unwrap_or_else(|| response::invalid_token(&config.realm, &describe(reason.code())));
-    SessionError::Refused(Box::new(Refusal {
-        reply,
-        reason,
-        issuer: issuer.map(|i| i.verify.issuer.clone()),
-        source,
-    }))
-}
-
-fn obtain_session(
-    config: &Config,
-    request: &Request<'_>,
-    keys: &dyn KeyLookup,
-    cache: &mut SessionCache,
-) -> Result<Obtained, SessionError> {
-    let now = request.now_secs;
-    match request.claims {
-        ClaimsInput::JwtAuthnMetadata {
-            metadata,
-            payload_key,
-        } => {
-            let bytes = metadata.filter(|b| !b.is_empty());
-            if let Some(session) = bytes.and_then(|b| cache.get(b, now)) {
-                return Ok(Obtained {
-                    session,
-                    source: Cow::Borrowed("jwt_authn"),
-                    cache: Some(CacheUse::Hit),
-                });
-            }
-            let payload = bytes
-                .and_then(|b| crate::token::jwt_authn::decode_payload(b, payload_key).transpose());
-            let session = Rc::new(jwt_authn_session(config, payload.as_ref())?);
-            if let Some(bytes) = bytes {
-                // Envoy checked exp; keep the entry no longer than the token, and at most a
-                // minute when the payload carries no exp.
-                let until = if session.expires_at > 0 {
-                    session.expires_at
-                } else {
-                    now.saturating_add(60)
-                };
-                cache.insert(bytes, Rc::clone(&session), until, now);
-            }
-            Ok(Obtained {
-                session,
-                source: Cow::Borrowed("jwt_authn"),
-                cache: Some(CacheUse::Miss),
-            })
-        }
-        ClaimsInput::JwtAuthn(payload) => {
-            let session = jwt_authn_session(config, payload)?;
-            Ok(Obtained {
-                session: Rc::new(session),
-                source: Cow::Borrowed("jwt_authn"),
-                cache: None,
-            })
-        }
-        ClaimsInput::Unverified(claims) => {
-            let session = session_from_claims(config, claims, Some(Cow::Borrowed("claims")))?;
-            Ok(Obtained {
-                session: Rc::new(session),
-                source: Cow::Borrowed("unverified_claims"),
-                cache: None,
-            })
-        }
-        ClaimsInput::Token => {
-            let Some(found) = locate_token(&config.token_sources, request.headers) else {
-                return Err(refused(
-                    config,
-                    Reason::Refused(MISSING_TOKEN),
-                    Some(response::missing_token(&config.realm)),
-                    None,
-                    None,
-                ));
-            };
-            let source = config
-                .token_sources
-                .get(found.source)
-                .map_or(Cow::Borrowed("token"), |s| s.label());
-            if carries_other_credential(&config.token_sources, request.headers, found.token) {
-                return Err(refused(
-                    config,
-                    Reason::Refused("multiple_credentials"),
-                    Some(response::multiple_credentials(&config.realm)),
-                    None,
-                    Some(source),
-                ));
-            }
-            // A cached token passed `check_token` when it was verified: look it up first
-            // (an oversized one cannot be cached, and is not worth hashing).
-            let cached = (found.token.len() <= config.max_token_bytes)
-                .then(|| cache.get(found.token, now))
-                .flatten();
-            if let Some(session) = cached {
-                return Ok(Obtained {
-                    session,
-                    source,
-                    cache: Some(CacheUse::Hit),
-                });
-            }
-            if let Err(reason) = check_token(found.token) {
-                return Err(refused(
-                    config,
-                    Reason::MalformedCredential(reason),
-                    None,
-                    None,
-                    Some(source),
-                ));
-            }
-            let iss = peek_issuer(found.token, config.max_token_bytes).map_err(|e| {
-                refused(
-                    config,
-                    Reason::Refused(e.reason()),
-                    None,
-                    None,
-                    Some(source.clone()),
-                )
-            })?;
-            let Some(index) = config.issuer_index(&iss) else {
-                return Err(refused(
-                    config,
-                    Reason::Refused("unknown_issuer"),
-                    None,
-                    None,
-                    Some(source.clone()),
-                ));
-            };
-            let issuer = &config.issuers[index];
-            let Some(keyset) = keys.keys(index) else {
-                if request.may_fetch_keys && issuer.remote_jwks.is_some() {
-                    return Err(SessionError::FetchKeys(index, KeysWanted::NotLoaded));
-                }
-                return Err(refused(
-                    config,
-                    Reason::Refused("keys_unavailable"),
-                    None,
-                    Some(issuer),
-                    Some(source.clone()),
-                ));
-            };
-            let verified = match verify(found.token, keyset, &issuer.verify, now) {
-                Ok(v) => v,
-                Err(VerifyError::UnknownKid(_))
-                    if request.may_fetch_keys && issuer.remote_jwks.is_some() =>
-                {
-                    return Err(SessionError::FetchKeys(index, KeysWanted::UnknownKid));
-                }
-                Err(e @ VerifyError::WrongAudience) => {
-                    return Err(refused(
-                        config,
-                        Reason::Refused(e.reason()),
-                        Some(response::audience_mismatch(&config.realm)),
-                        Some(issuer),
-                        Some(source.clone()),
-                    ))
-                }
-                Err(e) => {
-                    return Err(refused(
-                        config,
-                        Reason::Refused(e.reason()),
-                        None,
-                        Some(issuer),
-                        Some(source.clone()),
-                    ))
-                }
-            };
-            let assurance = classify(&verified.claims, &issuer.classifier);
-            let session = Rc::new(Session::new(
-                SessionFacts {
-                    issuer_index: index,
-                    issuer: issuer.verify.issuer.clone(),
-                    subject: string_claim(&verified.claims, "sub"),
-                    session_id: string_claim(&verified.claims, "sid"),
-                    assurance,
-                    issued_at: verified.issued_at,
-                    expires_at: verified.expires_at,
-                },
-                &config.upstream_headers,
-            ));
-            cache.insert(
-                found.token,
-                Rc::clone(&session),
-                verified
-                    .expires_at
-                    .saturating_add(issuer.verify.clock_skew_secs),
-                now,
-            );
-            Ok(Obtained {
-                session,
-                source,
-                cache: Some(CacheUse::Miss),
-            })
-        }
-    }
-}
-
-/// The session for Envoy jwt_authn's verified payload: absent → missing token, unreadable
-/// → refused.
-fn jwt_authn_session(
-    config: &Config,
-    payload: Option<&Result<Claims, String>>,
-) -> Result<Session, SessionError> {
-    let source = Some(Cow::Borrowed("jwt_authn"));
-    match payload {
-        None => Err(refused(
-            config,
-            Reason::Refused(MISSING_TOKEN),
-            Some(response::missing_token(&config.realm)),
-            None,
-            source,
-        )),
-        Some(Err(_)) => Err(refused(
-            config,
-            Reason::Refused("jwt_authn_payload_unreadable"),
-            None,
-            None,
-            source,
-        )),
-        Some(Ok(claims)) => session_from_claims(config, claims, source),
-    }
-}
-
-fn session_from_claims(
-    config: &Config,
-    claims: &Claims,
-    source: Option<Cow<'static, str>>,
-) -> Result<Session, SessionError> {
-    let Some(iss) = string_claim(claims, "iss") else {
-        return Err(refused(
-            config,
-            Reason::Refused("missing_issuer"),
-            None,
-            None,
-            source,
-        ));
-    };
-    let Some(index) = config.issuer_index(&iss) else {
-        return Err(refused(
-            config,
-            Reason::Refused("unknown_issuer"),
-            None,
-            None,
-            source,
-        ));
-    };
-    let issuer = &config.issuers[index];
-    Ok(Session::new(
-        SessionFacts {
-            issuer_index: index,
-            issuer: issuer.verify.issuer.clone(),
-            subject: string_claim(claims, "sub"),
-            session_id: string_claim(claims, "sid"),
-            assurance: classify(claims, &issuer.classifier),
-            issued_at: number_claim(claims, "iat"),
-            expires_at: number_claim(claims, "exp").unwrap_or(0),
-        },
-        &config.upstream_headers,
-    ))
-}
-
-fn string_claim(claims: &Claims, name: &str) -> Option<String> {
-    claims
-        .get(name)
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-}
-
-fn number_claim(claims: &Claims, name: &str) -> Option<u64> {
-    let v = claims.get(name)?;
-    v.as_u64().or_else(|| {
-        v.as_f64()
-            .filter(|f| *f >= 0.0 && f.is_finite())
-            .map(|f| f as u64)
-    })
-}
-
 fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestHeaders) -> bool {
     match rule.map_or(BrowserMode::Auto, |r| r.browser) {
         BrowserMode::Api => false,
@@ -815,7 +485,7 @@ fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestHeaders) 
     }
 }
 
-fn first_step_up(config: &Config) -> Option<&crate::config::StepUpEndpoint> {
+fn first_step_up(config: &Config) -> Option<&StepUpEndpoint> {
     config.issuers.iter().find_map(|i| i.step_up.as_ref())
 }
 
@@ -833,7 +503,7 @@ fn return_url(headers: &dyn RequestHeaders) -> String {
 }
 
 fn redirect(
-    step_up: &crate::config::StepUpEndpoint,
+    step_up: &StepUpEndpoint,
     headers: &dyn RequestHeaders,
     acr_values: &str,
     max_age: Option<u64>,
@@ -856,7 +526,6 @@ fn step_up_reply(
     rule: &RouteRule,
     issuer: Option<&IssuerConfig>,
     headers: &dyn RequestHeaders,
-    wants_html: bool,
 ) -> LocalReply {
     let Some(req) = &rule.require else {
         return response::denied("policy_deny");
@@ -864,7 +533,7 @@ fn step_up_reply(
     if rule.on_insufficient == OnInsufficient::Deny {
         return response::denied("insufficient_user_authentication");
     }
-    if wants_html {
+    if wants_browser_answer(Some(rule), headers) {
         if let Some(step_up) = issuer.and_then(|i| i.step_up.as_ref()) {
             return redirect(step_up, headers, &req.acr_values, req.max_auth_age_secs);
         }
@@ -879,8 +548,6 @@ fn step_up_reply(
         ),
     )
 }
-
-pub use crate::token::session::header_safe;
 
 /// Human description for `error_description` from a reason code (never token content).
 fn describe(reason: &str) -> String {

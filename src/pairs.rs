@@ -68,7 +68,9 @@ fn entry_lens(lens: &[u8]) -> (usize, usize) {
     ((word & 0xffff_ffff) as usize, (word >> 32) as usize)
 }
 
-impl crate::token::extract::RequestHeaders for Pairs<'_> {
+impl crate::request::RequestView for Pairs<'_> {}
+
+impl crate::request::RequestHeaders for Pairs<'_> {
     fn header(&self, name: &str) -> Option<&[u8]> {
         let name = name.as_bytes();
         let (table, mut data) = self.parts();
@@ -158,7 +160,7 @@ mod tests {
             parsed.iter().collect::<Vec<_>>(),
             vec![(&b"Ab"[..], &b"\xff"[..])]
         );
-        use crate::token::extract::RequestHeaders;
+        use crate::request::RequestHeaders;
         assert_eq!(parsed.header("ab"), Some(&b"\xff"[..]));
         assert_eq!(parsed.header("AB"), Some(&b"\xff"[..]));
         assert_eq!(parsed.header("a"), None);

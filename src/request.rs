@@ -10,9 +10,74 @@
 //!
 //! Never decodes more than it must and never panics; everything is raw bytes.
 
-use crate::token::extract::RequestHeaders;
 use smallvec::SmallVec;
 use std::borrow::Cow;
+
+/// Read access to the request's headers by lower-case name, as raw bytes.
+pub trait RequestHeaders {
+    /// The first value of header `name`, if present.
+    fn header(&self, name: &str) -> Option<&[u8]>;
+
+    /// Visits every entry (name, value) in order, repeated names included (HTTP/1 keeps a
+    /// second `Cookie` line as its own entry).
+    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8]));
+}
+
+impl RequestHeaders for [(String, Vec<u8>)] {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        for (k, v) in self {
+            visit(k.as_bytes(), v);
+        }
+    }
+}
+
+impl RequestHeaders for Vec<(String, Vec<u8>)> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.as_slice().header(name)
+    }
+
+    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        self.as_slice().each_header(visit);
+    }
+}
+
+/// Every value of header `name` (ASCII case-insensitive), in order.
+pub fn header_values<'s>(headers: &'s dyn RequestHeaders, name: &str) -> Vec<&'s [u8]> {
+    let mut values = Vec::new();
+    headers.each_header(&mut |k, v| {
+        if k.eq_ignore_ascii_case(name.as_bytes()) {
+            values.push(v);
+        }
+    });
+    values
+}
+
+/// The engine's view of one request: its headers, read once by the glue, and the host's
+/// properties and the request body, which cost a hostcall each and so are read only when
+/// asked for (a configured stage that needs them), at most once per request.
+pub trait RequestView: RequestHeaders {
+    /// The property at `path` (e.g. `["metadata"]`, `["source", "address"]`), as the host
+    /// serializes it; `None` when absent or not available in this phase.
+    fn property(&self, path: &[&str]) -> Option<Cow<'_, [u8]>> {
+        let _ = path;
+        None
+    }
+
+    /// The request body buffered so far; `None` when the host has not buffered it.
+    fn body(&self) -> Option<&[u8]> {
+        None
+    }
+}
+
+impl RequestView for [(String, Vec<u8>)] {}
+
+impl RequestView for Vec<(String, Vec<u8>)> {}
 
 /// How a path that an upstream could read as another path is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

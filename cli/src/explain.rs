@@ -9,7 +9,7 @@ use crate::{number, value};
 use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder};
 use mfa_gate::claims::Claims;
 use mfa_gate::config::Config;
-use mfa_gate::engine::{self, ClaimsInput, Evaluation, Outcome, SessionCache};
+use mfa_gate::engine::{self, ClaimsInput, Evaluation, Need, Outcome, SessionCache};
 use mfa_gate::extract::TokenSource;
 use mfa_gate::jwks::KeySet;
 use serde_json::{json, Value};
@@ -330,7 +330,7 @@ fn report(
             "body": String::from_utf8_lossy(&reply.body),
             "details": reply.details,
         }),
-        Outcome::FetchKeys { issuer, .. } => json!({
+        Outcome::Need(Need::Keys { issuer, .. }) => json!({
             "status": "keys needed",
             "issuer": config.issuers.get(*issuer).map(|i| i.verify.issuer.clone()),
         }),

@@ -1,13 +1,16 @@
 //! One HTTP stream: evaluate the request with the pure engine and carry out the outcome
-//! (pass with identity headers, local reply, or pause to fetch keys first).
+//! (pass with identity headers, local reply, or pause to fulfil a need, e.g. fetch keys,
+//! and evaluate again).
 
 use super::clock;
 use super::header_map;
 use super::keys;
 use super::local_reply;
 use super::state::Shared;
-use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Outcome, Request};
+use super::view::HostRequest;
+use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Need, Outcome, Request};
 use crate::metrics;
+use crate::request::RequestView;
 use crate::response::LocalReply;
 use crate::schedule::FetchKind;
 use crate::token::jwt_authn;
@@ -37,11 +40,11 @@ impl GateHttp {
         let now = clock::now_secs();
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
+        let header_bytes = header_map::request_header_bytes();
+        let view = HostRequest::new(&header_bytes);
         let metadata = match &state.config.jwt_authn {
-            // Errors (not a stream, serialization failure) read as "no verified payload".
-            Some(_) => hostcalls::get_property(jwt_authn::property_path())
-                .ok()
-                .flatten(),
+            // Unavailable reads as "no verified payload".
+            Some(_) => view.property(&jwt_authn::property_path()),
             None => None,
         };
         let claims = match &state.config.jwt_authn {
@@ -51,11 +54,8 @@ impl GateHttp {
             },
             None => ClaimsInput::Token,
         };
-        let header_bytes = header_map::request_header_bytes();
-        // A malformed map reads as empty, as Envoy's own parser treats it.
-        let headers = crate::pairs::parse(&header_bytes).unwrap_or_default();
         let request = Request {
-            headers: &headers,
+            headers: &view,
             claims,
             now_secs: now,
             may_fetch_keys,
@@ -63,8 +63,16 @@ impl GateHttp {
         engine::evaluate(&state.config, &request, &state.keys, &mut state.cache)
     }
 
-    /// Decides whether this stream may fetch keys now, and starts the fetch if so.
-    fn try_fetch(&mut self, issuer: usize, why: KeysWanted) -> bool {
+    /// Starts the work the engine needs, if the schedule admits it now. Returns whether it
+    /// started (the stream then waits for it).
+    fn fulfil(&mut self, need: Need) -> bool {
+        match need {
+            Need::Keys { issuer, why } => self.fetch_keys(issuer, why),
+        }
+    }
+
+    /// Starts a fetch of issuer `issuer`'s keys for this stream, if admitted.
+    fn fetch_keys(&mut self, issuer: usize, why: KeysWanted) -> bool {
         let now = clock::now_secs();
         let mut state = self.state.borrow_mut();
         if !state.schedule.admits_request(issuer, why, now) {
@@ -152,7 +160,7 @@ impl GateHttp {
                 }
             }
             Outcome::Reply(reply) => self.reply(&reply),
-            Outcome::FetchKeys { .. } => {
+            Outcome::Need(_) => {
                 // The engine only asks when allowed to; answer as if keys were unavailable.
                 let e = self.evaluate(false);
                 self.apply(e, in_headers_callback)
@@ -207,8 +215,8 @@ impl Context for GateHttp {
 impl HttpContext for GateHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let evaluation = self.evaluate(true);
-        if let Outcome::FetchKeys { issuer, why } = evaluation.outcome {
-            if self.try_fetch(issuer, why) {
+        if let Outcome::Need(need) = evaluation.outcome {
+            if self.fulfil(need) {
                 return Action::Pause;
             }
             let evaluation = self.evaluate(false);

@@ -10,6 +10,7 @@ mod local_reply;
 mod metrics;
 mod root;
 mod state;
+mod view;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);

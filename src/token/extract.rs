@@ -1,6 +1,8 @@
 //! Where the session token is: Authorization Bearer, a named header, or a cookie, tried in
 //! the configured order. Works on raw header bytes; never logs what it finds.
 
+use crate::request::RequestHeaders;
+
 /// A place a token can be carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
@@ -21,51 +23,6 @@ impl TokenSource {
             TokenSource::Cookie(c) => format!("cookie:{c}").into(),
         }
     }
-}
-
-/// Read access to the request's headers by lower-case name, as raw bytes.
-pub trait RequestHeaders {
-    /// The first value of header `name`, if present.
-    fn header(&self, name: &str) -> Option<&[u8]>;
-
-    /// Visits every entry (name, value) in order, repeated names included (HTTP/1 keeps a
-    /// second `Cookie` line as its own entry).
-    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8]));
-}
-
-impl RequestHeaders for [(String, Vec<u8>)] {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
-    }
-
-    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
-        for (k, v) in self {
-            visit(k.as_bytes(), v);
-        }
-    }
-}
-
-impl RequestHeaders for Vec<(String, Vec<u8>)> {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.as_slice().header(name)
-    }
-
-    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
-        self.as_slice().each_header(visit);
-    }
-}
-
-/// Every value of header `name` (ASCII case-insensitive), in order.
-pub fn header_values<'s>(headers: &'s dyn RequestHeaders, name: &str) -> Vec<&'s [u8]> {
-    let mut values = Vec::new();
-    headers.each_header(&mut |k, v| {
-        if k.eq_ignore_ascii_case(name.as_bytes()) {
-            values.push(v);
-        }
-    });
-    values
 }
 
 /// A credential found in the request, borrowed from its header.

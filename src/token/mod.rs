@@ -4,6 +4,7 @@
 //! cache (`cache`) and the session every later stage reads (`session`).
 
 pub mod cache;
+pub mod establish;
 pub mod extract;
 pub mod issuer;
 pub mod jose;

@@ -1,0 +1,375 @@
+//! Session establishment: from where the claims come (a token on the request, Envoy
+//! jwt_authn's verified payload, or claims given to the CLI) to a [`Session`], or a typed
+//! [`Refusal`] saying why there is none, or the keys still needed. It never builds a
+//! reply: the engine chooses that once, from the refusal.
+
+use crate::assurance::classify;
+use crate::claims::Claims;
+use crate::reason::Reason;
+use crate::request::RequestHeaders;
+use crate::schedule::KeysWanted;
+use crate::token::cache::{CacheUse, TokenCache};
+use crate::token::extract::{carries_other_credential, check_token, locate_token, TokenSource};
+use crate::token::issuer::{issuer_index, IssuerConfig};
+use crate::token::jwks::KeySet;
+use crate::token::jwt_authn::decode_payload;
+use crate::token::session::{Session, SessionFacts, UpstreamHeaders};
+use crate::token::verify::{peek_issuer, verify, VerifyError};
+use std::borrow::Cow;
+use std::rc::Rc;
+
+/// The verified-session cache of one worker VM.
+pub type SessionCache = TokenCache<Rc<Session>>;
+
+/// The source label of sessions read from Envoy jwt_authn.
+const JWT_AUTHN: &str = "jwt_authn";
+
+/// Where this request's claims come from.
+#[derive(Debug, Clone, Copy)]
+pub enum ClaimsInput<'a> {
+    /// Extract a token from the request and verify it.
+    Token,
+    /// Envoy jwt_authn's verified payload: `None` when absent, `Err` when unreadable.
+    JwtAuthn(Option<&'a Result<Claims, String>>),
+    /// The raw bytes of the `metadata` property (Envoy's serialized dynamic metadata), from
+    /// which jwt_authn's payload under `payload_key` is read. Sessions are cached by these
+    /// bytes, so a repeated payload is decoded and classified once.
+    JwtAuthnMetadata {
+        metadata: Option<&'a [u8]>,
+        payload_key: &'a str,
+    },
+    /// Claims given directly, unverified (only the `explain --claims` CLI uses this).
+    Unverified(&'a Claims),
+}
+
+/// The key set each issuer has now (inline or last good fetch), by issuer index.
+pub trait KeyLookup {
+    /// The keys of issuer `index`, if any are loaded.
+    fn keys(&self, index: usize) -> Option<&KeySet>;
+}
+
+impl KeyLookup for [Option<KeySet>] {
+    fn keys(&self, index: usize) -> Option<&KeySet> {
+        self.get(index).and_then(Option::as_ref)
+    }
+}
+
+impl KeyLookup for Vec<Option<KeySet>> {
+    fn keys(&self, index: usize) -> Option<&KeySet> {
+        self.as_slice().keys(index)
+    }
+}
+
+/// What establishment needs from the configuration.
+pub struct Trust<'a> {
+    /// Trusted issuers, by index.
+    pub issuers: &'a [IssuerConfig],
+    /// Where to look for the token, in order.
+    pub sources: &'a [TokenSource],
+    /// Token length cap, bytes.
+    pub max_token_bytes: usize,
+    /// The identity headers' names, rendered into each new session.
+    pub upstream_headers: &'a UpstreamHeaders,
+}
+
+/// A session and how it was obtained, for the record.
+pub struct Established {
+    /// The session.
+    pub session: Rc<Session>,
+    /// Where it came from: `bearer`, `cookie:<name>`, `jwt_authn`, ...
+    pub source: Cow<'static, str>,
+    /// Whether the session cache was used.
+    pub cache: Option<CacheUse>,
+}
+
+/// Why no session was established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// No credential (or no jwt_authn payload).
+    Missing,
+    /// The request carries a second credential beside the one located.
+    MultipleCredentials,
+    /// The credential is not a valid token: the reason says why.
+    Invalid(Reason),
+    /// A valid token for another audience.
+    WrongAudience,
+    /// The token's issuer has no keys loaded.
+    KeysUnavailable,
+}
+
+/// A request refused before any policy applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub kind: RefusalKind,
+    /// The issuer, once the token named a trusted one.
+    pub issuer: Option<usize>,
+    /// Where the credential was found.
+    pub source: Option<Cow<'static, str>>,
+}
+
+impl Refusal {
+    fn new(kind: RefusalKind, issuer: Option<usize>, source: Option<Cow<'static, str>>) -> Self {
+        Refusal {
+            kind,
+            issuer,
+            source,
+        }
+    }
+
+    /// The reason recorded and counted.
+    pub fn reason(&self) -> Reason {
+        match &self.kind {
+            RefusalKind::Missing => Reason::Refused("missing_token"),
+            RefusalKind::MultipleCredentials => Reason::Refused("multiple_credentials"),
+            RefusalKind::Invalid(reason) => reason.clone(),
+            RefusalKind::WrongAudience => Reason::Refused(VerifyError::WrongAudience.reason()),
+            RefusalKind::KeysUnavailable => Reason::Refused("keys_unavailable"),
+        }
+    }
+}
+
+/// Why establishment did not end in a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotEstablished {
+    /// Refused.
+    Refused(Refusal),
+    /// Issuer `issuer`'s keys are needed first (only when the request may fetch them).
+    NeedKeys { issuer: usize, why: KeysWanted },
+}
+
+fn refused(kind: RefusalKind, issuer: Option<usize>, source: &Cow<'static, str>) -> NotEstablished {
+    NotEstablished::Refused(Refusal::new(kind, issuer, Some(source.clone())))
+}
+
+fn invalid(code: &'static str, source: &Cow<'static, str>) -> NotEstablished {
+    refused(RefusalKind::Invalid(Reason::Refused(code)), None, source)
+}
+
+/// One request's inputs to establishment.
+pub struct Attempt<'a> {
+    /// Where the claims come from.
+    pub claims: ClaimsInput<'a>,
+    /// The request's headers (for a token).
+    pub headers: &'a dyn RequestHeaders,
+    /// Seconds since the Unix epoch.
+    pub now_secs: u64,
+    /// Whether [`NotEstablished::NeedKeys`] may be returned.
+    pub may_fetch_keys: bool,
+}
+
+/// Establishes the session of one request.
+pub fn establish(
+    trust: &Trust<'_>,
+    attempt: &Attempt<'_>,
+    keys: &dyn KeyLookup,
+    cache: &mut SessionCache,
+) -> Result<Established, NotEstablished> {
+    let now = attempt.now_secs;
+    let source = Cow::Borrowed(JWT_AUTHN);
+    match attempt.claims {
+        ClaimsInput::JwtAuthnMetadata {
+            metadata,
+            payload_key,
+        } => {
+            let bytes = metadata.filter(|b| !b.is_empty());
+            if let Some(session) = bytes.and_then(|b| cache.get(b, now)) {
+                return Ok(established(session, source, Some(CacheUse::Hit)));
+            }
+            let payload = bytes.and_then(|b| decode_payload(b, payload_key).transpose());
+            let session = Rc::new(jwt_authn_session(trust, payload.as_ref())?);
+            if let Some(bytes) = bytes {
+                // Envoy checked exp; keep the entry no longer than the token, and at most a
+                // minute when the payload carries no exp.
+                let until = if session.expires_at > 0 {
+                    session.expires_at
+                } else {
+                    now.saturating_add(60)
+                };
+                cache.insert(bytes, Rc::clone(&session), until, now);
+            }
+            Ok(established(session, source, Some(CacheUse::Miss)))
+        }
+        ClaimsInput::JwtAuthn(payload) => {
+            let session = jwt_authn_session(trust, payload)?;
+            Ok(established(Rc::new(session), source, None))
+        }
+        ClaimsInput::Unverified(claims) => {
+            let session = session_from_claims(trust, claims, &Cow::Borrowed("claims"))?;
+            let source = Cow::Borrowed("unverified_claims");
+            Ok(established(Rc::new(session), source, None))
+        }
+        ClaimsInput::Token => token_session(trust, attempt, keys, cache),
+    }
+}
+
+fn established(
+    session: Rc<Session>,
+    source: Cow<'static, str>,
+    cache: Option<CacheUse>,
+) -> Established {
+    Established {
+        session,
+        source,
+        cache,
+    }
+}
+
+/// The session of the token on the request: cached, or verified now.
+fn token_session(
+    trust: &Trust<'_>,
+    attempt: &Attempt<'_>,
+    keys: &dyn KeyLookup,
+    cache: &mut SessionCache,
+) -> Result<Established, NotEstablished> {
+    let now = attempt.now_secs;
+    let Some(found) = locate_token(trust.sources, attempt.headers) else {
+        return Err(NotEstablished::Refused(Refusal::new(
+            RefusalKind::Missing,
+            None,
+            None,
+        )));
+    };
+    let source = trust
+        .sources
+        .get(found.source)
+        .map_or(Cow::Borrowed("token"), |s| s.label());
+    if carries_other_credential(trust.sources, attempt.headers, found.token) {
+        return Err(refused(RefusalKind::MultipleCredentials, None, &source));
+    }
+    // A cached token passed `check_token` when it was verified: look it up first (an
+    // oversized one cannot be cached, and is not worth hashing).
+    let cached = (found.token.len() <= trust.max_token_bytes)
+        .then(|| cache.get(found.token, now))
+        .flatten();
+    if let Some(session) = cached {
+        return Ok(established(session, source, Some(CacheUse::Hit)));
+    }
+    if let Err(reason) = check_token(found.token) {
+        let reason = Reason::MalformedCredential(reason);
+        return Err(refused(RefusalKind::Invalid(reason), None, &source));
+    }
+    let iss = peek_issuer(found.token, trust.max_token_bytes)
+        .map_err(|e| invalid(e.reason(), &source))?;
+    let (index, issuer) = find_issuer(trust, &iss, &source)?;
+    let fetchable = attempt.may_fetch_keys && issuer.remote_jwks.is_some();
+    let Some(keyset) = keys.keys(index) else {
+        if fetchable {
+            return Err(NotEstablished::NeedKeys {
+                issuer: index,
+                why: KeysWanted::NotLoaded,
+            });
+        }
+        return Err(refused(RefusalKind::KeysUnavailable, Some(index), &source));
+    };
+    let verified = match verify(found.token, keyset, &issuer.verify, now) {
+        Ok(v) => v,
+        Err(VerifyError::UnknownKid(_)) if fetchable => {
+            return Err(NotEstablished::NeedKeys {
+                issuer: index,
+                why: KeysWanted::UnknownKid,
+            });
+        }
+        Err(VerifyError::WrongAudience) => {
+            return Err(refused(RefusalKind::WrongAudience, Some(index), &source))
+        }
+        Err(e) => {
+            let reason = Reason::Refused(e.reason());
+            return Err(refused(RefusalKind::Invalid(reason), Some(index), &source));
+        }
+    };
+    let session = Rc::new(new_session(
+        trust,
+        (index, issuer),
+        &verified.claims,
+        verified.issued_at,
+        verified.expires_at,
+    ));
+    let until = verified
+        .expires_at
+        .saturating_add(issuer.verify.clock_skew_secs);
+    cache.insert(found.token, Rc::clone(&session), until, now);
+    Ok(established(session, source, Some(CacheUse::Miss)))
+}
+
+/// The trusted issuer whose `iss` is exactly `iss`.
+fn find_issuer<'t>(
+    trust: &Trust<'t>,
+    iss: &str,
+    source: &Cow<'static, str>,
+) -> Result<(usize, &'t IssuerConfig), NotEstablished> {
+    issuer_index(trust.issuers, iss)
+        .and_then(|index| trust.issuers.get(index).map(|issuer| (index, issuer)))
+        .ok_or_else(|| invalid("unknown_issuer", source))
+}
+
+/// The session for Envoy jwt_authn's verified payload: absent → missing token, unreadable
+/// → refused.
+fn jwt_authn_session(
+    trust: &Trust<'_>,
+    payload: Option<&Result<Claims, String>>,
+) -> Result<Session, NotEstablished> {
+    let source = Cow::Borrowed(JWT_AUTHN);
+    match payload {
+        None => Err(refused(RefusalKind::Missing, None, &source)),
+        Some(Err(_)) => Err(invalid("jwt_authn_payload_unreadable", &source)),
+        Some(Ok(claims)) => session_from_claims(trust, claims, &source),
+    }
+}
+
+/// The session for claims someone else verified (or nobody: `explain --claims`).
+fn session_from_claims(
+    trust: &Trust<'_>,
+    claims: &Claims,
+    source: &Cow<'static, str>,
+) -> Result<Session, NotEstablished> {
+    let Some(iss) = string_claim(claims, "iss") else {
+        return Err(invalid("missing_issuer", source));
+    };
+    let issuer = find_issuer(trust, &iss, source)?;
+    let expires_at = number_claim(claims, "exp").unwrap_or(0);
+    Ok(new_session(
+        trust,
+        issuer,
+        claims,
+        number_claim(claims, "iat"),
+        expires_at,
+    ))
+}
+
+/// A session of an issuer (index, settings) from its claims: who, how they authenticated,
+/// when.
+fn new_session(
+    trust: &Trust<'_>,
+    (index, issuer): (usize, &IssuerConfig),
+    claims: &Claims,
+    issued_at: Option<u64>,
+    expires_at: u64,
+) -> Session {
+    let facts = SessionFacts {
+        issuer_index: index,
+        issuer: issuer.verify.issuer.clone(),
+        subject: string_claim(claims, "sub"),
+        session_id: string_claim(claims, "sid"),
+        assurance: classify(claims, &issuer.classifier),
+        issued_at,
+        expires_at,
+    };
+    Session::new(facts, trust.upstream_headers)
+}
+
+fn string_claim(claims: &Claims, name: &str) -> Option<String> {
+    claims
+        .get(name)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+fn number_claim(claims: &Claims, name: &str) -> Option<u64> {
+    let v = claims.get(name)?;
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| *f >= 0.0 && f.is_finite())
+            .map(|f| f as u64)
+    })
+}
