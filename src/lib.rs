@@ -18,6 +18,7 @@ pub mod record;
 pub mod request;
 pub mod response;
 pub mod schedule;
+pub mod store;
 pub mod token;
 
 // The flat layout's public paths, kept for the CLI, tests and benches that use them.
