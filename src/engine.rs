@@ -3,7 +3,7 @@
 //! verified token, cached, or Envoy jwt_authn's payload) → verdict ([`crate::policy`]) →
 //! [`answer`]: the one place the reply is chosen, from the verdict or the refusal.
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_CLOCK_SKEW_SECS};
 use crate::metrics::{self, Counters};
 use crate::policy::{
     decide, decision_counter, match_route_index, BrowserMode, Decision, Mode, OnInsufficient,
@@ -254,19 +254,13 @@ fn evaluate_rule(
         _ => {}
     }
 
-    let trust = Trust {
-        issuers: &config.issuers,
-        sources: &config.token_sources,
-        max_token_bytes: config.max_token_bytes,
-        upstream_headers: &config.upstream_headers,
-    };
     let attempt = Attempt {
         claims: request.claims,
         headers,
         now_secs: request.now_secs,
         may_fetch_keys: request.may_fetch_keys,
     };
-    let established = match establish(&trust, &attempt, keys, cache) {
+    let established = match establish(&trust(config), &attempt, keys, cache) {
         Ok(established) => established,
         Err(NotEstablished::NeedKeys { issuer, why }) => {
             return Evaluation {
@@ -294,10 +288,8 @@ fn evaluate_rule(
     record.token_age_secs = session
         .issued_at
         .map(|t| request.now_secs.saturating_sub(t));
-    record.auth_age_secs = session
-        .assurance
-        .auth_time
-        .map(|t| request.now_secs.saturating_sub(t));
+    record.auth_age_secs =
+        (session.assurance.auth_time).map(|t| request.now_secs.saturating_sub(t));
 
     let mut counters = Counters::default();
     if let Some(cache) = established.cache {
@@ -313,23 +305,24 @@ fn evaluate_rule(
             reasons: smallvec::smallvec![Reason::ValidTokenUnmatchedRoute],
         },
         Some(rule) => {
-            let skew = config
-                .issuers
-                .get(session.issuer_index)
-                .map_or(crate::config::DEFAULT_CLOCK_SKEW_SECS, |i| {
-                    i.verify.clock_skew_secs
-                });
-            decide(
-                rule,
-                &session.assurance,
-                session.issued_at,
-                request.now_secs,
-                skew,
-            )
+            let skew = (config.issuers.get(session.issuer_index))
+                .map_or(DEFAULT_CLOCK_SKEW_SECS, |i| i.verify.clock_skew_secs);
+            let assurance = &session.assurance;
+            decide(rule, assurance, session.issued_at, request.now_secs, skew)
         }
     };
     let judged = Judged::Verdict { verdict, session };
     answer(config, headers, rule, judged, record, counters)
+}
+
+/// What session establishment needs from the configuration.
+fn trust(config: &Config) -> Trust<'_> {
+    Trust {
+        issuers: &config.issuers,
+        sources: &config.token_sources,
+        max_token_bytes: config.max_token_bytes,
+        upstream_headers: &config.upstream_headers,
+    }
 }
 
 /// Chooses the reply, once, from what the request was judged to be, and builds the

@@ -1,0 +1,170 @@
+//! The configuration document's shape as serde types (stage 1 of 2): a plain mirror of the
+//! JSON, `deny_unknown_fields` everywhere, every optional field defaulted. [`super::parse`]
+//! compiles them into the checked form.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) mode: Option<String>,
+    #[serde(default)]
+    pub(super) realm: Option<String>,
+    #[serde(default)]
+    pub(super) issuers: Vec<RawIssuer>,
+    #[serde(default)]
+    pub(super) token_sources: Option<Vec<RawTokenSource>>,
+    #[serde(default)]
+    pub(super) jwt_authn: Option<RawJwtAuthn>,
+    #[serde(default)]
+    pub(super) max_token_bytes: Option<usize>,
+    #[serde(default)]
+    pub(super) token_cache_entries: Option<usize>,
+    #[serde(default)]
+    pub(super) routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub(super) unmatched: Option<String>,
+    #[serde(default)]
+    pub(super) upstream_headers: Option<RawUpstreamHeaders>,
+    #[serde(default)]
+    pub(super) paths: Option<RawPaths>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPaths {
+    #[serde(default)]
+    pub(super) ambiguous: Option<String>,
+    #[serde(default)]
+    pub(super) case_insensitive: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIssuer {
+    pub(super) issuer: String,
+    #[serde(default)]
+    pub(super) audiences: Vec<String>,
+    #[serde(default)]
+    pub(super) allow_any_audience: bool,
+    #[serde(default)]
+    pub(super) algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) remote_jwks: Option<RawRemoteJwks>,
+    #[serde(default)]
+    pub(super) hmac_secret_base64: Option<String>,
+    #[serde(default)]
+    pub(super) clock_skew_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) profile: Option<String>,
+    #[serde(default)]
+    pub(super) amr_levels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) acr_levels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) phishing_resistant_acrs: Vec<String>,
+    #[serde(default)]
+    pub(super) custom_claims: Vec<RawCustomClaim>,
+    #[serde(default)]
+    pub(super) step_up: Option<RawStepUp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRemoteJwks {
+    pub(super) cluster: String,
+    pub(super) path: String,
+    #[serde(default)]
+    pub(super) authority: Option<String>,
+    #[serde(default)]
+    pub(super) refresh_interval_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCustomClaim {
+    pub(super) claim: String,
+    pub(super) values: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStepUp {
+    pub(super) authorization_endpoint: String,
+    pub(super) client_id: String,
+    pub(super) redirect_uri: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTokenSource {
+    #[serde(default)]
+    pub(super) authorization_bearer: Option<bool>,
+    #[serde(default)]
+    pub(super) header: Option<String>,
+    #[serde(default)]
+    pub(super) cookie: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJwtAuthn {
+    pub(super) payload_in_metadata: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    #[serde(rename = "match")]
+    pub(super) matcher: RawMatch,
+    #[serde(default)]
+    pub(super) require: Option<RawRequire>,
+    #[serde(default)]
+    pub(super) on_insufficient: Option<String>,
+    #[serde(default)]
+    pub(super) browser: Option<String>,
+    #[serde(default)]
+    pub(super) mode: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMatch {
+    #[serde(default)]
+    pub(super) path: Option<String>,
+    #[serde(default)]
+    pub(super) path_prefix: Option<String>,
+    #[serde(default)]
+    pub(super) methods: Vec<String>,
+    #[serde(default)]
+    pub(super) hosts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRequire {
+    pub(super) level: String,
+    #[serde(default)]
+    pub(super) max_auth_age_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) acr_values: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstreamHeaders {
+    #[serde(default)]
+    pub(super) subject: Option<String>,
+    #[serde(default)]
+    pub(super) level: Option<String>,
+    #[serde(default)]
+    pub(super) methods: Option<String>,
+}
