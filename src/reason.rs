@@ -4,7 +4,7 @@
 //! per-reason counters, replies and the CLI. The code before any `:` never carries client
 //! data, so it can name a counter.
 
-use crate::assurance::Level;
+use crate::assurance::{with_level_names, Level};
 use crate::json::{json_str, push_u64};
 use crate::metrics::reason_counter;
 use serde::{Serialize, Serializer};
@@ -128,24 +128,9 @@ impl Reason {
 }
 
 /// Every level comparison rendered once, at compile time, indexed `[have][required]`:
-/// one copy per reason instead of four (each a `memory.copy` call in wasm). The names are
-/// `Level`'s, in its order (a test checks them against `Level::as_str`).
+/// one copy per reason instead of four (each a `memory.copy` call in wasm), from
+/// [`with_level_names`]'s list.
 macro_rules! level_table {
-    ($code:literal, $relation:literal) => {
-        level_table!(
-            @rows $code,
-            $relation,
-            [
-                "none",
-                "password",
-                "push",
-                "push_number_match",
-                "otp",
-                "phishing_resistant",
-                "hardware_bound_phishing_resistant"
-            ]
-        )
-    };
     (@rows $code:literal, $relation:literal, $names:tt) => {
         level_table!(@each $code, $relation, $names, $names)
     };
@@ -160,8 +145,10 @@ macro_rules! level_table {
 /// Rendered level comparisons, `[have][required]`.
 type LevelTable = [[&'static str; Level::ALL.len()]; Level::ALL.len()];
 
-static LEVEL_SATISFIED: LevelTable = level_table!("level_satisfied:", ">=");
-static LEVEL_BELOW_REQUIRED: LevelTable = level_table!("level_below_required:", "<");
+static LEVEL_SATISFIED: LevelTable =
+    with_level_names!(level_table!(@rows "level_satisfied:", ">=",));
+static LEVEL_BELOW_REQUIRED: LevelTable =
+    with_level_names!(level_table!(@rows "level_below_required:", "<",));
 
 fn level_detail(out: &mut String, table: &LevelTable, have: Level, required: Level) {
     let rendered = table

@@ -1,7 +1,7 @@
 //! The structured decision record logged once per gated request (one JSON object on one
 //! line). The record never carries a token.
 
-use crate::assurance::Level;
+use crate::assurance::{with_level_names, Level};
 use crate::json::{json_field, json_str, json_word, push_u64};
 use crate::policy::{Decision, Mode};
 use crate::reason::Reasons;
@@ -158,19 +158,19 @@ fn record_head(decision: Option<Decision>, mode: Option<Mode>) -> &'static str {
     }
 }
 
+macro_rules! required_level_members {
+    ([$($name:literal),*]) => {
+        [$(concat!(",\"required_level\":\"", $name, "\"")),*]
+    };
+}
+
+/// The `required_level` member of each level, by `Level as usize`.
+static REQUIRED_LEVEL_MEMBERS: [&str; Level::ALL.len()] =
+    with_level_names!(required_level_members!());
+
 /// The `required_level` member, one static string per level.
 fn required_level_member(level: Level) -> &'static str {
-    match level {
-        Level::None => r#","required_level":"none""#,
-        Level::Password => r#","required_level":"password""#,
-        Level::Push => r#","required_level":"push""#,
-        Level::PushNumberMatch => r#","required_level":"push_number_match""#,
-        Level::Otp => r#","required_level":"otp""#,
-        Level::PhishingResistant => r#","required_level":"phishing_resistant""#,
-        Level::HardwareBoundPhishingResistant => {
-            r#","required_level":"hardware_bound_phishing_resistant""#
-        }
-    }
+    (REQUIRED_LEVEL_MEMBERS.get(level as usize).copied()).unwrap_or_default()
 }
 
 /// The record's `cache` member.
@@ -243,5 +243,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&refused.to_json()).unwrap();
         assert_eq!(v["issuer"], "https://other");
         assert_eq!(v["source"], "bearer");
+    }
+
+    #[test]
+    fn required_level_members_name_each_level() {
+        for level in Level::ALL {
+            let member = format!(",\"required_level\":\"{}\"", level.as_str());
+            assert_eq!(required_level_member(level), member);
+        }
     }
 }

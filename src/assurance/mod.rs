@@ -93,15 +93,7 @@ impl Level {
 
     /// The configuration / log spelling, e.g. `phishing_resistant`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Level::None => "none",
-            Level::Password => "password",
-            Level::Push => "push",
-            Level::PushNumberMatch => "push_number_match",
-            Level::Otp => "otp",
-            Level::PhishingResistant => "phishing_resistant",
-            Level::HardwareBoundPhishingResistant => "hardware_bound_phishing_resistant",
-        }
+        LEVEL_NAMES.get(self as usize).copied().unwrap_or("none")
     }
 
     /// Parses the configuration spelling.
@@ -109,6 +101,35 @@ impl Level {
         Level::ALL.into_iter().find(|l| l.as_str() == s)
     }
 }
+
+/// Hands every level's name, weakest first (as [`Level`] orders them), to a macro as its
+/// last argument `[..]`. The names are written here once: [`Level::as_str`], the rendered
+/// reasons and the record's `required_level` member are all built from this list.
+macro_rules! with_level_names {
+    ($callback:ident ! ( $($args:tt)* )) => {
+        $callback!(
+            $($args)* [
+                "none",
+                "password",
+                "push",
+                "push_number_match",
+                "otp",
+                "phishing_resistant",
+                "hardware_bound_phishing_resistant"
+            ]
+        )
+    };
+}
+pub(crate) use with_level_names;
+
+macro_rules! name_array {
+    ([$($name:literal),*]) => {
+        [$($name),*]
+    };
+}
+
+/// Level names by `Level as usize`.
+const LEVEL_NAMES: [&str; Level::ALL.len()] = with_level_names!(name_array!());
 
 /// Identity-provider profile: which vocabulary the issuer's `amr`/`acr` use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
