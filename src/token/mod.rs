@@ -1,14 +1,16 @@
-//! Who is calling: where the credential is (`extract`), the compact JWS and strict JSON it
-//! is made of (`jose`), the issuer's keys (`jwks`), the signature and registered claims
-//! (`verify`), or Envoy jwt_authn's verified payload (`jwt_authn`); the verified-session
-//! cache (`cache`) and the session every later stage reads (`session`).
+//! Who is calling: the compact JWS and strict JSON a token is made of (`jose`), the
+//! issuer's keys (`jwks`), the signature and registered claims (`verify`), where the
+//! credential is (`extract`), Envoy jwt_authn's verified payload (`jwt_authn`), the
+//! verified-session cache (`cache`), the session every later stage reads (`session`), the
+//! compiled issuer (`issuer`), and establishing a request's session from all of them
+//! (`establish`). Declared in order: each file imports only files above it.
 
-pub mod cache;
-pub mod establish;
-pub mod extract;
-pub mod issuer;
 pub mod jose;
 pub mod jwks;
-pub mod jwt_authn;
-pub mod session;
 pub mod verify;
+pub mod extract;
+pub mod jwt_authn;
+pub mod cache;
+pub mod session;
+pub mod issuer;
+pub mod establish;
