@@ -253,22 +253,12 @@ fn add_method_readings<'a>(
     }
 }
 
+/// `value` without leading and trailing spaces and tabs (copied only when owned and trimmed).
 fn trim(value: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
-    let is_space = |b: &u8| matches!(b, b' ' | b'\t');
-    let start = value
-        .iter()
-        .position(|b| !is_space(b))
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !is_space(b))
-        .map_or(start, |e| e + 1);
-    if start == 0 && end == value.len() {
-        return value;
-    }
     match value {
-        Cow::Borrowed(v) => Cow::Borrowed(&v[start..end]),
-        Cow::Owned(v) => Cow::Owned(v[start..end].to_vec()),
+        Cow::Borrowed(v) => Cow::Borrowed(trim_bytes(v)),
+        Cow::Owned(v) if trim_bytes(&v).len() == v.len() => Cow::Owned(v),
+        Cow::Owned(v) => Cow::Owned(trim_bytes(&v).to_vec()),
     }
 }
 
@@ -312,6 +302,7 @@ fn add_forwarded_hosts<'a>(
     Ok(())
 }
 
+/// `value` without leading and trailing spaces and tabs.
 fn trim_bytes(value: &[u8]) -> &[u8] {
     let is_space = |b: &u8| matches!(b, b' ' | b'\t');
     let start = value

@@ -128,17 +128,8 @@ fn read_claims(path: &str) -> CliResult<Claims> {
 
 /// Keys per issuer: inline keys, else the `--jwks` file, plus any HMAC secret.
 fn key_sets(config: &Config, jwks: Option<&KeySet>) -> Vec<Option<KeySet>> {
-    config
-        .issuers
-        .iter()
-        .map(|issuer| {
-            let mut keys = issuer.inline_keys.clone().or_else(|| jwks.cloned());
-            if let Some(secret) = &issuer.hmac_secret {
-                keys.get_or_insert_with(KeySet::default)
-                    .add_hmac_secret(secret);
-            }
-            keys
-        })
+    (config.issuers.iter())
+        .map(|issuer| issuer.initial_keys(jwks))
         .collect()
 }
 

@@ -506,17 +506,8 @@ fn explain_output_is_pinned() {
 
 /// Keys per issuer as the filter holds them: inline keys, plus any HMAC secret.
 fn key_sets(config: &mfa_gate::config::Config) -> Vec<Option<KeySet>> {
-    config
-        .issuers
-        .iter()
-        .map(|issuer| {
-            let mut keys = issuer.inline_keys.clone();
-            if let Some(secret) = &issuer.hmac_secret {
-                keys.get_or_insert_with(KeySet::default)
-                    .add_hmac_secret(secret);
-            }
-            keys
-        })
+    (config.issuers.iter())
+        .map(|issuer| issuer.initial_keys(None))
         .collect()
 }
 

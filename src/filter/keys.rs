@@ -67,13 +67,8 @@ fn apply_response(state: &mut VmState, index: usize, num_headers: usize, body_si
         .unwrap_or_default();
     match result {
         Ok(mut keys) => {
-            if let Some(secret) = state
-                .config
-                .issuers
-                .get(index)
-                .and_then(|i| i.hmac_secret.clone())
-            {
-                keys.add_hmac_secret(&secret);
+            if let Some(issuer) = state.config.issuers.get(index) {
+                issuer.add_secret(&mut keys);
             }
             log::info!("jwks for issuer {issuer:?}: {} keys loaded", keys.len());
             if let Some(slot) = state.keys.get_mut(index) {

@@ -34,14 +34,7 @@ impl VmState {
         let keys = config
             .issuers
             .iter()
-            .map(|issuer| {
-                let mut keys = issuer.inline_keys.clone();
-                if let Some(secret) = &issuer.hmac_secret {
-                    keys.get_or_insert_with(KeySet::default)
-                        .add_hmac_secret(secret);
-                }
-                keys
-            })
+            .map(|i| i.initial_keys(None))
             .collect();
         let schedule = KeySchedule::new(
             (config.issuers.iter())

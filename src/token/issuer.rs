@@ -39,6 +39,25 @@ pub struct RemoteJwks {
     pub timeout_ms: u64,
 }
 
+impl IssuerConfig {
+    /// Adds this issuer's HMAC secret, if it has one, to `keys`.
+    pub fn add_secret(&self, keys: &mut KeySet) {
+        if let Some(secret) = &self.hmac_secret {
+            keys.add_hmac_secret(secret);
+        }
+    }
+
+    /// The keys this issuer has before any fetch: its inline JWKS (else `given`, e.g.
+    /// `explain --jwks`), plus its HMAC secret.
+    pub fn initial_keys(&self, given: Option<&KeySet>) -> Option<KeySet> {
+        let mut keys = self.inline_keys.clone().or_else(|| given.cloned());
+        if self.hmac_secret.is_some() {
+            self.add_secret(keys.get_or_insert_with(KeySet::default));
+        }
+        keys
+    }
+}
+
 /// The index of the issuer whose `iss` is exactly `iss`.
 pub fn issuer_index(issuers: &[IssuerConfig], iss: &str) -> Option<usize> {
     issuers.iter().position(|i| i.verify.issuer == iss)
