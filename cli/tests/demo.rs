@@ -9,7 +9,6 @@ mod common;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -29,20 +28,6 @@ fn free_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
-}
-
-fn host_binary() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_mfa-gate"))
-        .parent()
-        .expect("bin dir")
-        .to_path_buf();
-    let host = dir.join("mfa-gate-host");
-    assert!(
-        host.exists(),
-        "{} is missing: build it first with `cargo build -p mfa-gate-host` (make test does)",
-        host.display()
-    );
-    host
 }
 
 /// A plain HTTP/1.1 exchange: status, lower-case headers, body.
@@ -114,7 +99,7 @@ fn curl_available() -> bool {
 #[test]
 fn every_printed_curl_line_gets_the_printed_answer() {
     let wasm = common::filter_wasm();
-    let host = host_binary();
+    let host = common::host_binary();
     let (proxy, idp, app) = (free_port(), free_port(), free_port());
     let dir = common::scratch("demo");
 

@@ -8,27 +8,12 @@ mod common;
 
 use serde_json::{json, Value};
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-fn host_binary() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_mfa-gate"))
-        .parent()
-        .expect("bin dir")
-        .to_path_buf();
-    let host = dir.join("mfa-gate-host");
-    assert!(
-        host.exists(),
-        "{} is missing: build it first with `cargo build -p mfa-gate-host` (make test does)",
-        host.display()
-    );
-    host
-}
 
 /// Runs replay on `config` with one JSON request per line; returns one answer per line.
 fn replay(config: &str, extra: &[&str], requests: &[Value]) -> Vec<Value> {
     common::filter_wasm();
-    let mut child = Command::new(host_binary())
+    let mut child = Command::new(common::host_binary())
         .args(["replay", "--config", config])
         .args(extra)
         .current_dir(common::repo())

@@ -64,6 +64,21 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// The project's proxy-wasm host binary, built beside `mfa-gate`.
+pub fn host_binary() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_mfa-gate"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let host = dir.join("mfa-gate-host");
+    assert!(
+        host.exists(),
+        "{} is missing: build it first with `cargo build -p mfa-gate-host` (make test does)",
+        host.display()
+    );
+    host
+}
+
 /// The filter built for wasm32-wasip1 (release), required by end-to-end tests.
 pub fn filter_wasm() -> PathBuf {
     let path = repo().join("target/wasm32-wasip1/release/mfa_gate.wasm");
