@@ -44,7 +44,7 @@ impl GateHttp {
         let view = HostRequest::new(&header_bytes);
         let metadata = match &state.config.jwt_authn {
             // Unavailable reads as "no verified payload".
-            Some(_) => view.property(&jwt_authn::property_path()),
+            Some(_) => view.property(&jwt_authn::PROPERTY_PATH),
             None => None,
         };
         let claims = match &state.config.jwt_authn {

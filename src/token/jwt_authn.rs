@@ -45,11 +45,9 @@ pub const MAX_DEPTH: usize = 64;
 
 /// The property path to read with `get_property`: the whole dynamic metadata, as a
 /// serialized `envoy.config.core.v3.Metadata` (see the module documentation).
-pub fn property_path() -> Vec<&'static str> {
-    vec!["metadata"]
-}
+pub const PROPERTY_PATH: [&str; 1] = ["metadata"];
 
-/// Decodes the bytes Envoy returns for [`property_path`] and extracts
+/// Decodes the bytes Envoy returns for [`PROPERTY_PATH`] and extracts
 /// `filter_metadata["envoy.filters.http.jwt_authn"][payload_key]` as claims.
 ///
 /// `Ok(None)`: no jwt_authn metadata, or no entry for `payload_key` (jwt_authn verified no
@@ -318,7 +316,7 @@ mod tests {
 
     #[test]
     fn property_path_is_the_whole_metadata_message() {
-        assert_eq!(property_path(), vec!["metadata"]);
+        assert_eq!(PROPERTY_PATH, ["metadata"]);
     }
 
     #[test]
