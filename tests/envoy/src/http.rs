@@ -196,7 +196,8 @@ pub fn exchange(port: u16, bytes: &[u8]) -> Answer {
         if status == 100 {
             continue;
         }
-        let body = if status == 204 || status == 304 {
+        // An answer to HEAD has a content-length but never a body (RFC 9110 §9.3.2).
+        let body = if status == 204 || status == 304 || bytes.starts_with(b"HEAD ") {
             Vec::new()
         } else {
             read_body(&mut reader, &head, true)
