@@ -559,6 +559,7 @@ fn obtain_session(
             metadata,
             payload_key,
         } => {
+            refuse_second_credential(config, request.headers, "jwt_authn")?;
             let bytes = metadata.filter(|b| !b.is_empty());
             if let Some(session) = bytes.and_then(|b| cache.get(b, now)) {
                 return Ok(Obtained {
@@ -588,6 +589,7 @@ fn obtain_session(
             })
         }
         ClaimsInput::JwtAuthn(payload) => {
+            refuse_second_credential(config, request.headers, "jwt_authn")?;
             let session = jwt_authn_session(config, payload)?;
             Ok(Obtained {
                 session: Rc::new(session),
@@ -732,6 +734,29 @@ fn obtain_session(
             })
         }
     }
+}
+
+/// Envoy's jwt_authn verified one of the request's credentials, but the payload does not
+/// say which: a request carrying two different ones is refused, as on the own-verification
+/// path.
+fn refuse_second_credential(
+    config: &Config,
+    headers: &dyn RequestHeaders,
+    source: &'static str,
+) -> Result<(), SessionError> {
+    let Some(first) = locate_token(&config.token_sources, headers) else {
+        return Ok(());
+    };
+    if carries_other_credential(&config.token_sources, headers, first.token) {
+        return Err(refused(
+            config,
+            Reason::Refused("multiple_credentials"),
+            Some(response::multiple_credentials(&config.realm)),
+            None,
+            Some(Cow::Borrowed(source)),
+        ));
+    }
+    Ok(())
 }
 
 /// The session for Envoy jwt_authn's verified payload: absent → missing token, unreadable
