@@ -236,7 +236,7 @@ pub fn request_bytes(
     bytes
 }
 
-/// A GET to a local server, e.g. the demo IdP or Envoy's admin port.
+/// A GET to a server on `127.0.0.1:port`, e.g. the demo IdP or Envoy's admin interface.
 pub fn get(port: u16, path: &str) -> Answer {
     exchange(port, &request_bytes(port, "GET", path, &[], &[]))
 }

@@ -18,12 +18,14 @@
 mod bootstrap;
 mod gateway;
 mod http;
+mod keys;
 mod process;
 mod server;
 mod upstreams;
 
 pub use gateway::{Gateway, GatewayBuilder};
-pub use http::Answer;
+pub use http::{get as http_get, Answer};
+pub use keys::{demo_claims, jwks_of, now_secs, TestKey, DEMO_AUDIENCE, DEMO_ISSUER};
 pub use process::{cli, Scratch};
 pub use server::{Reply, Request};
 pub use upstreams::{EchoUpstream, KeyServer};
