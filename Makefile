@@ -39,10 +39,12 @@ dist: wasm
 	fi
 	@ls -l dist/mfa_gate.wasm | awk '{print "dist/mfa_gate.wasm: " $$5 " bytes"}'
 
-## native: the CLI (demo IdP and app, check, explain, tokens) and mfa-gate-host (replay).
-## `make run` and `make test` share this one build: same invocation, profile and features.
+## native: target/debug/mfa-gate (the CLI: demo IdP and app, check, explain, tokens),
+## mfa-gate-host (replay) and the test binaries, in the one cargo invocation `make test` runs:
+## `make run` after `make test` (or the reverse) rebuilds nothing. (`cargo build -p ...`
+## would resolve other dependency features than the test build and compile them all again.)
 native:
-	$(CARGO) build -p mfa-gate-host -p mfa-gate-cli
+	$(CARGO) test --workspace --no-run --quiet
 
 ## test: build the .wasm artifacts and the native tools, then every native and end-to-end
 ## test, the real-Envoy suite (tests/envoy) included
