@@ -16,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bootstrap;
+mod demo_cases;
 mod gateway;
 mod http;
 mod keys;
@@ -23,6 +24,7 @@ mod process;
 mod server;
 mod upstreams;
 
+pub use demo_cases::DemoCase;
 pub use gateway::{Gateway, GatewayBuilder};
 pub use http::{get as http_get, Answer};
 pub use keys::{demo_claims, jwks_of, now_secs, TestKey, DEMO_AUDIENCE, DEMO_ISSUER};

@@ -4,43 +4,11 @@
 //! included) and the browser step-up round trip hold.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
-use mfa_gate_envoy::{http_get, Answer, Gateway, GatewayBuilder};
-use serde_json::Value;
+use mfa_gate_envoy::{http_get, Answer, DemoCase, Gateway, GatewayBuilder};
 use std::process::Command;
 
 fn demo() -> Gateway {
     GatewayBuilder::shipped("envoy/envoy.yaml").start()
-}
-
-/// Checks `answer` against a printed expectation (`status`, `www_authenticate_contains`,
-/// `location_starts_with`, `upstream_level`).
-fn assert_expected(answer: &Answer, expect: &Value, path: &str, what: &str) {
-    assert_eq!(
-        Some(u64::from(answer.status)),
-        expect["status"].as_u64(),
-        "{what}: body {}",
-        answer.text()
-    );
-    if let Some(fragment) = expect["www_authenticate_contains"].as_str() {
-        let www = answer.header("www-authenticate").unwrap_or("");
-        assert!(www.contains(fragment), "{what}: WWW-Authenticate {www:?}");
-    }
-    if let Some(prefix) = expect["location_starts_with"].as_str() {
-        let location = answer.header("location").unwrap_or("");
-        assert!(
-            location.starts_with(prefix),
-            "{what}: Location {location:?}"
-        );
-        assert!(
-            location.contains("acr_values=phr"),
-            "{what}: Location {location:?}"
-        );
-    }
-    if let Some(level) = expect["upstream_level"].as_str() {
-        let echoed = answer.json();
-        assert_eq!(echoed["headers"]["x-mfa-gate-level"], level, "{what}");
-        assert_eq!(echoed["path"], path, "{what}");
-    }
 }
 
 fn curl_installed() {
@@ -76,51 +44,24 @@ fn run_curl_line(line: &str) -> String {
 fn every_printed_case_and_curl_line_gets_the_printed_answer() {
     curl_installed();
     let gateway = demo();
-    let cases = gateway.demo_printed()["cases"]
-        .as_array()
-        .expect("printed cases")
-        .clone();
+    let cases = DemoCase::printed(&gateway);
     assert!(
         cases.len() >= 14,
         "4 users x 3 routes, no token, browser: {}",
         cases.len()
     );
     for case in &cases {
-        let method = case["method"].as_str().expect("method");
-        let path = case["path"].as_str().expect("path");
-        let headers: Vec<(String, String)> = case["headers"]
-            .as_array()
-            .expect("headers")
-            .iter()
-            .map(|h| {
-                (
-                    h[0].as_str().unwrap().to_string(),
-                    h[1].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let expect = &case["expect"];
-        let what = format!(
-            "{} {method} {path} (expected {})",
-            case["user"], expect["summary"]
-        );
-
-        let answer = gateway.request(method, path, &headers, &[]);
-        assert_expected(&answer, expect, path, &what);
-
-        let line = case["curl"].as_str().expect("curl line");
+        case.assert_answer(&case.send(&gateway));
+        let line = &case.curl;
         assert!(
-            line.contains(&format!("127.0.0.1:{}{path}", gateway.port)),
+            line.contains(&format!("127.0.0.1:{}{}", gateway.port, case.path)),
             "{line}"
         );
         assert_eq!(
             run_curl_line(line),
-            expect["status"].to_string(),
-            "{what}: {line}"
+            case.status().to_string(),
+            "{}: {line}",
+            case.describe()
         );
     }
     // Each harness request and each curl line was decided once (the first miss per user

@@ -2,7 +2,7 @@
 //! upstream shows the request exactly as it arrived.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
-use mfa_gate_envoy::{release_wasm, GatewayBuilder};
+use mfa_gate_envoy::{release_wasm, EchoUpstream, GatewayBuilder};
 
 #[test]
 fn a_trapping_vm_is_reported() {
@@ -52,17 +52,7 @@ fn the_echo_upstream_shows_the_request_as_received() {
     assert_eq!(echoed["method"], "POST");
     assert_eq!(echoed["path"], "/api/items?b=2&a=1");
     assert_eq!(echoed["body"], "hello");
-    let headers: Vec<(String, String)> = echoed["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h[0].as_str().unwrap().to_string(),
-                h[1].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let headers = EchoUpstream::headers_seen(&answer);
     let position = |name: &str| headers.iter().position(|(k, _)| k == name);
     assert!(
         position("x-one").unwrap() < position("x-two").unwrap(),

@@ -5,7 +5,7 @@
 //! keeps running: a normal request afterwards is still allowed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
-use mfa_gate_envoy::{Answer, Gateway, GatewayBuilder};
+use mfa_gate_envoy::{Answer, EchoUpstream, Gateway, GatewayBuilder};
 
 /// `GET path` with these header lines (raw bytes) and `connection: close`.
 fn raw_get(gateway: &Gateway, path: &[u8], lines: &[&[u8]]) -> Answer {
@@ -22,20 +22,6 @@ fn raw_get(gateway: &Gateway, path: &[u8], lines: &[&[u8]]) -> Answer {
     }
     bytes.extend_from_slice(b"connection: close\r\n\r\n");
     gateway.raw(&bytes)
-}
-
-fn upstream_headers(answer: &Answer) -> Vec<(String, String)> {
-    answer.json()["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h[0].as_str().unwrap().to_string(),
-                h[1].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -111,7 +97,7 @@ fn bytes_envoy_lets_through_get_ordinary_answers() {
         &[b"x-mfa-gate-level: \xff\xfe", b"X-MFA-GATE-SUBJECT: root"],
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
-    let seen = upstream_headers(&answer);
+    let seen = EchoUpstream::headers_seen(&answer);
     assert!(
         !seen.iter().any(|(k, _)| k.starts_with("x-mfa-gate-")),
         "{seen:?}"
@@ -127,7 +113,7 @@ fn bytes_envoy_lets_through_get_ordinary_answers() {
         ],
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
-    let seen = upstream_headers(&answer);
+    let seen = EchoUpstream::headers_seen(&answer);
     let values = |name: &str| -> Vec<&str> {
         seen.iter()
             .filter(|(k, _)| k == name)

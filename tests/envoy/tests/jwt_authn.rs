@@ -4,55 +4,16 @@
 //! demo prints gets the same answer as without jwt_authn.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
-use mfa_gate_envoy::{GatewayBuilder, TestKey};
+use mfa_gate_envoy::{DemoCase, GatewayBuilder, TestKey};
 
 #[test]
 fn the_demo_grid_holds_behind_envoy_jwt_authn() {
     let gateway = GatewayBuilder::shipped("envoy/envoy-jwt-authn.yaml").start();
-    let cases = gateway.demo_printed()["cases"].as_array().unwrap().clone();
-    let mut with_token = 0;
+    let cases = DemoCase::printed(&gateway);
     for case in &cases {
-        let method = case["method"].as_str().unwrap();
-        let path = case["path"].as_str().unwrap();
-        let headers: Vec<(&str, &str)> = case["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| (h[0].as_str().unwrap(), h[1].as_str().unwrap()))
-            .collect();
-        with_token += usize::from(!headers.is_empty());
-        let expect = &case["expect"];
-        let what = format!("{} {method} {path}", case["user"]);
-        let answer = gateway.request(method, path, &headers, &[]);
-        assert_eq!(
-            Some(u64::from(answer.status)),
-            expect["status"].as_u64(),
-            "{what}: {}",
-            answer.text()
-        );
-        if let Some(level) = expect["upstream_level"].as_str() {
-            assert_eq!(
-                answer.json()["headers"]["x-mfa-gate-level"],
-                level,
-                "{what}"
-            );
-        }
-        if let Some(fragment) = expect["www_authenticate_contains"].as_str() {
-            assert!(
-                answer
-                    .header("www-authenticate")
-                    .unwrap_or("")
-                    .contains(fragment),
-                "{what}"
-            );
-        }
-        if let Some(prefix) = expect["location_starts_with"].as_str() {
-            assert!(
-                answer.header("location").unwrap_or("").starts_with(prefix),
-                "{what}"
-            );
-        }
+        case.assert_answer(&case.send(&gateway));
     }
+    let with_token = cases.iter().filter(|c| !c.headers.is_empty()).count();
     // mfa-gate read every session from jwt_authn's verified payload.
     let metric = |name: &str| gateway.counter(&format!("wasmcustom.mfa_gate.{name}"));
     assert_eq!(metric("jwt_authn_payload"), with_token as u64);
