@@ -31,7 +31,8 @@ fn readme_metrics() -> (Vec<String>, Vec<String>) {
         let listed = quoted(cells[1]);
         if listed[0].contains('<') {
             assert_eq!(listed[0], "mfa_gate.reason.<code>", "{row}");
-            codes = quoted(cells[2]);
+            // The last column lists the codes (the table may grow columns before it).
+            codes = quoted(cells[cells.len() - 2]);
             continue;
         }
         let first = listed[0].clone();
@@ -105,6 +106,12 @@ fn every_readme_counter_is_in_envoy_stats_under_its_name() {
     let mut claims = demo_claims("keyless@example.com", &["pwd", "pop"]);
     claims["iss"] = "https://keyless.test".into();
     let keyless = key.token(&claims);
+    let mut claims = demo_claims("odd@example.com", &["pwd", "pop"]);
+    claims["auth_time"] = "yesterday".into();
+    let auth_time_malformed = key.token(&claims);
+    let mut claims = demo_claims("future@example.com", &["pwd", "pop"]);
+    claims["auth_time"] = (now + 86_400).into();
+    let auth_time_in_future = key.token(&claims);
     let unknown_kid = unpublished.demo_token("x@example.com", &["pwd"]);
     let good = key.demo_token("kim@example.com", &["pwd", "pop"]);
     let push = key.demo_token("pat@example.com", &["pwd", "okta_verify", "swk"]);
@@ -133,20 +140,67 @@ fn every_readme_counter_is_in_envoy_stats_under_its_name() {
             "malformed_credential",
         ),
     ];
+    let cases: Vec<(&str, Option<&str>, u16, &str)> = cases
+        .into_iter()
+        .chain([
+            (
+                "/admin/users",
+                Some(auth_time_malformed.as_str()),
+                401,
+                "auth_time_malformed",
+            ),
+            (
+                "/admin/users",
+                Some(auth_time_in_future.as_str()),
+                401,
+                "auth_time_in_future",
+            ),
+            (
+                "/admin;x=1/users",
+                Some(good.as_str()),
+                400,
+                "ambiguous_path",
+            ),
+        ])
+        .collect();
+    // Reasons that need more than a path and a token.
+    let bearer_good = format!("Bearer {good}");
+    let cookie_push = format!("mfa_session={push}");
+    let odd_host = format!("127.0.0.1:{}@evil.example", gateway.port);
+    let header_cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+        (
+            vec![("authorization", &bearer_good), ("cookie", &cookie_push)],
+            400,
+            "multiple_credentials",
+        ),
+        (
+            vec![("authorization", &bearer_good), ("host", &odd_host)],
+            400,
+            "invalid_host",
+        ),
+    ];
     for code in &codes {
         assert!(
-            cases.iter().any(|c| c.3 == code),
+            cases.iter().any(|c| c.3 == code) || header_cases.iter().any(|c| c.2 == code),
             "README reason code {code:?} has a case in this test"
         );
     }
-    for (path, token, status, code) in &cases {
-        let answer = send(path, *token);
-        assert_eq!(answer.status, *status, "{code}: {}", answer.text());
+    let counted = |code: &str| {
         let counter = format!("wasmcustom.mfa_gate.reason.{code}");
         assert!(
             gateway.counter(&counter) >= 1,
             "{counter} after a {code} request"
         );
+    };
+    for (path, token, status, code) in &cases {
+        let answer = send(path, *token);
+        assert_eq!(answer.status, *status, "{code}: {}", answer.text());
+        counted(code);
+    }
+    for (headers, status, code) in &header_cases {
+        let answer = gateway.get("/api/profile", headers);
+        assert_eq!(answer.status, *status, "{code}: {}", answer.text());
+        counted(code);
     }
 
     // The other counters the table lists, each moved by the event it names.
@@ -167,8 +221,8 @@ fn every_readme_counter_is_in_envoy_stats_under_its_name() {
     let stats = gateway.stats();
     for (name, at_least) in [
         ("decision.allow", 2),
-        ("decision.step_up", 2),
-        ("decision.deny", 8),
+        ("decision.step_up", 4),
+        ("decision.deny", 11),
         ("token_cache.hit", 1),
         ("token_cache.miss", 1),
         ("public_allowed", 1),
