@@ -22,6 +22,11 @@ fn key(name: &str) -> (String, Value) {
     (path, serde_json::from_str(&stdout(&out)).unwrap())
 }
 
+/// `mfa-gate set --key KEY ARGS... --push URL`.
+fn push(key: &str, args: &[&str], url: &str) -> std::process::Output {
+    mfa_gate(&[&["set", "--key", key], args, &["--push", url]].concat())
+}
+
 fn set(args: &[&str]) -> String {
     let out = mfa_gate(&[&["set"], args].concat());
     assert!(out.status.success(), "set {args:?}: {}", stderr(&out));
@@ -160,79 +165,76 @@ fn set_mints_logout_tokens() {
 #[test]
 fn set_refuses_what_the_specs_do_not_allow() {
     let (key, _) = key("set-errors");
-    let run = |args: &[&str]| mfa_gate(&[&["set", "--key", &key], args].concat());
-    assert_one_line_error(&run(&["--event", "session-revoked"]), "needs a subject");
-    assert_one_line_error(
-        &run(&["--event", "frobnicated", "--email", "a@b"]),
-        "unknown event",
-    );
-    assert_one_line_error(
-        &run(&["--event", "backchannel-logout"]),
-        "needs a sub or a sid",
-    );
-    assert_one_line_error(
-        &run(&[
-            "--event",
-            "account-disabled",
-            "--email",
-            "a@b",
-            "--reason-admin",
-            "x",
-        ]),
-        "RISC defines no reason_admin",
-    );
-    assert_one_line_error(
-        &run(&[
-            "--event",
-            "device-compliance-change",
-            "--email",
-            "a@b",
-            "--member",
-            "current_status=broken",
-        ]),
-        "current_status must be one of",
-    );
-    assert_one_line_error(
-        &run(&[
-            "--event",
-            "session-revoked",
-            "--email",
-            "a@b",
-            "--opaque",
-            "x",
-        ]),
-        "give one of",
-    );
-    assert_one_line_error(
-        &run(&[
-            "--event",
-            "session-revoked",
-            "--email",
-            "a@b",
-            "--push",
-            "https://x/",
-        ]),
-        "only http://",
-    );
+    let refused: [(&[&str], &str); 7] = [
+        (&["--event", "session-revoked"], "needs a subject"),
+        (
+            &["--event", "frobnicated", "--email", "a@b"],
+            "unknown event",
+        ),
+        (&["--event", "backchannel-logout"], "needs a sub or a sid"),
+        (
+            &[
+                "--event",
+                "account-disabled",
+                "--email",
+                "a@b",
+                "--reason-admin",
+                "x",
+            ],
+            "RISC defines no reason_admin",
+        ),
+        (
+            &[
+                "--event",
+                "device-compliance-change",
+                "--email",
+                "a@b",
+                "--member",
+                "current_status=broken",
+            ],
+            "current_status must be one of",
+        ),
+        (
+            &[
+                "--event",
+                "session-revoked",
+                "--email",
+                "a@b",
+                "--opaque",
+                "x",
+            ],
+            "give one of",
+        ),
+        (
+            &[
+                "--event",
+                "session-revoked",
+                "--email",
+                "a@b",
+                "--push",
+                "https://x/",
+            ],
+            "only http://",
+        ),
+    ];
+    for (args, needle) in refused {
+        assert_one_line_error(&mfa_gate(&[&["set", "--key", &key], args].concat()), needle);
+    }
 }
 
 #[test]
 fn set_push_prints_the_receivers_answer_and_exits_by_it() {
     let (key, jwks) = key("set-push");
     let accepting = Receiver::start(202, "");
-    let out = mfa_gate(&[
-        "set",
-        "--key",
-        &key,
+    let revoked = [
         "--event",
         "session-revoked",
         "--iss-sub",
         "pat@example.com",
-        "--push",
-        &accepting.url("/events"),
         "--bearer",
         "b-1",
-    ]);
+    ];
+    let out = push(&key, &revoked, &accepting.url("/events"));
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = stdout(&out);
     let mut lines = printed.lines();
@@ -252,17 +254,8 @@ fn set_push_prints_the_receivers_answer_and_exits_by_it() {
 
     let body = r#"{"err":"invalid_key","description":"unknown kid"}"#;
     let refusing = Receiver::start(400, body);
-    let out = mfa_gate(&[
-        "set",
-        "--key",
-        &key,
-        "--event",
-        "account-purged",
-        "--email",
-        "a@b",
-        "--push",
-        &refusing.url("/events"),
-    ]);
+    let purged = ["--event", "account-purged", "--email", "a@b"];
+    let out = push(&key, &purged, &refusing.url("/events"));
     assert_one_line_error(&out, "answered 400 (expected 202)");
     assert!(
         stdout(&out).contains(&format!("HTTP 400\n{body}")),
@@ -272,17 +265,8 @@ fn set_push_prints_the_receivers_answer_and_exits_by_it() {
     assert!(refusing.wait_for(1)[0].header("authorization").is_none());
 
     let logout = Receiver::start(200, "");
-    let out = mfa_gate(&[
-        "set",
-        "--key",
-        &key,
-        "--event",
-        "backchannel-logout",
-        "--session",
-        "s-4",
-        "--push",
-        &logout.url("/bcl"),
-    ]);
+    let logout_args = ["--event", "backchannel-logout", "--session", "s-4"];
+    let out = push(&key, &logout_args, &logout.url("/bcl"));
     assert!(out.status.success(), "{}", stderr(&out));
     let request = &logout.wait_for(1)[0];
     assert_eq!(
@@ -294,17 +278,7 @@ fn set_push_prints_the_receivers_answer_and_exits_by_it() {
 
     let closed = signals::free_port();
     assert_one_line_error(
-        &mfa_gate(&[
-            "set",
-            "--key",
-            &key,
-            "--event",
-            "account-purged",
-            "--email",
-            "a@b",
-            "--push",
-            &format!("http://127.0.0.1:{closed}/events"),
-        ]),
+        &push(&key, &purged, &format!("http://127.0.0.1:{closed}/events")),
         "cannot connect",
     );
 }

@@ -214,20 +214,12 @@ impl IdentityProvider {
                 Some("iss_sub") => None,
                 _ => sid,
             };
-            let content = LogoutContent {
-                issuer: ISSUER.into(),
-                audience: vec![self.transmitter.config().audience.clone()],
-                issued_at: keys::now_secs(),
-                jti: security_event::random_id(),
-                subject: Some(user.subject.into()),
-                session,
-            };
-            let token = security_event::sign_logout(&self.key, &content)?;
+            let (jti, token) = self.logout_token(user, session)?;
             let delivered = self
                 .transmitter
                 .send_logout(format!("{} (operator)", user.subject), token.clone());
             return Ok(Ok(
-                json!({"event": LOGOUT_EVENT_NAME, "jti": content.jti, "logout_token": token, "delivered": delivered}),
+                json!({"event": LOGOUT_EVENT_NAME, "jti": jti, "logout_token": token, "delivered": delivered}),
             ));
         }
         let event = match security_event::event_type(&event) {
@@ -300,6 +292,25 @@ impl IdentityProvider {
         Ok(Ok(json!({"event": event.uri, "jti": jti, "set": set})))
     }
 
+    /// A logout token (`jti`, token) for `user` (`sub`) and `session` (`sid`), signed with
+    /// the ID-token key (Back-Channel Logout 1.0 section 2.4).
+    fn logout_token(
+        &self,
+        user: &DemoUser,
+        session: Option<String>,
+    ) -> CliResult<(String, String)> {
+        let content = LogoutContent {
+            issuer: ISSUER.into(),
+            audience: vec![self.transmitter.config().audience.clone()],
+            issued_at: keys::now_secs(),
+            jti: security_event::random_id(),
+            subject: Some(user.subject.into()),
+            session,
+        };
+        let token = security_event::sign_logout(&self.key, &content)?;
+        Ok((content.jti, token))
+    }
+
     /// `DELETE /api/v1/users/<id>/sessions` (Okta's "Revoke all User sessions").
     fn end_sessions(&self, request: &DemoRequest, id: &str) -> DemoResponse {
         let token = self.transmitter.config().okta_api_token.as_deref();
@@ -347,16 +358,8 @@ impl IdentityProvider {
             if let Err(e) = outcome {
                 return DemoResponse::text(500, format!("cannot sign: {e}\n"));
             }
-            let content = LogoutContent {
-                issuer: ISSUER.into(),
-                audience: vec![self.transmitter.config().audience.clone()],
-                issued_at: keys::now_secs(),
-                jti: security_event::random_id(),
-                subject: Some(user.subject.into()),
-                session: sid.clone(),
-            };
-            match security_event::sign_logout(&self.key, &content) {
-                Ok(token) => {
+            match self.logout_token(user, sid.clone()) {
+                Ok((_, token)) => {
                     let label = match &sid {
                         Some(sid) => format!("{} session {sid}", user.subject),
                         None => format!("{} (every session)", user.subject),
