@@ -321,27 +321,43 @@ impl SigningKey {
         }
     }
 
-    /// Signs `claims` (a JSON object: registered and custom claims as given) into a compact JWS.
+    /// Signs `claims` (a JSON object: registered and custom claims as given) into a compact JWS
+    /// with header `typ: JWT`.
     pub fn sign(&self, claims: &serde_json::Map<String, serde_json::Value>) -> CliResult<String> {
+        self.sign_typed(claims, None)
+    }
+
+    /// Signs `claims` with an explicit header `typ` (RFC 8725 section 3.11), e.g.
+    /// `secevent+jwt` (RFC 8417 section 2.3) or `logout+jwt`; `None` gives `JWT`.
+    pub fn sign_typed(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        typ: Option<&str>,
+    ) -> CliResult<String> {
         let claims: JWTClaims<serde_json::Map<String, serde_json::Value>> =
             serde_json::from_value(serde_json::Value::Object(claims.clone())).map_err(|e| {
                 CliError::new(format!(
                     "the claims cannot be signed: {e} (iat/exp/nbf must be numbers, aud a string or an array of strings)"
                 ))
             })?;
+        let options = HeaderOptions {
+            signature_type: typ.map(str::to_string),
+            ..HeaderOptions::default()
+        };
+        let o = &options;
         let signed = match self {
-            SigningKey::Es256(k) => k.sign(claims),
-            SigningKey::Es384(k) => k.sign(claims),
-            SigningKey::EdDsa(k) => k.sign(claims),
-            SigningKey::Rs256(k) => k.sign(claims),
-            SigningKey::Rs384(k) => k.sign(claims),
-            SigningKey::Rs512(k) => k.sign(claims),
-            SigningKey::Ps256(k) => k.sign(claims),
-            SigningKey::Ps384(k) => k.sign(claims),
-            SigningKey::Ps512(k) => k.sign(claims),
-            SigningKey::Hs256(k, _) => k.authenticate(claims),
-            SigningKey::Hs384(k, _) => k.authenticate(claims),
-            SigningKey::Hs512(k, _) => k.authenticate(claims),
+            SigningKey::Es256(k) => k.sign_with_options(claims, o),
+            SigningKey::Es384(k) => k.sign_with_options(claims, o),
+            SigningKey::EdDsa(k) => k.sign_with_options(claims, o),
+            SigningKey::Rs256(k) => k.sign_with_options(claims, o),
+            SigningKey::Rs384(k) => k.sign_with_options(claims, o),
+            SigningKey::Rs512(k) => k.sign_with_options(claims, o),
+            SigningKey::Ps256(k) => k.sign_with_options(claims, o),
+            SigningKey::Ps384(k) => k.sign_with_options(claims, o),
+            SigningKey::Ps512(k) => k.sign_with_options(claims, o),
+            SigningKey::Hs256(k, _) => k.authenticate_with_options(claims, o),
+            SigningKey::Hs384(k, _) => k.authenticate_with_options(claims, o),
+            SigningKey::Hs512(k, _) => k.authenticate_with_options(claims, o),
         };
         signed.map_err(|e| key_error("signing failed", e))
     }

@@ -85,23 +85,82 @@ Generate a private JWK for `token` and print the public JWKS to put in an issuer
     lists_algorithms: true,
 };
 
+/// `mfa-gate set`.
+pub const SET: Usage = Usage {
+    name: "set",
+    synopsis: "\
+set --key KEY --event E (--iss-sub SUB | --email E | --opaque ID) [--session SID]
+                 [--iss I] [--aud A]... [--member NAME=VALUE]... [--push URL [--bearer T]]",
+    summary: "\
+Mint a signed Security Event Token (RFC 8417, as Shared Signals 1.0 profiles it: typ
+secevent+jwt, sub_id, one event, no sub, no exp) or, with --event backchannel-logout, an
+OpenID back-channel logout token (typ logout+jwt), and print it. With --push, POST it to a
+receiver (RFC 8935 push; a logout token as logout_token=...) and print the answer; exit 1
+unless it is 202 (200 or 204 for a logout token). For tests only.",
+    options: "\
+--key KEY               a private JWK (from `keygen`) or a PEM private key
+--kid K, --alg A        the header's kid, the algorithm (as for `token`)
+--event E               session-revoked, token-claims-change, credential-change,
+                        assurance-level-change, device-compliance-change (CAEP);
+                        account-credential-change-required, account-purged,
+                        account-disabled, sessions-revoked (RISC); backchannel-logout;
+                        or an event type URI
+--iss I                 iss (default https://idp.mfa-gate.test, the demo's)
+--aud A                 aud, repeatable (default mfa-gate-demo)
+--iss-sub SUB           the user as an iss_sub subject (a logout token's sub)
+--sub-iss I             that subject's iss (default: --iss)
+--email E, --opaque ID  the user as an email or opaque subject
+--session SID           the session: a complex subject {user, session} (a logout token's sid)
+--complex               a complex subject even without --session
+--jti J, --iat UNIX     jti (default random), iat (default now)
+--txn T                 txn
+--event-timestamp UNIX  CAEP event_timestamp (default: iat)
+--initiating-entity E   CAEP initiating_entity: admin, user, policy or system
+--reason-admin TEXT     CAEP reason_admin (en); --reason-user TEXT: reason_user
+--member NAME=VALUE     an event member (VALUE is JSON, or else a string), e.g.
+                        change_type=revoke, 'claims={\"acr\":\"pwd\"}', reason=hijacking
+--push URL              POST the token there (http:// only)
+--bearer T              the receiver's bearer credential (default $MFA_GATE_PUSH_BEARER)",
+    lists_algorithms: false,
+};
+
 /// `mfa-gate demo`.
 pub const DEMO: Usage = Usage {
     name: "demo",
-    synopsis: "demo [--proxy-port 10000] [--idp-port 10001] [--app-port 10002] [--print-json]",
+    synopsis: "\
+demo [--proxy-port 10000] [--idp-port 10001] [--app-port 10002] [--print-json]
+                 [--ssf-bearer T] [--ssf-stream NAME]... [--ssf-push-url URL [--ssf-push-bearer T]]
+                 [--backchannel-logout-url URL] [--okta-api-token T]",
     summary: "\
 Run the demo identity provider and upstream app on 127.0.0.1 and print curl lines with
-the answers to expect (scripts/run-demo.sh starts the proxy beside it).",
+the answers to expect (scripts/run-demo.sh starts the proxy beside it). The identity
+provider is also a Shared Signals transmitter (/.well-known/ssf-configuration): RFC 8936
+poll streams, RFC 8935 push, back-channel logout, and an Okta-shaped session API
+(DELETE /api/v1/users/<id>/sessions).",
     options: "\
---proxy-port P    the gateway's port, used in the printed curl lines (default 10000)
---idp-port P      the identity provider's port (default 10001)
---app-port P      the upstream app's port (default 10002)
---print-json      print the demo cases, with tokens, as one JSON line",
+--proxy-port P              the gateway's port, used in the printed curl lines (default 10000)
+--idp-port P                the identity provider's port (default 10001)
+--app-port P                the upstream app's port (default 10002)
+--print-json                print the demo cases, with tokens, as one JSON line
+--ssf-bearer T              bearer credential of the poll and stream endpoints
+                            (default $MFA_GATE_SSF_BEARER; without one, polling is off)
+--ssf-stream NAME           a poll stream, POST /ssf/poll/NAME (repeatable; default one,
+                            \"default\"); /ssf/poll is the first
+--ssf-queue N               unacknowledged SETs kept per stream (default 1000; the oldest
+                            is dropped beyond)
+--ssf-long-poll SECS        how long a long poll waits for a SET (default 10)
+--ssf-aud A                 aud of the SETs and logout tokens (default mfa-gate-demo)
+--ssf-push-url URL          also push every SET there (RFC 8935)
+--ssf-push-bearer T         the push receiver's bearer credential
+                            (default $MFA_GATE_SSF_PUSH_BEARER)
+--backchannel-logout-url U  POST a logout token there when a session ends
+--okta-api-token T          the session API's SSWS token (default $MFA_GATE_OKTA_API_TOKEN;
+                            without one, the session API answers 401)",
     lists_algorithms: false,
 };
 
 /// Every subcommand, in the order `mfa-gate --help` lists them.
-pub const ALL: [&Usage; 5] = [&CHECK, &EXPLAIN, &TOKEN, &KEYGEN, &DEMO];
+pub const ALL: [&Usage; 6] = [&CHECK, &EXPLAIN, &TOKEN, &KEYGEN, &SET, &DEMO];
 
 /// Whether an argument asks for help (`--help` or `-h`).
 pub fn is_help(arg: &lexopt::Arg<'_>) -> bool {

@@ -547,7 +547,7 @@ fn token_and_keygen_bad_inputs_give_one_error_line() {
 }
 
 /// Every subcommand with the options its help must name.
-const SUBCOMMAND_OPTIONS: [(&str, &[&str]); 5] = [
+const SUBCOMMAND_OPTIONS: [(&str, &[&str]); 6] = [
     ("check", &["CONFIG"]),
     (
         "explain",
@@ -562,8 +562,37 @@ const SUBCOMMAND_OPTIONS: [(&str, &[&str]); 5] = [
     ),
     ("keygen", &["--alg", "--kid", "--out", "EdDSA", "HS256"]),
     (
+        "set",
+        &[
+            "--key",
+            "--event",
+            "--iss",
+            "--aud",
+            "--iss-sub",
+            "--email",
+            "--opaque",
+            "--session",
+            "--member",
+            "--push",
+            "--bearer",
+            "session-revoked",
+            "backchannel-logout",
+        ],
+    ),
+    (
         "demo",
-        &["--proxy-port", "--idp-port", "--app-port", "--print-json"],
+        &[
+            "--proxy-port",
+            "--idp-port",
+            "--app-port",
+            "--print-json",
+            "--ssf-bearer",
+            "--ssf-stream",
+            "--ssf-push-url",
+            "--ssf-push-bearer",
+            "--backchannel-logout-url",
+            "--okta-api-token",
+        ],
     ),
 ];
 

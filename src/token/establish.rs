@@ -172,6 +172,7 @@ pub fn establish(
             metadata,
             payload_key,
         } => {
+            refuse_second_credential(trust, attempt.headers, &source)?;
             let bytes = metadata.filter(|b| !b.is_empty());
             if let Some(session) = bytes.and_then(|b| cache.get(b, now)) {
                 return Ok(established(session, source, Some(CacheUse::Hit)));
@@ -191,6 +192,7 @@ pub fn establish(
             Ok(established(session, source, Some(CacheUse::Miss)))
         }
         ClaimsInput::JwtAuthn(payload) => {
+            refuse_second_credential(trust, attempt.headers, &source)?;
             let session = jwt_authn_session(trust, payload)?;
             Ok(established(Rc::new(session), source, None))
         }
@@ -234,9 +236,7 @@ fn token_session(
         .sources
         .get(found.source)
         .map_or(Cow::Borrowed("token"), |s| s.label());
-    if carries_other_credential(trust.sources, attempt.headers, found.token) {
-        return Err(refused(RefusalKind::MultipleCredentials, None, &source));
-    }
+    refuse_other_credential(trust, attempt.headers, found.token, &source)?;
     // A cached token passed `check_token` when it was verified: look it up first (an
     // oversized one cannot be cached, and is not worth hashing).
     let cached = (found.token.len() <= trust.max_token_bytes)
@@ -290,6 +290,33 @@ fn token_session(
         .saturating_add(issuer.verify.clock_skew_secs);
     cache.insert(found.token, Rc::clone(&session), until, now);
     Ok(established(session, source, Some(CacheUse::Miss)))
+}
+
+/// Envoy's jwt_authn verified one of the request's credentials, but the payload does not
+/// say which: a request carrying two different ones is refused, as on the own-verification
+/// path.
+fn refuse_second_credential(
+    trust: &Trust<'_>,
+    headers: &dyn RequestHeaders,
+    source: &Cow<'static, str>,
+) -> Result<(), NotEstablished> {
+    match locate_token(trust.sources, headers) {
+        Some(first) => refuse_other_credential(trust, headers, first.token, source),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a request that carries a credential other than `token`.
+fn refuse_other_credential(
+    trust: &Trust<'_>,
+    headers: &dyn RequestHeaders,
+    token: &[u8],
+    source: &Cow<'static, str>,
+) -> Result<(), NotEstablished> {
+    if carries_other_credential(trust.sources, headers, token) {
+        return Err(refused(RefusalKind::MultipleCredentials, None, source));
+    }
+    Ok(())
 }
 
 /// The trusted issuer whose `iss` is exactly `iss`.

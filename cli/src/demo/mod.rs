@@ -2,17 +2,27 @@
 //!
 //! The identity provider makes a fresh ES256 key at start, serves its JWKS, mints tokens for
 //! the demo users (`/token/<user>`), and has a small `/authorize` page for the browser
-//! step-up. The app echoes what reached it, including the `x-mfa-gate-*` headers.
+//! step-up. Every sign-in starts a session whose `sid` its token carries. The provider is
+//! also a Shared Signals transmitter ([`transmitter`], routes in `signals_routes`): SETs
+//! by poll and push, back-channel logout, and an Okta-shaped session API that ends a user's
+//! sessions. The app echoes what reached it, including the `x-mfa-gate-*` headers.
 //! Before serving, it prints a `curl` line per user and route with the answer to expect.
 
+mod poll;
 mod server;
+mod sessions;
+mod signals_routes;
+pub mod transmitter;
 pub mod users;
 
 use crate::error::{CliError, CliResult};
 use crate::keys::{self, SigningKey};
+use crate::security_event;
 use serde_json::json;
 use server::{html_escape, percent_encode, DemoRequest, DemoResponse, Handler};
+use sessions::Sessions;
 use std::sync::Arc;
+use transmitter::{SignalsConfig, Transmitter};
 use users::{expect, DemoUser, Expectation, AUDIENCE, ISSUER, ROUTES, SESSION_COOKIE, USERS};
 
 /// Ports of the demo (defaults match envoy/envoy.yaml).
@@ -36,22 +46,47 @@ impl Default for DemoPorts {
     }
 }
 
-/// The identity provider's state: its key and where it runs.
+/// The identity provider's state: its key, its sessions, its transmitter and where it runs.
 struct IdentityProvider {
     key: SigningKey,
     jwks: serde_json::Value,
     ports: DemoPorts,
+    sessions: Sessions,
+    transmitter: Transmitter,
 }
 
 impl IdentityProvider {
-    fn new(ports: DemoPorts) -> CliResult<IdentityProvider> {
-        let kid = format!("demo-{}", keys::now_secs());
-        let key = SigningKey::generate("ES256", &kid)?;
+    /// The provider, and the receiving end of its transmitter's outbound deliveries.
+    fn new(
+        ports: DemoPorts,
+        signals: SignalsConfig,
+    ) -> CliResult<(
+        IdentityProvider,
+        tokio::sync::mpsc::Receiver<transmitter::Outbound>,
+    )> {
+        let now = keys::now_secs();
+        let key = SigningKey::generate("ES256", &format!("demo-{now}"))?;
         let jwks = keys::jwks(&[&key])?;
-        Ok(IdentityProvider { key, jwks, ports })
+        // SETs get their own key, served at the transmitter's jwks_uri (/ssf/jwks.json):
+        // the session-token JWKS holds no key that signs SETs.
+        let (transmitter, outbound) =
+            Transmitter::new(ISSUER, &format!("demo-ssf-{now}"), signals)?;
+        let idp = IdentityProvider {
+            key,
+            jwks,
+            ports,
+            sessions: Sessions::new(users::TOKEN_LIFETIME_SECS),
+            transmitter,
+        };
+        Ok((idp, outbound))
     }
 
-    fn claims(&self, user: &DemoUser, now: u64) -> serde_json::Map<String, serde_json::Value> {
+    fn claims(
+        &self,
+        user: &DemoUser,
+        now: u64,
+        sid: &str,
+    ) -> serde_json::Map<String, serde_json::Value> {
         let mut claims = serde_json::Map::new();
         claims.insert("iss".into(), ISSUER.into());
         claims.insert("sub".into(), user.subject.into());
@@ -63,11 +98,18 @@ impl IdentityProvider {
         if let Some(strength) = user.strength {
             claims.insert(users::STRENGTH_CLAIM.into(), strength.into());
         }
+        // OpenID Connect Front-/Back-Channel Logout: `sid` identifies this sign-in.
+        claims.insert("sid".into(), sid.into());
         claims
     }
 
+    /// Signs `user` in: a new session, and its token.
     fn mint(&self, user: &DemoUser) -> CliResult<String> {
-        self.key.sign(&self.claims(user, keys::now_secs()))
+        let now = keys::now_secs();
+        let sid = security_event::random_id();
+        let token = self.key.sign(&self.claims(user, now, &sid))?;
+        self.sessions.start(user.id, &sid, now);
+        Ok(token)
     }
 
     fn base_url(&self) -> String {
@@ -90,7 +132,10 @@ impl IdentityProvider {
         }
     }
 
-    fn handle(&self, request: DemoRequest) -> DemoResponse {
+    async fn handle(&self, request: DemoRequest) -> DemoResponse {
+        if let Some(response) = self.signals(&request).await {
+            return response;
+        }
         let path = request.path.as_str();
         if path == "/.well-known/jwks.json" {
             return DemoResponse::json(200, &self.jwks);
@@ -104,6 +149,9 @@ impl IdentityProvider {
                     "jwks_uri": format!("{base}/.well-known/jwks.json"),
                     "authorization_endpoint": format!("{base}/authorize"),
                     "acr_values_supported": ["phr"],
+                    // Back-Channel Logout 1.0 section 2.1: logout tokens carry `sid`.
+                    "backchannel_logout_supported": true,
+                    "backchannel_logout_session_supported": true,
                 }),
             );
         }
@@ -346,7 +394,7 @@ fn print_banner(idp: &IdentityProvider, cases: &[DemoCase]) {
 
 /// Runs the demo IdP and app until Ctrl-C / SIGTERM. With `print_json`, prints the cases
 /// (with concrete tokens) as one JSON line instead of the banner, for tests.
-pub fn run(ports: DemoPorts, print_json: bool) -> CliResult<()> {
+pub fn run(ports: DemoPorts, signals: SignalsConfig, print_json: bool) -> CliResult<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -355,7 +403,9 @@ pub fn run(ports: DemoPorts, print_json: bool) -> CliResult<()> {
     runtime.block_on(async move {
         let idp_listener = server::bind(ports.idp, "identity provider", "--idp-port").await?;
         let app_listener = server::bind(ports.app, "app", "--app-port").await?;
-        let idp = Arc::new(IdentityProvider::new(ports)?);
+        let (idp, outbound) = IdentityProvider::new(ports, signals.clone())?;
+        let idp = Arc::new(idp);
+        tokio::spawn(transmitter::deliver(outbound, signals));
         let cases = cases(&idp)?;
         if print_json {
             let doc = json!({
@@ -372,9 +422,12 @@ pub fn run(ports: DemoPorts, print_json: bool) -> CliResult<()> {
         let _ = std::io::stdout().flush();
         let idp_handler: Handler = {
             let idp = idp.clone();
-            Arc::new(move |request| idp.handle(request))
+            Arc::new(move |request| {
+                let idp = idp.clone();
+                Box::pin(async move { idp.handle(request).await })
+            })
         };
-        let app_handler: Handler = Arc::new(app_handle);
+        let app_handler: Handler = server::sync_handler(app_handle);
         tokio::spawn(server::serve(idp_listener, idp_handler));
         tokio::spawn(server::serve(app_listener, app_handler));
         wait_for_stop().await;

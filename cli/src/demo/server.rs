@@ -1,14 +1,17 @@
 //! A tiny HTTP/1.1 server on hyper for the demo identity provider and app: each request is
-//! answered by a plain function from a [`DemoRequest`] to a [`DemoResponse`].
+//! answered by an async function from a [`DemoRequest`] to a [`DemoResponse`]. Request bodies
+//! are read up to [`MAX_BODY_BYTES`] (413 beyond).
 
 use crate::error::{io_reason, CliError, CliResult};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -20,12 +23,25 @@ pub struct DemoRequest {
     pub query: Vec<(String, String)>,
     /// Header names lower-case; values lossily decoded.
     pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
 }
+
+/// The most of a request body the demo reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 impl DemoRequest {
     /// The first query parameter named `name`.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first header named `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
@@ -59,6 +75,21 @@ impl DemoResponse {
         }
     }
 
+    /// A response without a body (204, or 202 for an accepted SET).
+    pub fn empty(status: u16) -> DemoResponse {
+        DemoResponse {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// The same response with one more header.
+    pub fn with_header(mut self, name: &str, value: &str) -> DemoResponse {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
     /// An HTML response.
     pub fn html(status: u16, body: String) -> DemoResponse {
         DemoResponse {
@@ -69,8 +100,20 @@ impl DemoResponse {
     }
 }
 
+/// What a handler returns: its answer, later.
+pub type Reply = Pin<Box<dyn Future<Output = DemoResponse> + Send>>;
+
 /// A request handler.
-pub type Handler = Arc<dyn Fn(DemoRequest) -> DemoResponse + Send + Sync>;
+pub type Handler = Arc<dyn Fn(DemoRequest) -> Reply + Send + Sync>;
+
+/// A handler from a synchronous function.
+pub fn sync_handler(f: impl Fn(DemoRequest) -> DemoResponse + Send + Sync + 'static) -> Handler {
+    let f = Arc::new(f);
+    Arc::new(move |request| {
+        let f = f.clone();
+        Box::pin(async move { f(request) })
+    })
+}
 
 /// Binds `127.0.0.1:port`, with a clear message when the port is taken.
 pub async fn bind(port: u16, role: &str, flag: &str) -> CliResult<TcpListener> {
@@ -101,7 +144,7 @@ pub async fn serve(listener: TcpListener, handler: Handler) {
         tokio::spawn(async move {
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 let handler = handler.clone();
-                async move { Ok::<_, Infallible>(answer(&handler, &request)) }
+                async move { Ok::<_, Infallible>(answer(&handler, request).await) }
             });
             // A client hanging up mid-request is not the demo's problem.
             let _ = http1::Builder::new()
@@ -111,26 +154,36 @@ pub async fn serve(listener: TcpListener, handler: Handler) {
     }
 }
 
-fn answer(
+async fn answer(
     handler: &Handler,
-    request: &hyper::Request<hyper::body::Incoming>,
+    request: hyper::Request<hyper::body::Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
-    let demo_request = DemoRequest {
-        method: request.method().as_str().to_string(),
-        path: request.uri().path().to_string(),
-        query: request.uri().query().map(parse_query).unwrap_or_default(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+    let (parts, body) = request.into_parts();
+    let reply = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => {
+            let demo_request = DemoRequest {
+                method: parts.method.as_str().to_string(),
+                path: parts.uri.path().to_string(),
+                query: parts.uri.query().map(parse_query).unwrap_or_default(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: collected.to_bytes().to_vec(),
+            };
+            handler(demo_request).await
+        }
+        Err(_) => DemoResponse::text(
+            413,
+            format!("request body over {MAX_BODY_BYTES} bytes, or cut short\n"),
+        ),
     };
-    let reply = handler(demo_request);
     let mut response = hyper::Response::new(Full::new(Bytes::from(reply.body)));
     *response.status_mut() = hyper::StatusCode::from_u16(reply.status)
         .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);

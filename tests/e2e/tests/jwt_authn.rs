@@ -98,3 +98,27 @@ fn payload_from_an_unconfigured_issuer_is_refused() {
     assert_eq!(ex.response.status, 401);
     assert_eq!(reasons(&ex), vec!["unknown_issuer"]);
 }
+
+#[test]
+fn a_second_credential_beside_the_verified_one_is_refused() {
+    let mut gate = Gate::new(&metadata_config());
+    // jwt_authn verified one token; the payload does not say which, so two differing
+    // credentials (a Basic header beside the bearer token) are refused outright.
+    let ex = gate.send(with_payload(
+        "/admin",
+        Some(claims("alice", &["pwd", "pop"])),
+        &[
+            ("authorization", b"Bearer a.b.c"),
+            ("authorization", b"Basic YWRtaW46aHVudGVyMg=="),
+        ],
+    ));
+    assert_eq!(ex.response.status, 400, "{:?}", ex.logs);
+    assert_eq!(reasons(&ex), ["multiple_credentials"]);
+    // One credential, as jwt_authn leaves it: allowed.
+    let ex = gate.send(with_payload(
+        "/admin",
+        Some(claims("alice", &["pwd", "pop"])),
+        &[("authorization", b"Bearer a.b.c")],
+    ));
+    assert_eq!(ex.response.status, 200, "{:?}", ex.logs);
+}

@@ -22,10 +22,7 @@ pub struct Answer {
 impl Answer {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        first_header(&self.headers, name)
     }
 
     /// The body as (lossy) UTF-8.
@@ -54,10 +51,7 @@ pub struct Head {
 impl Head {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        first_header(&self.headers, name)
     }
 
     fn chunked(&self) -> bool {
@@ -69,6 +63,14 @@ impl Head {
         self.header("content-length")
             .and_then(|v| v.trim().parse().ok())
     }
+}
+
+/// The first of `headers` named `name` (case-insensitive).
+fn first_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Reads a message head; `None` at a clean end of stream before any byte.
@@ -196,7 +198,8 @@ pub fn exchange(port: u16, bytes: &[u8]) -> Answer {
         if status == 100 {
             continue;
         }
-        let body = if status == 204 || status == 304 {
+        // An answer to HEAD has a content-length but never a body (RFC 9110 §9.3.2).
+        let body = if status == 204 || status == 304 || bytes.starts_with(b"HEAD ") {
             Vec::new()
         } else {
             read_body(&mut reader, &head, true)
@@ -236,7 +239,7 @@ pub fn request_bytes(
     bytes
 }
 
-/// A GET to a local server, e.g. the demo IdP or Envoy's admin port.
+/// A GET to a server on `127.0.0.1:port`, e.g. the demo IdP or Envoy's admin interface.
 pub fn get(port: u16, path: &str) -> Answer {
     exchange(port, &request_bytes(port, "GET", path, &[], &[]))
 }

@@ -16,20 +16,28 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bootstrap;
+mod demo_cases;
 mod gateway;
 mod http;
+mod keys;
 mod process;
 mod server;
 mod upstreams;
 
+pub use demo_cases::DemoCase;
 pub use gateway::{Gateway, GatewayBuilder};
-pub use http::Answer;
+pub use http::{get as http_get, Answer};
+pub use keys::{demo_claims, jwks_of, now_secs, TestKey, DEMO_AUDIENCE, DEMO_ISSUER};
 pub use process::{cli, Scratch};
 pub use server::{Reply, Request};
 pub use upstreams::{EchoUpstream, KeyServer};
 
+use std::collections::hash_map::RandomState;
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, Hasher};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The pinned Envoy release the suite runs on (`make setup` installs it).
 pub const ENVOY_VERSION: &str = "1.40.0";
@@ -97,10 +105,37 @@ fn built(relative: &str, how: &str) -> PathBuf {
     path
 }
 
-/// A loopback port nothing listens on right now.
+/// A loopback port nothing listens on right now, never handed out twice in this process.
+///
+/// Chosen at random outside the kernel's ephemeral range (`ip_local_port_range`): a port
+/// taken from that range and released could be reused as the source port of any outgoing
+/// connection before Envoy or the demo binds it. Ports below 10100 (the demo's 10000-10002
+/// among them) are left alone.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let (low, high) = outside_ephemeral_range();
+    for _ in 0..10_000 {
+        let random = RandomState::new().build_hasher().finish();
+        let port = low + u16::try_from(random % u64::from(high - low)).expect("port offset");
+        let mut given = GIVEN.lock().expect("ports handed out");
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {low}..{high}")
+}
+
+/// A port range the kernel does not hand out as ephemeral ports.
+fn outside_ephemeral_range() -> (u16, u16) {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut bounds = range
+        .split_whitespace()
+        .filter_map(|n| n.parse::<u16>().ok());
+    match (bounds.next(), bounds.next()) {
+        (Some(low), _) if low > 12_000 => (10_100, low),
+        (_, Some(high)) if high < 63_000 => (high + 1, 65_535),
+        _ => (10_100, 32_768),
+    }
 }

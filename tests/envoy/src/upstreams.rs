@@ -50,6 +50,19 @@ impl EchoUpstream {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// The headers an echo answer says reached the upstream, in order.
+    pub fn headers_seen(answer: &crate::Answer) -> Vec<(String, String)> {
+        answer.json()["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                (text(&h[0]), text(&h[1]))
+            })
+            .collect()
+    }
 }
 
 /// A JWKS endpoint whose answer the test sets; counts the requests it gets.
