@@ -554,6 +554,9 @@ fn request_headers(method: &str, path: &str, extra: &[(&str, &str)]) -> Vec<(Str
     headers
 }
 
+/// One engine case: a name, method, path, extra headers, and whether keys may be fetched.
+type RecordCase<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, String)>, bool);
+
 #[test]
 fn decision_records_are_pinned() {
     let dir = scratch("golden-records");
@@ -565,7 +568,7 @@ fn decision_records_are_pinned() {
     let mut out = String::new();
     let bearer = |name: &str| format!("Bearer {}", token(&tokens, name));
     let cookie = |name: &str| format!("session={}", token(&tokens, name));
-    let cases: Vec<(&str, &str, &str, Vec<(&str, String)>, bool)> = vec![
+    let cases: Vec<RecordCase> = vec![
         (
             "passkey on admin",
             "GET",

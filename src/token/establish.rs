@@ -138,11 +138,11 @@ pub enum NotEstablished {
     NeedKeys { issuer: usize, why: KeysWanted },
 }
 
-fn refused(kind: RefusalKind, issuer: Option<usize>, source: &Cow<'static, str>) -> NotEstablished {
-    NotEstablished::Refused(Refusal::new(kind, issuer, Some(source.clone())))
+fn refused(kind: RefusalKind, issuer: Option<usize>, source: Cow<'static, str>) -> NotEstablished {
+    NotEstablished::Refused(Refusal::new(kind, issuer, Some(source)))
 }
 
-fn invalid(code: &'static str, source: &Cow<'static, str>) -> NotEstablished {
+fn invalid(code: &'static str, source: Cow<'static, str>) -> NotEstablished {
     refused(RefusalKind::Invalid(Reason::Refused(code)), None, source)
 }
 
@@ -172,7 +172,7 @@ pub fn establish(
             metadata,
             payload_key,
         } => {
-            refuse_second_credential(trust, attempt.headers, &source)?;
+            refuse_second_credential(trust, attempt.headers)?;
             let bytes = metadata.filter(|b| !b.is_empty());
             if let Some(session) = bytes.and_then(|b| cache.get(b, now)) {
                 return Ok(established(session, source, Some(CacheUse::Hit)));
@@ -192,12 +192,12 @@ pub fn establish(
             Ok(established(session, source, Some(CacheUse::Miss)))
         }
         ClaimsInput::JwtAuthn(payload) => {
-            refuse_second_credential(trust, attempt.headers, &source)?;
+            refuse_second_credential(trust, attempt.headers)?;
             let session = jwt_authn_session(trust, payload)?;
             Ok(established(Rc::new(session), source, None))
         }
         ClaimsInput::Unverified(claims) => {
-            let session = session_from_claims(trust, claims, &Cow::Borrowed("claims"))?;
+            let session = session_from_claims(trust, claims, "claims")?;
             let source = Cow::Borrowed("unverified_claims");
             Ok(established(Rc::new(session), source, None))
         }
@@ -236,7 +236,9 @@ fn token_session(
         .sources
         .get(found.source)
         .map_or(Cow::Borrowed("token"), |s| s.label());
-    refuse_other_credential(trust, attempt.headers, found.token, &source)?;
+    if carries_other_credential(trust.sources, attempt.headers, found.token) {
+        return Err(refused(RefusalKind::MultipleCredentials, None, source));
+    }
     // A cached token passed `check_token` when it was verified: look it up first (an
     // oversized one cannot be cached, and is not worth hashing).
     let cached = (found.token.len() <= trust.max_token_bytes)
@@ -247,11 +249,13 @@ fn token_session(
     }
     if let Err(reason) = check_token(found.token) {
         let reason = Reason::MalformedCredential(reason);
-        return Err(refused(RefusalKind::Invalid(reason), None, &source));
+        return Err(refused(RefusalKind::Invalid(reason), None, source));
     }
     let iss = peek_issuer(found.token, trust.max_token_bytes)
-        .map_err(|e| invalid(e.reason(), &source))?;
-    let (index, issuer) = find_issuer(trust, &iss, &source)?;
+        .map_err(|e| invalid(e.reason(), source.clone()))?;
+    let Some((index, issuer)) = find_issuer(trust, &iss) else {
+        return Err(invalid("unknown_issuer", source));
+    };
     let fetchable = attempt.may_fetch_keys && issuer.remote_jwks.is_some();
     let Some(keyset) = keys.keys(index) else {
         if fetchable {
@@ -260,7 +264,7 @@ fn token_session(
                 why: KeysWanted::NotLoaded,
             });
         }
-        return Err(refused(RefusalKind::KeysUnavailable, Some(index), &source));
+        return Err(refused(RefusalKind::KeysUnavailable, Some(index), source));
     };
     let verified = match verify(found.token, keyset, &issuer.verify, now) {
         Ok(v) => v,
@@ -271,11 +275,11 @@ fn token_session(
             });
         }
         Err(VerifyError::WrongAudience) => {
-            return Err(refused(RefusalKind::WrongAudience, Some(index), &source))
+            return Err(refused(RefusalKind::WrongAudience, Some(index), source))
         }
         Err(e) => {
             let reason = Reason::Refused(e.reason());
-            return Err(refused(RefusalKind::Invalid(reason), Some(index), &source));
+            return Err(refused(RefusalKind::Invalid(reason), Some(index), source));
         }
     };
     let session = Rc::new(new_session(
@@ -298,36 +302,21 @@ fn token_session(
 fn refuse_second_credential(
     trust: &Trust<'_>,
     headers: &dyn RequestHeaders,
-    source: &Cow<'static, str>,
 ) -> Result<(), NotEstablished> {
-    match locate_token(trust.sources, headers) {
-        Some(first) => refuse_other_credential(trust, headers, first.token, source),
-        None => Ok(()),
-    }
-}
-
-/// Refuses a request that carries a credential other than `token`.
-fn refuse_other_credential(
-    trust: &Trust<'_>,
-    headers: &dyn RequestHeaders,
-    token: &[u8],
-    source: &Cow<'static, str>,
-) -> Result<(), NotEstablished> {
-    if carries_other_credential(trust.sources, headers, token) {
+    let Some(first) = locate_token(trust.sources, headers) else {
+        return Ok(());
+    };
+    if carries_other_credential(trust.sources, headers, first.token) {
+        let source = Cow::Borrowed(JWT_AUTHN);
         return Err(refused(RefusalKind::MultipleCredentials, None, source));
     }
     Ok(())
 }
 
 /// The trusted issuer whose `iss` is exactly `iss`.
-fn find_issuer<'t>(
-    trust: &Trust<'t>,
-    iss: &str,
-    source: &Cow<'static, str>,
-) -> Result<(usize, &'t IssuerConfig), NotEstablished> {
-    issuer_index(trust.issuers, iss)
-        .and_then(|index| trust.issuers.get(index).map(|issuer| (index, issuer)))
-        .ok_or_else(|| invalid("unknown_issuer", source))
+fn find_issuer<'t>(trust: &Trust<'t>, iss: &str) -> Option<(usize, &'t IssuerConfig)> {
+    let index = issuer_index(trust.issuers, iss)?;
+    trust.issuers.get(index).map(|issuer| (index, issuer))
 }
 
 /// The session for Envoy jwt_authn's verified payload: absent → missing token, unreadable
@@ -336,24 +325,33 @@ fn jwt_authn_session(
     trust: &Trust<'_>,
     payload: Option<&Result<Claims, String>>,
 ) -> Result<Session, NotEstablished> {
-    let source = Cow::Borrowed(JWT_AUTHN);
     match payload {
-        None => Err(refused(RefusalKind::Missing, None, &source)),
-        Some(Err(_)) => Err(invalid("jwt_authn_payload_unreadable", &source)),
-        Some(Ok(claims)) => session_from_claims(trust, claims, &source),
+        None => Err(refused(
+            RefusalKind::Missing,
+            None,
+            Cow::Borrowed(JWT_AUTHN),
+        )),
+        Some(Err(_)) => Err(invalid(
+            "jwt_authn_payload_unreadable",
+            Cow::Borrowed(JWT_AUTHN),
+        )),
+        Some(Ok(claims)) => session_from_claims(trust, claims, JWT_AUTHN),
     }
 }
 
-/// The session for claims someone else verified (or nobody: `explain --claims`).
+/// The session for claims someone else verified (or nobody: `explain --claims`); `source`
+/// labels a refusal.
 fn session_from_claims(
     trust: &Trust<'_>,
     claims: &Claims,
-    source: &Cow<'static, str>,
+    source: &'static str,
 ) -> Result<Session, NotEstablished> {
     let Some(iss) = string_claim(claims, "iss") else {
-        return Err(invalid("missing_issuer", source));
+        return Err(invalid("missing_issuer", Cow::Borrowed(source)));
     };
-    let issuer = find_issuer(trust, &iss, source)?;
+    let Some(issuer) = find_issuer(trust, &iss) else {
+        return Err(invalid("unknown_issuer", Cow::Borrowed(source)));
+    };
     let expires_at = number_claim(claims, "exp").unwrap_or(0);
     Ok(new_session(
         trust,
