@@ -247,6 +247,17 @@ impl KeySet {
             .is_some_and(|keys| keys.iter().any(|k| k.algorithm() == algorithm))
     }
 
+    /// Whether a token of `algorithm` can have a key here at all, checked with the rest of
+    /// its header: an HMAC algorithm needs a configured secret, so an HS256 token "signed"
+    /// with an RSA public key never reaches a MAC check. [`KeySet::candidates`] then picks
+    /// the keys; together they are the key selection rules.
+    pub(crate) fn admits(&self, algorithm: Algorithm) -> Result<(), NoKey> {
+        if algorithm.is_hmac() && !self.has_hmac_for(algorithm) {
+            return Err(NoKey::NoMatchingKey);
+        }
+        Ok(())
+    }
+
     /// The keys to try for a token with this algorithm and `kid`.
     ///
     /// HMAC: the configured secret (the token's `kid` does not select among secrets).

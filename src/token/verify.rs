@@ -277,9 +277,7 @@ impl Header {
         if !options.algorithms.contains(&algorithm) {
             return Err(VerifyError::AlgorithmNotAllowed(algorithm.as_str().into()));
         }
-        if algorithm.is_hmac() && !keys.has_hmac_for(algorithm) {
-            return Err(VerifyError::NoMatchingKey);
-        }
+        keys.admits(algorithm)?;
         if header.contains_key("crit") {
             return Err(malformed(
                 "critical header parameters (crit) are not supported",
