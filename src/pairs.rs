@@ -68,8 +68,6 @@ fn entry_lens(lens: &[u8]) -> (usize, usize) {
     ((word & 0xffff_ffff) as usize, (word >> 32) as usize)
 }
 
-impl crate::request::RequestView for Pairs<'_> {}
-
 impl crate::request::RequestHeaders for Pairs<'_> {
     fn header(&self, name: &str) -> Option<&[u8]> {
         let name = name.as_bytes();

@@ -7,7 +7,6 @@ use super::header_map;
 use super::keys;
 use super::local_reply;
 use super::state::Shared;
-use super::view::HostRequest;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Need, Outcome, Request};
 use crate::metrics;
 use crate::request::RequestView;
@@ -41,7 +40,8 @@ impl GateHttp {
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
         let header_bytes = header_map::request_header_bytes();
-        let view = HostRequest::new(&header_bytes);
+        // A malformed map reads as empty, as Envoy's own parser treats it.
+        let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
         let metadata = match &state.config.jwt_authn {
             // Unavailable reads as "no verified payload".
             Some(_) => view.property(&jwt_authn::PROPERTY_PATH),
