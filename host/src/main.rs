@@ -1,11 +1,10 @@
-//! `mfa-gate-host replay` and `mfa-gate-host serve` (see host/docs/replay-serve.md).
+//! `mfa-gate-host replay` (see host/docs/replay.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mfa_gate_host::envoy_yaml::{self, EnvoyConfig};
-use mfa_gate_host::serve::{self, ServeSettings, StreamWorker};
 use mfa_gate_host::{
     replay, ClockMode, Cluster, Clusters, FailurePolicy, Host, HostError, HostOptions,
 };
@@ -17,10 +16,7 @@ usage:
                        [--start-unix-ms N] [--plugin-name S] [--root-id S] [--vm-id S]
                        [--failure-policy FAIL_CLOSED|FAIL_OPEN]
       Requests as JSON lines on stdin, one JSON line per request on stdout.
-  mfa-gate-host serve --config envoy.yaml [--listen-override HOST:PORT] [--workers N]
-                      [--log-level trace|debug|info|warn|error]
-      An HTTP/1.1 proxy with the config's wasm filter inline (real clock). Ctrl-C stops it.
-See host/docs/replay-serve.md.";
+See host/docs/replay.md.";
 
 /// A command-line problem (exit 2) or a run failure (exit 1).
 enum Failure {
@@ -32,8 +28,6 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("replay") => cmd_replay(&args[1..]),
-        Some("serve") => cmd_serve(&args[1..]),
-        Some("upstream-echo") => cmd_upstream_echo(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             Ok(())
@@ -137,12 +131,6 @@ fn now_unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
-}
-
-fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1)
 }
 
 /// One line naming the module and the cause (the Io error already names the file).
@@ -257,73 +245,4 @@ fn cmd_replay(raw: &[String]) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     replay::run(&mut host, config.as_ref(), stdin.lock(), stdout.lock())
         .map_err(|e| Failure::Run(format!("replay: {e}")))
-}
-
-fn cmd_serve(raw: &[String]) -> Result<(), Failure> {
-    let args = Args::parse(raw, &["config", "listen-override", "workers", "log-level"])?;
-    let path = args
-        .get("config")
-        .ok_or_else(|| Failure::Usage("serve needs --config envoy.yaml".into()))?;
-    let config = load_config(path)?;
-    let workers = match args.number("workers")? {
-        Some(n) => usize::try_from(n.max(1)).unwrap_or(1),
-        None => default_workers(),
-    };
-    let log_level = args.get("log-level").unwrap_or("info").to_string();
-    if !matches!(
-        log_level.as_str(),
-        "trace" | "debug" | "info" | "warn" | "error" | "critical"
-    ) {
-        return Err(Failure::Usage(format!(
-            "--log-level: unknown level {log_level:?}"
-        )));
-    }
-    let filter = config.listeners.first().and_then(|l| l.wasm.clone());
-    let (stream_workers, plugin_name): (Vec<Box<dyn StreamWorker>>, String) = match filter {
-        Some(filter) => {
-            let mut clusters = Clusters::new();
-            yaml_clusters(&config, &mut clusters);
-            let options = HostOptions {
-                workers,
-                failure_policy: filter.failure_policy,
-                plugin_name: filter.name.clone(),
-                root_id: filter.root_id,
-                vm_id: filter.vm_id,
-                plugin_configuration: filter.configuration,
-                vm_configuration: filter.vm_configuration,
-                clock: ClockMode::Real,
-                environment: filter.environment,
-            };
-            let host = Host::load(&filter.filename, options, clusters)
-                .map_err(|e| load_failure(&filter.filename, &e))?;
-            eprintln!(
-                "filter {:?} from {} on {workers} worker(s)",
-                filter.name,
-                filter.filename.display()
-            );
-            let workers = host
-                .into_workers()
-                .into_iter()
-                .map(|w| Box::new(w) as Box<dyn StreamWorker>)
-                .collect();
-            (workers, filter.name)
-        }
-        None => {
-            eprintln!("no wasm filter in {path}: plain proxy on {workers} worker(s)");
-            (serve::plain_workers(workers), String::new())
-        }
-    };
-    let settings = ServeSettings {
-        config,
-        listen_override: args.get("listen-override").map(str::to_string),
-        log_level,
-        plugin_name,
-    };
-    serve::run(settings, stream_workers).map_err(Failure::Run)
-}
-
-fn cmd_upstream_echo(raw: &[String]) -> Result<(), Failure> {
-    let args = Args::parse(raw, &["listen"])?;
-    let address = args.get("listen").unwrap_or("127.0.0.1:0");
-    serve::run_echo(address).map_err(Failure::Run)
 }

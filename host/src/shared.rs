@@ -324,7 +324,7 @@ impl MetricStore {
     }
 }
 
-/// Most log lines kept (oldest dropped first) so a long `serve` run stays bounded.
+/// Most log lines kept (oldest dropped first) so a long run stays bounded.
 pub(crate) const LOG_CAPACITY: usize = 100_000;
 
 /// Bounded store of every log line, across workers, in emission order.

@@ -1,6 +1,6 @@
-//! Plain data types shared by the runtime core, `replay` and `serve`.
+//! Plain data types shared by the runtime core and its users (`replay`, the tests).
 //!
-//! CONTRACT between the runtime core (lib/runtime) and the front ends (replay, serve):
+//! CONTRACT between the runtime core (lib/runtime) and its users (replay, the tests):
 //! change a type here only in a way both sides are updated for.
 
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ pub enum FailurePolicy {
 pub enum ClockMode {
     /// A virtual clock that starts at this Unix time (ms) and moves only when advanced.
     Virtual { start_unix_ms: u64 },
-    /// The system clock (`serve`).
+    /// The system clock.
     Real,
 }
 
@@ -73,7 +73,7 @@ pub struct UpstreamRequest {
     pub trailers: HeaderList,
 }
 
-/// The router: forwards an allowed request. `serve` implements it with real HTTP;
+/// The router: forwards an allowed request. `replay` implements it with canned answers,
 /// tests with closures.
 pub trait Upstream {
     /// Returns the upstream's response, or an error text (answered 503 as Envoy's router does).

@@ -1,7 +1,6 @@
 //! A blocking HTTP/1.1 client for loopback upstreams and clusters.
 //!
-//! Used by the runtime core for `dispatch_http_call` to a `Cluster::Http`, and by `serve`'s router
-//! ([`HttpUpstream`]) to forward allowed requests.
+//! Used by the runtime core for `dispatch_http_call` to a `Cluster::Http`.
 //!
 //! Built on hyper 1 through `hyper_util`'s pooled client, driven by a tokio current-thread runtime
 //! owned by the calling thread (one per thread, created on first use). Keep-alive connections are
@@ -20,16 +19,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::types::{ClusterRequest, HeaderList, HttpResponse, Upstream, UpstreamRequest};
+use crate::types::{ClusterRequest, HeaderList, HttpResponse};
 
 /// Largest response body accepted (Envoy's async client also fails the call past its buffer limit).
 pub const MAX_RESPONSE_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// Route timeout used by [`HttpUpstream`] when none is configured (Envoy's route default is 15 s).
-pub const DEFAULT_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Headers that describe one HTTP/1.1 connection and are never forwarded (nor passed to
-/// the filter by `serve`).
+/// Headers that describe one HTTP/1.1 connection and are never forwarded.
 pub(crate) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
@@ -268,34 +263,6 @@ fn build_request(
         .map_err(|e| invalid(e.to_string()))
 }
 
-/// `serve`'s router: forwards an allowed request to one upstream address over HTTP/1.1.
-///
-/// On failure it returns `Err`, which the host answers with 503 as Envoy's router does.
-#[derive(Debug, Clone)]
-pub struct HttpUpstream {
-    /// `host:port` of the upstream.
-    pub address: String,
-    /// Bound on the whole exchange (Envoy's route timeout).
-    pub timeout: Option<Duration>,
-}
-
-impl HttpUpstream {
-    /// A router for `address` with Envoy's default route timeout (15 s).
-    pub fn new(address: impl Into<String>) -> Self {
-        HttpUpstream {
-            address: address.into(),
-            timeout: Some(DEFAULT_ROUTE_TIMEOUT),
-        }
-    }
-}
-
-impl Upstream for HttpUpstream {
-    fn forward(&mut self, request: &UpstreamRequest) -> Result<HttpResponse, String> {
-        send_parts(&self.address, &request.headers, &request.body, self.timeout)
-            .map_err(|failure| failure.to_string())
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -408,20 +375,5 @@ mod tests {
         let req = request(&[(":method", "GET"), (":path", "/"), ("bad name", "v")]);
         let failure = send_blocking("127.0.0.1:1", &req, None).unwrap_err();
         assert!(failure.to_string().contains("bad name"), "{failure}");
-    }
-
-    #[test]
-    fn http_upstream_maps_failure_to_error_text() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        drop(listener);
-        let mut upstream = HttpUpstream::new(address);
-        let err = upstream
-            .forward(&UpstreamRequest {
-                headers: vec![(b":path".to_vec(), b"/".to_vec())],
-                ..Default::default()
-            })
-            .unwrap_err();
-        assert!(err.starts_with("upstream connect failure"), "{err}");
     }
 }

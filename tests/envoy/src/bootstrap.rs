@@ -1,0 +1,153 @@
+//! Rewrites a shipped Envoy bootstrap for one test: listener and admin on free ports, the
+//! demo clusters pointed at the test's upstreams, the demo's fixed `127.0.0.1:1000x`
+//! addresses (plugin configuration, jwt_authn URI) moved, the wasm filename made absolute.
+
+use serde_yaml::Value;
+use std::path::Path;
+
+/// Where the rewritten bootstrap sends things.
+pub struct Ports {
+    pub listener: u16,
+    pub admin: u16,
+    /// The demo IdP (replaces 127.0.0.1:10001 in strings).
+    pub idp: u16,
+    /// The demo app (replaces 127.0.0.1:10002 in strings).
+    pub app: u16,
+    /// Endpoint of the `demo_idp` cluster.
+    pub idp_cluster: u16,
+    /// Endpoint of the `demo_app` cluster.
+    pub app_cluster: u16,
+}
+
+const HCM: &str = "envoy.filters.network.http_connection_manager";
+const WASM: &str = "envoy.filters.http.wasm";
+
+/// Reads `path` as YAML.
+pub fn load(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
+}
+
+/// Applies the ports and the wasm file to `bootstrap`.
+pub fn rewrite(bootstrap: &mut Value, ports: &Ports, wasm: &Path) {
+    let moves = [
+        ("127.0.0.1:10000", ports.listener),
+        ("127.0.0.1:10001", ports.idp),
+        ("127.0.0.1:10002", ports.app),
+    ];
+    replace_in_strings(bootstrap, &moves);
+
+    let listeners = seq_mut(&mut bootstrap["static_resources"]["listeners"]);
+    assert_eq!(
+        listeners.len(),
+        1,
+        "the shipped bootstraps have one listener"
+    );
+    set_port(&mut listeners[0]["address"], ports.listener);
+
+    bootstrap["admin"] = serde_yaml::from_str(&format!(
+        "address: {{socket_address: {{address: 127.0.0.1, port_value: {}}}}}",
+        ports.admin
+    ))
+    .expect("admin block");
+
+    for cluster in seq_mut(&mut bootstrap["static_resources"]["clusters"]) {
+        let port = match cluster["name"].as_str() {
+            Some("demo_idp") => ports.idp_cluster,
+            Some("demo_app") => ports.app_cluster,
+            _ => continue,
+        };
+        for locality in seq_mut(&mut cluster["load_assignment"]["endpoints"]) {
+            for endpoint in seq_mut(&mut locality["lb_endpoints"]) {
+                set_port(&mut endpoint["endpoint"]["address"], port);
+            }
+        }
+    }
+
+    let wasm = wasm.to_string_lossy().into_owned();
+    for filter in wasm_filters(bootstrap) {
+        let code = &mut filter["typed_config"]["config"]["vm_config"]["code"]["local"];
+        assert!(
+            code.get("filename").is_some(),
+            "wasm filter without code.local.filename"
+        );
+        code["filename"] = Value::String(wasm.clone());
+    }
+}
+
+fn set_port(address: &mut Value, port: u16) {
+    let socket = &mut address["socket_address"];
+    assert!(
+        socket.get("port_value").is_some(),
+        "no socket_address.port_value in {address:?}"
+    );
+    socket["port_value"] = Value::Number(port.into());
+}
+
+fn replace_in_strings(value: &mut Value, moves: &[(&str, u16)]) {
+    match value {
+        Value::String(text) => {
+            for (from, port) in moves {
+                if text.contains(from) {
+                    *text = text.replace(from, &format!("127.0.0.1:{port}"));
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(|v| replace_in_strings(v, moves)),
+        Value::Mapping(map) => map
+            .iter_mut()
+            .for_each(|(_, v)| replace_in_strings(v, moves)),
+        Value::Tagged(tagged) => replace_in_strings(&mut tagged.value, moves),
+        _ => {}
+    }
+}
+
+/// An empty list for an absent key, so loops over optional lists just do nothing.
+fn seq_mut(value: &mut Value) -> &mut Vec<Value> {
+    if value.is_null() {
+        *value = Value::Sequence(Vec::new());
+    }
+    match value {
+        Value::Sequence(items) => items,
+        other => panic!("expected a list, found {other:?}"),
+    }
+}
+
+/// The HttpConnectionManager `typed_config` of the (only) listener.
+pub fn hcm(bootstrap: &mut Value) -> &mut Value {
+    let listener = &mut seq_mut(&mut bootstrap["static_resources"]["listeners"])[0];
+    for chain in seq_mut(&mut listener["filter_chains"]) {
+        for filter in seq_mut(&mut chain["filters"]) {
+            if filter["name"].as_str() == Some(HCM) {
+                return &mut filter["typed_config"];
+            }
+        }
+    }
+    panic!("no {HCM} in the listener")
+}
+
+/// Every `envoy.filters.http.wasm` entry of the HCM's `http_filters`.
+pub fn wasm_filters(bootstrap: &mut Value) -> impl Iterator<Item = &mut Value> {
+    seq_mut(&mut hcm(bootstrap)["http_filters"])
+        .iter_mut()
+        .filter(|f| f["name"].as_str() == Some(WASM))
+}
+
+/// The mfa-gate filter's configuration (the StringValue's JSON), edited in place.
+pub fn edit_plugin_config(bootstrap: &mut Value, edit: &mut dyn FnMut(&mut serde_json::Value)) {
+    let mut found = false;
+    for filter in wasm_filters(bootstrap) {
+        let value = &mut filter["typed_config"]["config"]["configuration"]["value"];
+        let text = value.as_str().expect("configuration.value is a string");
+        let mut json: serde_json::Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("plugin configuration is not JSON: {e}"));
+        edit(&mut json);
+        *value = Value::String(serde_json::to_string_pretty(&json).expect("JSON"));
+        found = true;
+    }
+    assert!(
+        found,
+        "no wasm filter with a configuration in the bootstrap"
+    );
+}

@@ -1,0 +1,431 @@
+//! [`GatewayBuilder`] and [`Gateway`]: real Envoy on a shipped bootstrap, rewritten for the
+//! test, in front of the demo IdP and app (or the test's own upstreams).
+
+use crate::bootstrap::{self, Ports};
+use crate::http::{self, Answer};
+use crate::process::{start_demo, Running, Scratch};
+use crate::upstreams::EchoUpstream;
+use crate::{envoy_binary, free_port, release_wasm, repo_root};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long Envoy may take to become ready with every worker's filter configured.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lines of Envoy's log quoted in a failure message.
+const LOG_TAIL_LINES: usize = 60;
+/// The filter's `on_configure` success line (one per VM), as Envoy logs it.
+const CONFIGURED_MARKER: &str = "configured: ";
+
+/// Log fragments that mean a wasm VM failed, was refused or was killed.
+const WASM_FAILURE_MARKERS: [&str; 9] = [
+    "Wasm VM failed",
+    "Failed to load Wasm",
+    "Unable to create Wasm",
+    "Uncaught RuntimeError",
+    "Function: proxy_on_",
+    "panicked at",
+    "failed to load",
+    "wasm_fail_stream",
+    "][critical][",
+];
+
+type Edit = Box<dyn FnOnce(&mut serde_yaml::Value)>;
+
+/// Envoy on a shipped bootstrap, rewritten for the test: the listener and admin on free
+/// ports, the `demo_idp` / `demo_app` clusters pointed at the test's IdP and app, every
+/// `127.0.0.1:10000/10001/10002` in the configuration moved to the new ports, the wasm
+/// `filename` made absolute ([`release_wasm`] unless [`GatewayBuilder::wasm_file`] says
+/// otherwise).
+pub struct GatewayBuilder {
+    bootstrap_file: String,
+    edits: Vec<Edit>,
+    echo: bool,
+    concurrency: u32,
+    wasm: Option<PathBuf>,
+    idp_cluster_port: Option<u16>,
+    configured_marker: Option<String>,
+    extra_args: Vec<String>,
+}
+
+impl GatewayBuilder {
+    /// Starts from `bootstrap_file`, relative to the repository root (e.g. "envoy/envoy.yaml").
+    pub fn shipped(bootstrap_file: &str) -> GatewayBuilder {
+        GatewayBuilder {
+            bootstrap_file: bootstrap_file.to_string(),
+            edits: Vec::new(),
+            echo: false,
+            concurrency: 1,
+            wasm: None,
+            idp_cluster_port: None,
+            configured_marker: Some(CONFIGURED_MARKER.to_string()),
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// Edits the mfa-gate filter's JSON configuration (the StringValue) before start.
+    pub fn plugin_config(mut self, edit: impl FnOnce(&mut serde_json::Value) + 'static) -> Self {
+        let mut edit = Some(edit);
+        self.edits.push(Box::new(move |b| {
+            bootstrap::edit_plugin_config(b, &mut |json| {
+                if let Some(edit) = edit.take() {
+                    edit(json);
+                }
+            })
+        }));
+        self
+    }
+
+    /// Edits the HttpConnectionManager `typed_config` (a YAML mapping) before start.
+    pub fn hcm(mut self, edit: impl FnOnce(&mut serde_yaml::Value) + 'static) -> Self {
+        self.edits.push(Box::new(move |b| edit(bootstrap::hcm(b))));
+        self
+    }
+
+    /// Edits the whole bootstrap (after the ports are rewritten).
+    pub fn bootstrap(mut self, edit: impl FnOnce(&mut serde_yaml::Value) + 'static) -> Self {
+        self.edits.push(Box::new(edit));
+        self
+    }
+
+    /// Points `demo_app` at an [`EchoUpstream`] instead of the demo app.
+    pub fn echo_upstream(mut self) -> Self {
+        self.echo = true;
+        self
+    }
+
+    /// Envoy worker threads (`--concurrency`, default 1).
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Runs this module instead of the release build. The start then waits for the
+    /// "configured" line only if the file is named `mfa_gate.wasm` (see
+    /// [`GatewayBuilder::configured_marker`]).
+    pub fn wasm_file(mut self, path: PathBuf) -> Self {
+        if path.file_name().and_then(|n| n.to_str()) != Some("mfa_gate.wasm") {
+            self.configured_marker = None;
+        }
+        self.wasm = Some(path);
+        self
+    }
+
+    /// Points the `demo_idp` cluster (the JWKS the filter or jwt_authn fetches) at this
+    /// port, e.g. a [`crate::KeyServer`]'s, or a port nothing listens on. The demo IdP still
+    /// runs (tokens, `/authorize`).
+    pub fn idp_cluster_port(mut self, port: u16) -> Self {
+        self.idp_cluster_port = Some(port);
+        self
+    }
+
+    /// The log fragment each worker's VM prints once configured (None: wait for `/ready`
+    /// only). Default: mfa-gate's "configured: " line.
+    pub fn configured_marker(mut self, marker: Option<&str>) -> Self {
+        self.configured_marker = marker.map(str::to_string);
+        self
+    }
+
+    /// More Envoy command-line arguments.
+    pub fn envoy_args(mut self, args: &[&str]) -> Self {
+        self.extra_args
+            .extend(args.iter().map(|a| (*a).to_string()));
+        self
+    }
+
+    /// Starts the demo IdP and app (`mfa-gate demo` on free ports) and Envoy; waits for
+    /// Envoy's `/ready` and for the filter to be configured on every worker. On failure,
+    /// panics with the tail of Envoy's log.
+    pub fn start(self) -> Gateway {
+        let scratch = Scratch::new(
+            &self
+                .bootstrap_file
+                .rsplit('/')
+                .next()
+                .unwrap_or("envoy")
+                .replace(".yaml", ""),
+        );
+        let (listener, admin, idp, demo_app) = (free_port(), free_port(), free_port(), free_port());
+        let (demo, demo_printed) = start_demo(listener, idp, demo_app, &scratch);
+        let echo = self.echo.then(EchoUpstream::start);
+        let app_cluster = echo.as_ref().map_or(demo_app, EchoUpstream::port);
+        let ports = Ports {
+            listener,
+            admin,
+            idp,
+            app: demo_app,
+            idp_cluster: self.idp_cluster_port.unwrap_or(idp),
+            app_cluster,
+        };
+
+        let mut yaml = bootstrap::load(&repo_root().join(&self.bootstrap_file));
+        let wasm = self.wasm.clone().unwrap_or_else(release_wasm);
+        bootstrap::rewrite(&mut yaml, &ports, &wasm);
+        for edit in self.edits {
+            edit(&mut yaml);
+        }
+        let has_wasm = bootstrap::wasm_filters(&mut yaml).next().is_some();
+        let config_path = scratch.write(
+            "envoy.yaml",
+            serde_yaml::to_string(&yaml).expect("bootstrap YAML"),
+        );
+
+        let log_path = scratch.path().join("envoy.log");
+        let log = std::fs::File::create(&log_path).expect("envoy log file");
+        let envoy = Running::spawn(
+            Command::new(envoy_binary())
+                .arg("-c")
+                .arg(&config_path)
+                .args(["--concurrency", &self.concurrency.to_string()])
+                // Tests run side by side: no shared memory for hot restart.
+                .arg("--disable-hot-restart")
+                .args(["--log-level", "info", "--component-log-level", "wasm:info"])
+                .args(&self.extra_args)
+                .current_dir(scratch.path())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log file"))
+                .stderr(log),
+            "Envoy",
+        );
+        let mut gateway = Gateway {
+            port: listener,
+            admin_port: admin,
+            idp_port: idp,
+            app_port: app_cluster,
+            concurrency: self.concurrency,
+            demo_printed,
+            log_path,
+            config_path,
+            envoy,
+            _demo: demo,
+            echo,
+            scratch,
+        };
+        gateway.wait_until_ready(self.configured_marker.filter(|_| has_wasm).as_deref());
+        gateway
+    }
+}
+
+/// A running Envoy with the demo beside it. Dropping it stops Envoy, the demo and the echo
+/// upstream (also when the test panics; the scratch directory with the logs is then kept).
+pub struct Gateway {
+    /// The listener.
+    pub port: u16,
+    /// Envoy's admin interface (`/ready`, `/stats`).
+    pub admin_port: u16,
+    /// The demo IdP (`/token/<user>`, `/.well-known/jwks.json`, `/authorize`).
+    pub idp_port: u16,
+    /// The upstream the `demo_app` cluster points at (the demo app, or the echo upstream).
+    pub app_port: u16,
+    /// Envoy's worker threads.
+    pub concurrency: u32,
+    demo_printed: serde_json::Value,
+    log_path: PathBuf,
+    config_path: PathBuf,
+    // Declaration order is drop order: Envoy first, then its upstreams, then the files.
+    envoy: Running,
+    _demo: Running,
+    echo: Option<EchoUpstream>,
+    scratch: Scratch,
+}
+
+impl Gateway {
+    fn wait_until_ready(&mut self, configured_marker: Option<&str>) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.envoy.exited() {
+                panic!(
+                    "Envoy exited ({status}) before it was ready; config {}\n{}",
+                    self.config_path.display(),
+                    self.log_tail()
+                );
+            }
+            let ready = std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).is_ok()
+                && http::get(self.admin_port, "/ready").status == 200;
+            let configured = configured_marker
+                .is_none_or(|marker| self.configured_workers(marker) >= self.concurrency as usize);
+            if ready && configured {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Envoy not ready after {START_TIMEOUT:?} (/ready {}, workers configured {}/{}); config {}\n{}",
+                if ready { "LIVE" } else { "not LIVE" },
+                configured_marker.map_or(0, |m| self.configured_workers(m)),
+                self.concurrency,
+                self.config_path.display(),
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Worker threads (not the main thread) whose wasm VM logged `marker`.
+    fn configured_workers(&self, marker: &str) -> usize {
+        let log = self.envoy_log();
+        let main_thread = log.lines().next().and_then(thread_id);
+        let workers: BTreeSet<&str> = log
+            .lines()
+            .filter(|l| l.contains("wasm log") && l.contains(marker))
+            .filter_map(thread_id)
+            .filter(|t| Some(*t) != main_thread)
+            .collect();
+        workers.len()
+    }
+
+    /// The JSON `mfa-gate demo --print-json` printed: `cases` (method, path, headers with a
+    /// concrete token, curl line, expect), `ports`, `issuer`, `audience`.
+    pub fn demo_printed(&self) -> &serde_json::Value {
+        &self.demo_printed
+    }
+
+    /// The echo upstream, when the builder asked for one.
+    pub fn echo(&self) -> Option<&EchoUpstream> {
+        self.echo.as_ref()
+    }
+
+    /// The bootstrap Envoy runs (rewritten).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
+    }
+
+    /// The test's scratch directory (bootstrap, logs).
+    pub fn scratch(&self) -> &Scratch {
+        &self.scratch
+    }
+
+    /// A fresh token for a demo user ("push", "number-match", "otp", "passkey").
+    pub fn token(&self, user: &str) -> String {
+        let answer = http::get(self.idp_port, &format!("/token/{user}"));
+        assert_eq!(
+            answer.status,
+            200,
+            "demo IdP /token/{user}: {}",
+            answer.text()
+        );
+        answer.text().trim().to_string()
+    }
+
+    /// A GET through the gateway.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.request("GET", path, headers, &[])
+    }
+
+    /// A request through the gateway (`host: 127.0.0.1:<port>` unless given, `connection:
+    /// close`, `content-length` when there is a body).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
+        http::exchange(
+            self.port,
+            &http::request_bytes(self.port, method, path, headers, body),
+        )
+    }
+
+    /// Sends these bytes as-is on a new connection and reads one answer (status 0 when
+    /// Envoy closes without one).
+    pub fn raw(&self, bytes: &[u8]) -> Answer {
+        http::exchange(self.port, bytes)
+    }
+
+    /// Counters and gauges from `/stats?format=json`.
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        let answer = http::get(self.admin_port, "/stats?format=json");
+        assert_eq!(answer.status, 200, "admin /stats: {}", answer.text());
+        let doc = answer.json();
+        doc["stats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let name = s["name"].as_str()?;
+                let value = s["value"]
+                    .as_u64()
+                    .or_else(|| s["value"].as_i64().map(|_| 0))?;
+                Some((name.to_string(), value))
+            })
+            .collect()
+    }
+
+    /// One counter or gauge (0 when absent).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.stats().get(name).copied().unwrap_or(0)
+    }
+
+    /// Polls until `condition` holds (10 s), else panics with `what` and the log tail.
+    pub fn wait_until(&self, what: &str, mut condition: impl FnMut(&Gateway) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !condition(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Envoy's log so far (wasm at info at least).
+    pub fn envoy_log(&self) -> String {
+        std::fs::read(&self.log_path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last lines of Envoy's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = self.envoy_log();
+        let lines: Vec<&str> = log.lines().collect();
+        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+        format!(
+            "--- last {} lines of {} ---\n{}",
+            lines.len() - start,
+            self.log_path.display(),
+            lines[start..].join("\n")
+        )
+    }
+
+    /// Panics (with the log tail) if any wasm VM failed, was refused or was killed, by
+    /// Envoy's log and its wasm stats.
+    pub fn assert_no_wasm_failure(&self) {
+        let log = self.envoy_log();
+        let failures: Vec<&str> = log
+            .lines()
+            .filter(|l| WASM_FAILURE_MARKERS.iter().any(|m| l.contains(m)))
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "wasm VM failure in Envoy's log:\n{}\n{}",
+            failures.join("\n"),
+            self.log_tail()
+        );
+        let failed_stats: Vec<(String, u64)> = self
+            .stats()
+            .into_iter()
+            .filter(|(name, value)| {
+                *value > 0
+                    && name.starts_with("wasm.")
+                    && (name.ends_with(".vm_reload")
+                        || name.ends_with("_failure")
+                        || name.ends_with(".failed"))
+            })
+            .collect();
+        assert!(
+            failed_stats.is_empty(),
+            "wasm VM failure in Envoy's stats: {failed_stats:?}\n{}",
+            self.log_tail()
+        );
+    }
+}
+
+/// The thread id in an Envoy log line `[date time][thread][level][logger] ...`.
+fn thread_id(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix('[')?;
+    let (_, rest) = rest.split_once("][")?;
+    rest.split_once(']').map(|(thread, _)| thread)
+}
