@@ -482,9 +482,10 @@ def main():
             envoy.stop()
     meta = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "minutes": round((datetime.now(timezone.utc) - started).total_seconds() / 60, 1),
-        # "envoy  version: <commit>/1.40.0/Clean/RELEASE/BoringSSL" → "1.40.0"
-        "envoy": (command_output([args.envoy, "--version"]).split("/")[1:2] or ["?"])[0],
+        "envoy_minutes": round((datetime.now(timezone.utc) - started).total_seconds() / 60, 1),
+        # "<path> version: <commit>/1.40.0/Clean/RELEASE/BoringSSL" → "1.40.0"
+        "envoy": (command_output([args.envoy, "--version"]).split("version:")[-1].split("/")[1:2]
+                  or ["?"])[0],
         # "wrk debian/4.1.0-3+b2 [epoll] Copyright …" → "wrk debian/4.1.0-3+b2"
         "wrk": " ".join(command_output(["sh", "-c", "wrk -v 2>&1 | head -1"]).split()[:2]),
         "cpu": platform.machine() + " " + command_output(

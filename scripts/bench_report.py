@@ -207,8 +207,8 @@ def main():
     out = ["# Benchmarks\n"]
     quick = " **Quick run (BENCH_QUICK=1): trial figures.**" if meta["quick"] else ""
     out.append(
-        f"Written by `make bench` (`scripts/bench.sh`) on {meta['date']} in "
-        f"{meta['minutes']} minutes; {meta['cpu'].strip()}, {meta['cores']} cores shared by "
+        f"Written by `make bench` (`scripts/bench.sh`) on {meta['date']} (the Envoy runs took "
+        f"{meta['envoy_minutes']} minutes); {meta['cpu'].strip()}, {meta['cores']} cores shared by "
         f"wrk, Envoy and whatever else ran ({load_text(meta)}). Absolute figures move with "
         "the machine's load; the ratios and per-request costs pair figures of the same "
         f"rounds.{quick}\n")

@@ -387,23 +387,28 @@ fn fixture() -> std::path::PathBuf {
     path
 }
 
+/// A 200 with one header, a content-length and this body, as the test's upstreams send it.
+fn answer_200(header: (&str, &str), body: &str) -> HttpResponse {
+    HttpResponse {
+        status: 200,
+        headers: vec![
+            (header.0.as_bytes().to_vec(), header.1.as_bytes().to_vec()),
+            (
+                b"content-length".to_vec(),
+                body.len().to_string().into_bytes(),
+            ),
+        ],
+        body: body.as_bytes().to_vec(),
+        trailers: Vec::new(),
+    }
+}
+
 fn host_clusters() -> Clusters {
     let mut clusters = Clusters::new();
     clusters.add(
         "auth",
         Cluster::Handler(Box::new(|_: &ClusterRequest| {
-            ClusterReply::Response(HttpResponse {
-                status: 200,
-                headers: vec![
-                    (b"x-auth".to_vec(), b"ok".to_vec()),
-                    (
-                        b"content-length".to_vec(),
-                        AUTH_BODY.len().to_string().into_bytes(),
-                    ),
-                ],
-                body: AUTH_BODY.as_bytes().to_vec(),
-                trailers: Vec::new(),
-            })
+            ClusterReply::Response(answer_200(("x-auth", "ok"), AUTH_BODY))
         })),
     );
     clusters.add(
@@ -489,20 +494,8 @@ fn host_records(session: &Session) -> Vec<(String, Record)> {
     let mut start = Record::default();
     host_log(&mut start, &host.take_logs(), false);
     let mut records = vec![("start".to_string(), start)];
-    let mut upstream = |_: &UpstreamRequest| {
-        Ok(HttpResponse {
-            status: 200,
-            headers: vec![
-                (b"content-type".to_vec(), b"application/json".to_vec()),
-                (
-                    b"content-length".to_vec(),
-                    ECHO.len().to_string().into_bytes(),
-                ),
-            ],
-            body: ECHO.as_bytes().to_vec(),
-            trailers: Vec::new(),
-        })
-    };
+    let mut upstream =
+        |_: &UpstreamRequest| Ok(answer_200(("content-type", "application/json"), ECHO));
     for case in &session.cases {
         let exchange = host.handle_on(0, host_request(case), &mut upstream);
         host.take_logs();
