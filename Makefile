@@ -75,8 +75,10 @@ lint: wasm-target
 fmt:
 	$(CARGO) fmt --all
 
-## bench: criterion benches and the load test; writes BENCHMARKS.md
-bench: dist
+## bench: mfa-gate in real Envoy under wrk (wrk and valgrind via apt-get if missing) and the
+## host's instruction counts; writes BENCHMARKS.md. BENCH_QUICK=1: a short trial, written to
+## target/bench/ instead.
+bench: setup dist native
 	./scripts/bench.sh
 
 ## run: the demo — real Envoy on envoy/envoy.yaml with the filter inline, demo IdP and app

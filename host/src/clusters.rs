@@ -120,7 +120,7 @@ pub(crate) fn timeout_response() -> HttpResponse {
 pub(crate) fn connect_failure_response() -> HttpResponse {
     text_response(
         503,
-        "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+        "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure",
     )
 }
 
@@ -138,6 +138,18 @@ pub(crate) fn text_response(status: u16, body: &str) -> HttpResponse {
         body: body.as_bytes().to_vec(),
         trailers: Vec::new(),
     }
+}
+
+/// Envoy's router adds `x-envoy-upstream-service-time` (milliseconds) to every response an
+/// upstream sent, not to its own replies (timeout, connect failure).
+pub(crate) fn with_service_time(mut response: HttpResponse, elapsed_ms: u64) -> HttpResponse {
+    if response != timeout_response() && response != connect_failure_response() {
+        response.headers.push((
+            b"x-envoy-upstream-service-time".to_vec(),
+            elapsed_ms.to_string().into_bytes(),
+        ));
+    }
+    response
 }
 
 /// When a reply is delivered (relative to the call) and what it is.
@@ -158,7 +170,7 @@ pub(crate) fn plan_reply(reply: ClusterReply, timeout_ms: u64) -> PlannedReply {
     match reply {
         ClusterReply::Response(response) => PlannedReply {
             delay_ms: Some(0),
-            outcome: CallOutcome::Response(response),
+            outcome: CallOutcome::Response(with_service_time(response, 0)),
         },
         ClusterReply::Delayed { delay_ms, response } => match timed_out(delay_ms) {
             Some(limit) => PlannedReply {
@@ -167,7 +179,7 @@ pub(crate) fn plan_reply(reply: ClusterReply, timeout_ms: u64) -> PlannedReply {
             },
             None => PlannedReply {
                 delay_ms: Some(delay_ms),
-                outcome: CallOutcome::Response(response),
+                outcome: CallOutcome::Response(with_service_time(response, delay_ms)),
             },
         },
         ClusterReply::ConnectFailure => PlannedReply {
@@ -212,7 +224,10 @@ mod tests {
             },
             100,
         );
-        assert_eq!(early.outcome, CallOutcome::Response(ok));
+        assert_eq!(
+            early.outcome,
+            CallOutcome::Response(with_service_time(ok.clone(), 50))
+        );
         assert_eq!(plan_reply(ClusterReply::NoAnswer, 0).delay_ms, None);
         assert_eq!(
             plan_reply(ClusterReply::Reset, 0).outcome,

@@ -165,7 +165,7 @@ fn configure_false_and_vm_start_false() {
         HostError::VmStartFailed { logs } => {
             assert!(logs
                 .iter()
-                .any(|l| l.level == "critical" && l.message.contains("proxy_on_vm_start")))
+                .any(|l| l.level == "error" && l.message.contains("proxy_on_vm_start")))
         }
         other => panic!("unexpected {other:?}"),
     }

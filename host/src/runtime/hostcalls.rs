@@ -158,20 +158,20 @@ const PLUGIN_CONFIGURATION: i32 = 7;
 const CALL_DATA: i32 = 8;
 
 /// The readable bytes of a buffer: Err(status) if unknown (BadArgument) or unavailable (NotFound).
+/// The HTTP bodies are always there: outside their callbacks they read empty (Envoy hands out
+/// its buffer wrapper, empty when no body chunk is current).
 fn buffer_bytes(state: &VmState, kind: i32) -> Result<&[u8], i32> {
     if !(0..=CALL_DATA).contains(&kind) {
         return Err(status::BAD_ARGUMENT);
     }
     let stream = state.active_stream();
     match kind {
-        REQUEST_BODY => stream
+        REQUEST_BODY => Ok(stream
             .filter(|s| s.request_body_access != Access::None)
-            .map(|s| s.request_body.as_slice())
-            .ok_or(status::NOT_FOUND),
-        RESPONSE_BODY => stream
+            .map_or(&[][..], |s| s.request_body.as_slice())),
+        RESPONSE_BODY => Ok(stream
             .filter(|s| s.response_body_access != Access::None)
-            .map(|s| s.response_body.as_slice())
-            .ok_or(status::NOT_FOUND),
+            .map_or(&[][..], |s| s.response_body.as_slice())),
         CALL_RESPONSE_BODY => state
             .call_response
             .as_ref()
@@ -336,20 +336,11 @@ pub(crate) fn add_header(map: &mut HeaderList, key: Vec<u8>, value: Vec<u8>) {
     }
 }
 
-/// Envoy's setCopy: the first entry takes the value, later duplicates go; absent → added.
+/// Envoy's setCopy (1.40: `remove` then `addCopy`): every entry of the key goes, then the
+/// value is added at the end (a pseudo-header: at the end of the pseudo-headers).
 fn replace_header(map: &mut HeaderList, key: Vec<u8>, value: Vec<u8>) {
-    match map.iter().position(|(name, _)| *name == key) {
-        Some(first) => {
-            map[first].1 = value;
-            let mut index = 0;
-            map.retain(|(name, _)| {
-                let keep = index <= first || *name != key;
-                index += 1;
-                keep
-            });
-        }
-        None => add_header(map, key, value),
-    }
+    map.retain(|(name, _)| *name != key);
+    add_header(map, key, value);
 }
 
 fn header_maps(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
@@ -914,8 +905,9 @@ fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
         "proxy_get_metric",
         |mut c: Ctx<'_>, id: i32, ret: i32| -> HostResult {
             restricted(&c, "proxy_get_metric")?;
+            // Envoy 1.40 answers BadArgument for an id it never defined (cpp-host: NotFound).
             let Some((kind, handle)) = metric(c.data(), id) else {
-                return Ok(status::NOT_FOUND);
+                return Ok(status::BAD_ARGUMENT);
             };
             if kind == MetricKind::Histogram {
                 return Ok(status::BAD_ARGUMENT);
@@ -967,8 +959,10 @@ fn metrics(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
 mod tests {
     use super::*;
 
+    // Envoy 1.40's setCopy removes every entry, then adds one (at the end; a pseudo-header
+    // at the end of the pseudo-headers), as the real-Envoy conformance test saw.
     #[test]
-    fn replace_keeps_first_position_and_drops_duplicates() {
+    fn replace_removes_every_entry_then_adds_at_the_end() {
         let mut map: HeaderList = vec![
             (b":path".to_vec(), b"/".to_vec()),
             (b"a".to_vec(), b"1".to_vec()),
@@ -976,7 +970,7 @@ mod tests {
             (b"a".to_vec(), b"2".to_vec()),
         ];
         replace_header(&mut map, b"a".to_vec(), b"9".to_vec());
-        assert_eq!(map[1], (b"a".to_vec(), b"9".to_vec()));
+        assert_eq!(map[2], (b"a".to_vec(), b"9".to_vec()));
         assert_eq!(map.len(), 3);
         add_header(&mut map, b":authority".to_vec(), b"h".to_vec());
         assert_eq!(map[1].0, b":authority".to_vec());

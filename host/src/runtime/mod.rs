@@ -352,7 +352,8 @@ impl Worker {
                 let message = format!("Function: {name} failed: {}", trap_text(&error));
                 let state = self.store.data_mut();
                 state.effective_context = context;
-                state.log("critical", format!("wasm VM failed: {message}"));
+                // Envoy's line (wasm_vm.cc): error level, "Function: <name> failed: <trap>".
+                state.log("error", message.clone());
                 state.effective_context = 0;
                 state.scheduled.clear();
                 state.next_tick_ms = None;
@@ -364,25 +365,11 @@ impl Worker {
 
     /// Delivers one due async event (queue notification, cluster reply, tick). False if none.
     pub(crate) fn deliver_one_due(&mut self) -> bool {
-        if self.failed.is_some() {
-            if let Some(inbox) = self.shared.inboxes.get(self.index) {
-                lock(inbox).clear();
-            }
-            return false;
-        }
-        let notification = self
-            .shared
-            .inboxes
-            .get(self.index)
-            .and_then(|inbox| lock(inbox).pop_front());
-        if let Some((root, token)) = notification {
-            self.invoke(
-                "proxy_on_queue_ready",
-                self.exports.queue_ready.clone(),
-                root,
-                (root as i32, token as i32),
-            );
+        if self.deliver_one_posted() {
             return true;
+        }
+        if self.failed.is_some() {
+            return false;
         }
         let now = self.shared.clock.now_unix_ms();
         if let Some(index) = self.store.data().due_reply(now) {
@@ -404,6 +391,33 @@ impl Worker {
             return true;
         }
         false
+    }
+
+    /// Delivers every queue notification already posted to this worker (no clock move).
+    pub(crate) fn deliver_posted(&mut self) {
+        while self.deliver_one_posted() {}
+    }
+
+    /// One posted `proxy_on_queue_ready`; false if none (a failed VM's inbox is dropped).
+    fn deliver_one_posted(&mut self) -> bool {
+        let Some(inbox) = self.shared.inboxes.get(self.index) else {
+            return false;
+        };
+        if self.failed.is_some() {
+            lock(inbox).clear();
+            return false;
+        }
+        let notification = lock(inbox).pop_front();
+        let Some((root, token)) = notification else {
+            return false;
+        };
+        self.invoke(
+            "proxy_on_queue_ready",
+            self.exports.queue_ready.clone(),
+            root,
+            (root as i32, token as i32),
+        );
+        true
     }
 
     /// `proxy_on_http_call_response(root, token, …)`, never re-entrant (§3.3).

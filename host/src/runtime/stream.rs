@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::vm::{response_header_map, Access, LocalReply, StreamState};
 use super::Worker;
-use crate::clusters::text_response;
+use crate::clusters::{text_response, with_service_time};
 use crate::types::{
     DownstreamRequest, Exchange, FailurePolicy, HeaderList, HttpResponse, Upstream, UpstreamRequest,
 };
@@ -195,7 +195,15 @@ impl Worker {
         let (response, details) = match flow {
             Flow::Continue => {
                 let forwarded = self.upstream_request();
-                let (response, details) = forward(upstream, &forwarded);
+                // Events posted meanwhile (queue notifications) run while the request is on
+                // its way, before the upstream's answer comes back, as on Envoy's dispatcher.
+                self.deliver_posted();
+                let started = self.shared.clock.now_unix_ms();
+                let (mut response, details) = forward(upstream, &forwarded);
+                if details.is_none() {
+                    let elapsed = self.shared.clock.now_unix_ms().saturating_sub(started);
+                    response = with_service_time(response, elapsed);
+                }
                 upstream_request = Some(forwarded);
                 self.response_path(id, response, details)
             }
@@ -221,7 +229,7 @@ impl Worker {
         match self.store.data().stream.as_ref() {
             Some(stream) => UpstreamRequest {
                 headers: stream.request_headers.clone(),
-                body: stream.request_body.clone(),
+                body: stream.request_body_sent(),
                 trailers: stream.request_trailers.clone(),
             },
             None => UpstreamRequest::default(),
@@ -314,6 +322,87 @@ impl Worker {
         }
     }
 
+    /// A body's callbacks as Envoy drives them. `chunked`, a body streaming in from a codec (a
+    /// downstream request, an upstream response over HTTP/1.1) while the filter is not paused:
+    /// the data with end_of_stream false, then the end of the stream as an empty chunk, or the
+    /// trailers. Otherwise (a local reply's body, or a body that arrived while the headers
+    /// were paused): one call, with end_of_stream unless trailers follow. A chunk the plugin
+    /// lets through (Continue) is passed on; one it pauses on stays buffered, and the next
+    /// call sees it.
+    fn body_calls(
+        &mut self,
+        id: u32,
+        direction: Direction,
+        has_trailers: bool,
+        chunked: bool,
+    ) -> Flow {
+        let calls: &[bool] = if has_trailers {
+            &[false]
+        } else if chunked {
+            &[false, true]
+        } else {
+            &[true]
+        };
+        for &eos in calls {
+            let Some(stream) = self.stream_mut() else {
+                return Flow::Failed;
+            };
+            let size = match direction {
+                Direction::Request => {
+                    stream.request_body_access = Access::ReadWrite;
+                    if eos {
+                        // Trailers can be added in on_*_body when end_of_stream is true.
+                        stream.request_trailers_access = Access::ReadWrite;
+                    }
+                    stream.request_body.len()
+                }
+                Direction::Response => {
+                    stream.response_body_access = Access::ReadWrite;
+                    if eos {
+                        stream.response_trailers_access = Access::ReadWrite;
+                    }
+                    stream.response_body.len()
+                }
+            };
+            self.reset_continue_flags();
+            let (name, export) = match direction {
+                Direction::Request => ("proxy_on_request_body", self.exports.request_body.clone()),
+                Direction::Response => {
+                    ("proxy_on_response_body", self.exports.response_body.clone())
+                }
+            };
+            let action = self.invoke(name, export, id, (id as i32, size as i32, i32::from(eos)));
+            let paused = action.is_some_and(|value| value != 0);
+            let flow = self.settle(action, direction, eos);
+            let Some(stream) = self.stream_mut() else {
+                return Flow::Failed;
+            };
+            let pass = matches!(flow, Flow::Continue) && (eos || !paused);
+            match direction {
+                Direction::Request => {
+                    stream.request_body_access = Access::None;
+                    stream.request_trailers_access = Access::None;
+                    if pass {
+                        let chunk = std::mem::take(&mut stream.request_body);
+                        stream.request_body_passed.extend_from_slice(&chunk);
+                    }
+                }
+                Direction::Response => {
+                    stream.response_body_access = Access::None;
+                    stream.response_trailers_access = Access::None;
+                    if pass {
+                        let chunk = std::mem::take(&mut stream.response_body);
+                        stream.response_body_passed.extend_from_slice(&chunk);
+                    }
+                }
+            }
+            if !matches!(flow, Flow::Continue) {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
     fn request_path(&mut self, id: u32) -> Flow {
         let Some(stream) = self.stream_mut() else {
             return Flow::Failed;
@@ -330,6 +419,8 @@ impl Worker {
             id,
             (id as i32, header_count, i32::from(eos)),
         );
+        // Paused headers: the body arrives meanwhile and comes in one piece on resume.
+        let headers_paused = action.is_some_and(|value| value != 0);
         let flow = self.settle(action, Direction::Request, true);
         if let Some(stream) = self.stream_mut() {
             stream.request_headers_access = Access::None;
@@ -338,27 +429,7 @@ impl Worker {
             return flow;
         }
         if has_body {
-            let Some(stream) = self.stream_mut() else {
-                return Flow::Failed;
-            };
-            let size = stream.request_body.len() as i32;
-            stream.request_body_access = Access::ReadWrite;
-            if !has_trailers {
-                // Trailers can be added in on_request_body when end_of_stream is true.
-                stream.request_trailers_access = Access::ReadWrite;
-            }
-            self.reset_continue_flags();
-            let action = self.invoke(
-                "proxy_on_request_body",
-                self.exports.request_body.clone(),
-                id,
-                (id as i32, size, i32::from(!has_trailers)),
-            );
-            let flow = self.settle(action, Direction::Request, !has_trailers);
-            if let Some(stream) = self.stream_mut() {
-                stream.request_body_access = Access::None;
-                stream.request_trailers_access = Access::None;
-            }
+            let flow = self.body_calls(id, Direction::Request, has_trailers, !headers_paused);
             if !matches!(flow, Flow::Continue) {
                 return flow;
             }
@@ -392,6 +463,8 @@ impl Worker {
         response: HttpResponse,
         details: Option<String>,
     ) -> (HttpResponse, Option<String>) {
+        // No details: an upstream's answer, whose body comes from the codec in chunks.
+        let from_codec = details.is_none();
         if self.failed.is_some() {
             return match self.policy() {
                 FailurePolicy::FailOpen => (response, details),
@@ -418,6 +491,7 @@ impl Worker {
             id,
             (id as i32, header_count, i32::from(eos)),
         );
+        let headers_paused = action.is_some_and(|value| value != 0);
         let flow = self.settle(action, Direction::Response, true);
         if let Some(stream) = self.stream_mut() {
             stream.response_headers_access = Access::None;
@@ -427,26 +501,12 @@ impl Worker {
             return self.end_without_filter(id, flow);
         }
         if has_body {
-            let Some(stream) = self.stream_mut() else {
-                return (no_response(), details);
-            };
-            let size = stream.response_body.len() as i32;
-            stream.response_body_access = Access::ReadWrite;
-            if !has_trailers {
-                stream.response_trailers_access = Access::ReadWrite;
-            }
-            self.reset_continue_flags();
-            let action = self.invoke(
-                "proxy_on_response_body",
-                self.exports.response_body.clone(),
+            let flow = self.body_calls(
                 id,
-                (id as i32, size, i32::from(!has_trailers)),
+                Direction::Response,
+                has_trailers,
+                from_codec && !headers_paused,
             );
-            let flow = self.settle(action, Direction::Response, !has_trailers);
-            if let Some(stream) = self.stream_mut() {
-                stream.response_body_access = Access::None;
-                stream.response_trailers_access = Access::None;
-            }
             if !matches!(flow, Flow::Continue) {
                 return self.after_headers_sent(id, flow);
             }
@@ -487,7 +547,7 @@ impl Worker {
                 .filter(|(name, _)| name.first() != Some(&b':'))
                 .cloned()
                 .collect(),
-            body: stream.response_body.clone(),
+            body: stream.response_body_sent(),
             trailers: stream.response_trailers.clone(),
         };
         (response, details)
@@ -563,7 +623,7 @@ fn forward(
             text_response(
                 503,
                 &format!(
-                    "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: {reason}"
+                    "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: {reason}"
                 ),
             ),
             Some("upstream_reset_before_response_started{connection_failure}".to_string()),

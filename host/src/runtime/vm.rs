@@ -38,7 +38,10 @@ pub(crate) struct StreamState {
     pub start_unix_ns: u64,
     pub request_headers: HeaderList,
     pub request_headers_access: Access,
+    /// The body chunk the filter sees now (or the body it has buffered by pausing).
     pub request_body: Vec<u8>,
+    /// Body chunks the filter already let through (Continue), in order.
+    pub request_body_passed: Vec<u8>,
     pub request_body_access: Access,
     pub request_trailers: HeaderList,
     pub request_trailers_access: Access,
@@ -46,6 +49,7 @@ pub(crate) struct StreamState {
     pub response_headers: HeaderList,
     pub response_headers_access: Access,
     pub response_body: Vec<u8>,
+    pub response_body_passed: Vec<u8>,
     pub response_body_access: Access,
     pub response_trailers: HeaderList,
     pub response_trailers_access: Access,
@@ -60,6 +64,16 @@ pub(crate) struct StreamState {
 }
 
 impl StreamState {
+    /// The whole request body so far: what was let through, then the current chunk.
+    pub(crate) fn request_body_sent(&self) -> Vec<u8> {
+        [self.request_body_passed.as_slice(), &self.request_body].concat()
+    }
+
+    /// The whole response body so far.
+    pub(crate) fn response_body_sent(&self) -> Vec<u8> {
+        [self.response_body_passed.as_slice(), &self.response_body].concat()
+    }
+
     pub(crate) fn new(
         id: u32,
         info: DownstreamRequest,
@@ -74,12 +88,14 @@ impl StreamState {
             request_headers: Vec::new(),
             request_headers_access: Access::None,
             request_body: Vec::new(),
+            request_body_passed: Vec::new(),
             request_body_access: Access::None,
             request_trailers: Vec::new(),
             request_trailers_access: Access::None,
             response_headers: Vec::new(),
             response_headers_access: Access::None,
             response_body: Vec::new(),
+            response_body_passed: Vec::new(),
             response_body_access: Access::None,
             response_trailers: Vec::new(),
             response_trailers_access: Access::None,
