@@ -551,6 +551,38 @@ fn crit_and_non_jwt_typ_are_refused() {
 }
 
 #[test]
+fn logout_tokens_and_security_event_tokens_are_no_sessions() {
+    // Validly signed with the session key, with iss, aud and exp: still not a session.
+    let payload = good_payload().to_string();
+    for typ in [
+        "logout+jwt",
+        "secevent+jwt",
+        "application/secevent+jwt",
+        "LOGOUT+JWT",
+    ] {
+        let header = format!(r#"{{"alg":"HS256","typ":"{typ}"}}"#);
+        let token = mint_hs256_raw(&header, &payload);
+        assert_eq!(check(&token), Err(VerifyError::NotASessionToken), "{typ}");
+        // The signature itself is fine: event receivers verify it their own way.
+        assert!(verify_signature_only(token.as_bytes(), &FIXTURE.keys, &options(), NOW).is_ok());
+    }
+    // An events claim marks an event token whatever the typ says.
+    let logout = with(
+        good_payload(),
+        "events",
+        json!({"http://schemas.openid.net/event/backchannel-logout": {}}),
+    );
+    assert_eq!(
+        check(&mint(Algorithm::ES256, &logout)),
+        Err(VerifyError::NotASessionToken)
+    );
+    assert_eq!(
+        VerifyError::NotASessionToken.reason(),
+        "not_a_session_token"
+    );
+}
+
+#[test]
 fn garbage_is_malformed_and_never_echoed() {
     let valid = mint(Algorithm::ES256, &good_payload());
     let parts: Vec<&str> = valid.split('.').collect();

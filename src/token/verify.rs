@@ -91,6 +91,11 @@ pub enum VerifyError {
     WrongAudience,
     /// A registered claim has the wrong JSON type (e.g. `exp` a string).
     InvalidClaim(&'static str),
+    /// A validly signed JWT of another kind: a logout token or a Security Event Token
+    /// (`typ` `logout+jwt` / `secevent+jwt`, or an `events` claim). IdPs sign logout tokens
+    /// with their ID-token keys (Back-Channel Logout 1.0 §2.4), so one must never be taken
+    /// for a session (BCL §4.1, RFC 8725 §3.11).
+    NotASessionToken,
 }
 
 impl VerifyError {
@@ -112,6 +117,7 @@ impl VerifyError {
             VerifyError::WrongIssuer => "wrong_issuer",
             VerifyError::WrongAudience => "wrong_audience",
             VerifyError::InvalidClaim(_) => "invalid_claim",
+            VerifyError::NotASessionToken => "not_a_session_token",
         }
     }
 }
@@ -133,6 +139,9 @@ impl fmt::Display for VerifyError {
             VerifyError::NoMatchingKey => f.write_str("no key for the token's algorithm"),
             VerifyError::BadSignature => f.write_str("signature does not verify"),
             VerifyError::MissingExp => f.write_str("token has no exp claim"),
+            VerifyError::NotASessionToken => {
+                f.write_str("a logout token or security event token, not a session token")
+            }
             VerifyError::Expired => f.write_str("token has expired"),
             VerifyError::NotYetValid => f.write_str("token is not valid yet (nbf)"),
             VerifyError::IssuedInFuture => f.write_str("token is issued in the future (iat)"),
@@ -192,6 +201,9 @@ pub fn verify(
     let compact = Compact::split(token, options.max_token_bytes)?;
     let header = Header::parse(&compact, options, keys)?;
     let claims = decode_object(compact.payload, "payload")?;
+    if header.event_token || claims.contains_key("events") {
+        return Err(VerifyError::NotASessionToken);
+    }
     let jwt_options = jwt_simple_options(options, header.kid.as_deref(), now_secs, true);
     let outcome = check_signature(&compact, &header, keys, jwt_options)?;
     let registered = check_registered_claims(&claims, options, now_secs)?;
@@ -249,10 +261,12 @@ pub fn verify_signature_only(
     })
 }
 
-/// The parts of the protected header that choose the key.
+/// The parts of the protected header that choose the key, and whether its `typ` names an
+/// event token (`logout+jwt`, `secevent+jwt`, with or without `application/`).
 struct Header {
     algorithm: Algorithm,
     kid: Option<String>,
+    event_token: bool,
 }
 
 impl Header {
@@ -283,16 +297,18 @@ impl Header {
                 "critical header parameters (crit) are not supported",
             ));
         }
-        match header.get("typ") {
-            None => {}
+        let event_token = match header.get("typ") {
+            None => false,
             Some(Value::String(typ)) => {
                 let typ = typ.to_ascii_uppercase();
                 if typ != "JWT" && !typ.ends_with("+JWT") {
                     return Err(malformed("header typ is not JWT"));
                 }
+                let kind = typ.strip_prefix("APPLICATION/").unwrap_or(&typ);
+                kind == "LOGOUT+JWT" || kind == "SECEVENT+JWT"
             }
             Some(_) => return Err(malformed("header typ is not a string")),
-        }
+        };
         let kid = match header.get("kid") {
             None => None,
             Some(Value::String(kid)) => Some(kid.clone()),
@@ -305,7 +321,11 @@ impl Header {
         // refusing here keeps every later jwt-simple error a signature or claims error.
         Token::decode_metadata(compact.text)
             .map_err(|_| malformed("header has a member of an unexpected type"))?;
-        Ok(Header { algorithm, kid })
+        Ok(Header {
+            algorithm,
+            kid,
+            event_token,
+        })
     }
 }
 

@@ -415,18 +415,33 @@ pub fn set_signature_verifies(token: &str, jwks: &Value) -> bool {
     .is_ok()
 }
 
-/// Verifies a token with `exp` (a logout token) as the filter verifies tokens: signature,
-/// `iss`, `aud`, `exp`, `iat`. Returns its claims.
+/// Verifies a logout token: its signature with the filter's verifier, then `iss`, `aud`,
+/// `exp` and `iat` here; and the filter's session verifier must refuse it as a session
+/// token. Returns its claims.
 pub fn verify_with_exp(token: &str, jwks: &Value, issuer: &str, audience: &str) -> Value {
     let keys = KeySet::from_jwks_json(jwks.to_string().as_bytes()).expect("JWKS");
-    verify::verify(
-        token.trim().as_bytes(),
-        &keys,
-        &options(issuer, audience),
-        now(),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}: {token}"));
-    decode(token).claims
+    let options = options(issuer, audience);
+    verify::verify_signature_only(token.trim().as_bytes(), &keys, &options, now())
+        .unwrap_or_else(|e| panic!("{e:?}: {token}"));
+    assert!(
+        matches!(
+            verify::verify(token.trim().as_bytes(), &keys, &options, now()),
+            Err(verify::VerifyError::NotASessionToken)
+        ),
+        "a logout token must never pass as a session token: {token}"
+    );
+    let claims = decode(token).claims;
+    assert_eq!(claims["iss"], issuer, "{claims}");
+    let aud_ok = claims["aud"] == audience
+        || claims["aud"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|a| a == audience));
+    assert!(aud_ok, "{claims}");
+    let now = now();
+    let exp = claims["exp"].as_u64().expect("exp");
+    let iat = claims["iat"].as_u64().expect("iat");
+    assert!(exp > now && iat <= now + 60, "{claims}");
+    claims
 }
 
 /// Checks what every SET must be (RFC 8417, SSF 1.0 sections 3 and 4): header `typ`,
