@@ -48,6 +48,9 @@ fn readme_metrics() -> (Vec<String>, Vec<String>) {
     (names, codes)
 }
 
+/// Request headers, the status they get, the reason code they produce.
+type HeaderCase<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+
 #[test]
 fn every_readme_counter_is_in_envoy_stats_under_its_name() {
     let (names, codes) = readme_metrics();
@@ -167,7 +170,7 @@ fn every_readme_counter_is_in_envoy_stats_under_its_name() {
     let bearer_good = format!("Bearer {good}");
     let cookie_push = format!("mfa_session={push}");
     let odd_host = format!("127.0.0.1:{}@evil.example", gateway.port);
-    let header_cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    let header_cases: Vec<HeaderCase> = vec![
         (
             vec![("authorization", &bearer_good), ("cookie", &cookie_push)],
             400,
