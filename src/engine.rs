@@ -11,7 +11,7 @@ use crate::policy::{
 };
 use crate::reason::Reason;
 use crate::record::DecisionRecord;
-use crate::request::{self, RequestHeaders, RequestView, Unreadable};
+use crate::request::{self, RequestView, Unreadable};
 use crate::response::{self, LocalReply, RedirectTarget, StepUpEndpoint};
 use crate::token::establish::{establish, Attempt, NotEstablished, Refusal, RefusalKind, Trust};
 use crate::token::extract::TokenSource;
@@ -161,7 +161,7 @@ fn strictness(evaluation: &Evaluation) -> u8 {
 
 /// A passed request without a session: no identity headers, every copy a client sent
 /// removed.
-fn pass(config: &Config, headers: &dyn RequestHeaders, counters: Counters) -> Evaluation {
+fn pass(config: &Config, headers: &dyn RequestView, counters: Counters) -> Evaluation {
     Evaluation {
         outcome: Outcome::Continue {
             remove: removals(config, headers, &[]),
@@ -175,11 +175,7 @@ fn pass(config: &Config, headers: &dyn RequestHeaders, counters: Counters) -> Ev
 }
 
 /// A request refused before any rule applies (400 unreadable, 403 unmatched).
-fn refused_before_rules(
-    config: &Config,
-    headers: &dyn RequestHeaders,
-    reason: Reason,
-) -> Evaluation {
+fn refused_before_rules(config: &Config, headers: &dyn RequestView, reason: Reason) -> Evaluation {
     let record = DecisionRecord {
         rule: Rc::from(UNMATCHED),
         ..DecisionRecord::default()
@@ -191,7 +187,7 @@ fn refused_before_rules(
 /// A genuine CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`,
 /// and nothing a preflight never has: no credential (browsers send none) and no body.
 /// Anything else is an ordinary `OPTIONS` request and goes through the gate.
-fn is_preflight(config: &Config, headers: &dyn RequestHeaders) -> bool {
+fn is_preflight(config: &Config, headers: &dyn RequestView) -> bool {
     let method = headers.header(":method").unwrap_or_default();
     if method != b"OPTIONS"
         || headers.header("origin").is_none()
@@ -217,7 +213,7 @@ fn is_preflight(config: &Config, headers: &dyn RequestHeaders) -> bool {
 
 /// A genuine preflight passes (counted on its own), unless some reading of it matches no
 /// rule while unmatched routes are denied.
-fn preflight(config: &Config, headers: &dyn RequestHeaders, rules: &[Option<usize>]) -> Evaluation {
+fn preflight(config: &Config, headers: &dyn RequestView, rules: &[Option<usize>]) -> Evaluation {
     if config.unmatched == Unmatched::Deny && rules.contains(&None) {
         return refused_before_rules(config, headers, Reason::UnmatchedRoute);
     }
@@ -331,7 +327,7 @@ fn trust(config: &Config) -> Trust<'_> {
 /// after them.
 fn answer(
     config: &Config,
-    headers: &dyn RequestHeaders,
+    headers: &dyn RequestView,
     rule: Option<&RouteRule>,
     judged: Judged,
     mut record: DecisionRecord,
@@ -339,29 +335,25 @@ fn answer(
 ) -> Evaluation {
     let mode = rule.map_or(config.mode, |r| r.mode);
     record.required_level = rule.and_then(|r| r.require.as_ref()).map(|q| q.level);
-    let (verdict, reply, session) = match judged {
+    // Each arm leaves its reasons in the record and gives the decision, the reply (when
+    // enforced) and the session.
+    let (decision, reply, session) = match judged {
         Judged::BeforeRules(reason) => {
             let reply = match reason {
                 Reason::UnmatchedRoute => response::denied(reason.code()),
                 _ => response::bad_request(&reason.to_string()),
             };
-            let verdict = Verdict {
-                decision: Decision::Deny,
-                reasons: smallvec::smallvec![reason],
-            };
-            (verdict, Some(reply), None)
+            record.reasons = smallvec::smallvec![reason];
+            (Decision::Deny, Some(reply), None)
         }
         Judged::Refused(refusal) => {
             let (decision, reply) = refusal_reply(config, rule, headers, &refusal.kind);
-            let verdict = Verdict {
-                decision,
-                reasons: smallvec::smallvec![refusal.reason()],
-            };
+            record.reasons = smallvec::smallvec![refusal.reason()];
             record.refused_issuer = (refusal.issuer)
                 .and_then(|i| config.issuers.get(i))
                 .map(|i| i.verify.issuer.clone());
             record.source = refusal.source;
-            (verdict, Some(reply), None)
+            (decision, Some(reply), None)
         }
         Judged::Verdict { verdict, session } => {
             let issuer = config.issuers.get(session.issuer_index);
@@ -370,26 +362,24 @@ fn answer(
                 (Some(rule), Decision::StepUp) => {
                     Some(step_up_reply(config, rule, issuer, headers))
                 }
-                (Some(_), Decision::Deny) => {
-                    Some(response::denied(&verdict.reasons.first().map_or_else(
-                        || "policy_deny".to_string(),
-                        Reason::to_string,
-                    )))
-                }
+                (Some(_), Decision::Deny) => Some(response::denied(
+                    &(verdict.reasons.first())
+                        .map_or_else(|| "policy_deny".to_string(), Reason::to_string),
+                )),
             };
-            (verdict, reply, Some(session))
+            record.reasons = verdict.reasons;
+            (verdict.decision, reply, Some(session))
         }
     };
-    counters.push(decision_counter(verdict.decision, mode));
+    counters.push(decision_counter(decision, mode));
     // Per-reason counters explain refusals; an allow is already counted by its decision.
-    if verdict.decision != Decision::Allow {
-        for reason in &verdict.reasons {
+    if decision != Decision::Allow {
+        for reason in &record.reasons {
             counters.push_named(reason.counter());
         }
     }
-    record.decision = Some(verdict.decision);
+    record.decision = Some(decision);
     record.mode = Some(mode);
-    record.reasons = verdict.reasons;
     let rule = Some(Rc::clone(&record.rule)).filter(|r| &**r != UNMATCHED);
     let outcome = match (mode, reply) {
         (Mode::Enforce, Some(reply)) => {
@@ -419,7 +409,7 @@ fn answer(
 fn refusal_reply(
     config: &Config,
     rule: Option<&RouteRule>,
-    headers: &dyn RequestHeaders,
+    headers: &dyn RequestView,
     refusal: &RefusalKind,
 ) -> (Decision, LocalReply) {
     let realm = &config.realm;
@@ -450,11 +440,7 @@ fn refusal_reply(
 /// one of ours (configured or default names, any case, `_` for `-`: see
 /// [`crate::token::session::UpstreamHeaders::shadows`]) that is not being set. Setting a header
 /// replaces every copy of that exact name, so those need no removal (one hostcall fewer).
-fn removals(
-    config: &Config,
-    headers: &dyn RequestHeaders,
-    set: &[(String, String)],
-) -> Vec<String> {
+fn removals(config: &Config, headers: &dyn RequestView, set: &[(String, String)]) -> Vec<String> {
     let mut remove: Vec<String> = Vec::new();
     headers.each_header(&mut |name, _| {
         // A set name replaces the copies of exactly that name; any other spelling (a host
@@ -470,7 +456,7 @@ fn removals(
     remove
 }
 
-fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestHeaders) -> bool {
+fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestView) -> bool {
     match rule.map_or(BrowserMode::Auto, |r| r.browser) {
         BrowserMode::Api => false,
         BrowserMode::Redirect => true,
@@ -485,7 +471,7 @@ fn first_step_up(config: &Config) -> Option<&StepUpEndpoint> {
 /// Where the browser goes back after a step-up: the request's path and query, relative to
 /// the origin it was sent to. Never built from the client's `Host` (which could make it
 /// `http://gateway@evil.example/...`), and never protocol-relative (`//evil.example`).
-fn return_url(headers: &dyn RequestHeaders) -> String {
+fn return_url(headers: &dyn RequestView) -> String {
     let target = headers.header(":path").unwrap_or(b"/");
     let target = String::from_utf8_lossy(target);
     let rest = target.trim_start_matches(['/', '\\']);
@@ -497,7 +483,7 @@ fn return_url(headers: &dyn RequestHeaders) -> String {
 
 fn redirect(
     step_up: &StepUpEndpoint,
-    headers: &dyn RequestHeaders,
+    headers: &dyn RequestView,
     acr_values: &str,
     max_age: Option<u64>,
 ) -> LocalReply {
@@ -518,7 +504,7 @@ fn step_up_reply(
     config: &Config,
     rule: &RouteRule,
     issuer: Option<&IssuerConfig>,
-    headers: &dyn RequestHeaders,
+    headers: &dyn RequestView,
 ) -> LocalReply {
     let Some(req) = &rule.require else {
         return response::denied("policy_deny");

@@ -11,6 +11,7 @@ pub fn json_string(value: &str) -> String {
 }
 
 /// `,"name":"value"` when the value is present.
+#[inline]
 pub fn json_field(out: &mut String, name: &str, value: Option<&str>) {
     if let Some(value) = value {
         out.push_str(",\"");
@@ -33,6 +34,7 @@ pub fn json_str_array(out: &mut String, items: &[String]) {
 }
 
 /// Appends one of our own identifiers (`[a-z_]`, never client data) as a JSON string.
+#[inline]
 pub fn json_word(out: &mut String, word: &'static str) {
     out.push('"');
     out.push_str(word);

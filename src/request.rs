@@ -48,7 +48,7 @@ impl RequestHeaders for Vec<(String, Vec<u8>)> {
 }
 
 /// Every value of header `name` (ASCII case-insensitive), in order.
-pub fn header_values<'s>(headers: &'s dyn RequestHeaders, name: &str) -> Vec<&'s [u8]> {
+pub fn header_values<'s>(headers: &'s dyn RequestView, name: &str) -> Vec<&'s [u8]> {
     let mut values = Vec::new();
     headers.each_header(&mut |k, v| {
         if k.eq_ignore_ascii_case(name.as_bytes()) {
@@ -134,7 +134,7 @@ pub struct Readings<'a> {
 /// Reads a request. `forwarded_hosts`: whether `X-Forwarded-Host` / `Forwarded: host=`
 /// matter (some rule matches on hosts).
 pub fn read<'a>(
-    headers: &'a dyn RequestHeaders,
+    headers: &'a dyn RequestView,
     paths: PathReading,
     forwarded_hosts: bool,
 ) -> Result<Readings<'a>, Unreadable> {
@@ -204,7 +204,7 @@ const OVERRIDE_HEADERS: [&[u8]; 3] = [
 const FORM_OVERRIDABLE: [&[u8]; 3] = [b"PUT", b"PATCH", b"DELETE"];
 
 fn add_method_readings<'a>(
-    headers: &'a dyn RequestHeaders,
+    headers: &'a dyn RequestView,
     method: &'a [u8],
     query: &'a [u8],
     methods: &mut SmallVec<[Cow<'a, [u8]>; 2]>,
@@ -265,7 +265,7 @@ fn trim(value: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
 /// Hosts from `X-Forwarded-Host` (every entry, comma-separated lists) and `Forwarded`
 /// (`host=` parameters), each parsed as strictly as the authority.
 fn add_forwarded_hosts<'a>(
-    headers: &'a dyn RequestHeaders,
+    headers: &'a dyn RequestView,
     hosts: &mut SmallVec<[Cow<'a, [u8]>; 2]>,
 ) -> Result<(), Unreadable> {
     let mut odd = false;

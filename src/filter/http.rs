@@ -16,6 +16,7 @@ use crate::token::jwt_authn;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
+use std::borrow::Cow;
 
 /// A stream of the gate.
 pub struct GateHttp {
@@ -44,7 +45,9 @@ impl GateHttp {
         let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
         let metadata = match &state.config.jwt_authn {
             // Unavailable reads as "no verified payload".
-            Some(_) => view.property(&jwt_authn::PROPERTY_PATH),
+            Some(_) => view
+                .property(&jwt_authn::PROPERTY_PATH)
+                .map(Cow::into_owned),
             None => None,
         };
         let claims = match &state.config.jwt_authn {

@@ -6,7 +6,7 @@
 use crate::assurance::classify;
 use crate::claims::Claims;
 use crate::reason::Reason;
-use crate::request::RequestHeaders;
+use crate::request::RequestView;
 use crate::schedule::KeysWanted;
 use crate::token::cache::{CacheUse, TokenCache};
 use crate::token::extract::{carries_other_credential, check_token, locate_token, TokenSource};
@@ -151,7 +151,7 @@ pub struct Attempt<'a> {
     /// Where the claims come from.
     pub claims: ClaimsInput<'a>,
     /// The request's headers (for a token).
-    pub headers: &'a dyn RequestHeaders,
+    pub headers: &'a dyn RequestView,
     /// Seconds since the Unix epoch.
     pub now_secs: u64,
     /// Whether [`NotEstablished::NeedKeys`] may be returned.
@@ -159,6 +159,7 @@ pub struct Attempt<'a> {
 }
 
 /// Establishes the session of one request.
+#[inline]
 pub fn establish(
     trust: &Trust<'_>,
     attempt: &Attempt<'_>,
@@ -218,6 +219,7 @@ fn established(
 }
 
 /// The session of the token on the request: cached, or verified now.
+#[inline]
 fn token_session(
     trust: &Trust<'_>,
     attempt: &Attempt<'_>,
@@ -301,7 +303,7 @@ fn token_session(
 /// path.
 fn refuse_second_credential(
     trust: &Trust<'_>,
-    headers: &dyn RequestHeaders,
+    headers: &dyn RequestView,
 ) -> Result<(), NotEstablished> {
     let Some(first) = locate_token(trust.sources, headers) else {
         return Ok(());

@@ -1,7 +1,7 @@
 //! Where the session token is: Authorization Bearer, a named header, or a cookie, tried in
 //! the configured order. Works on raw header bytes; never logs what it finds.
 
-use crate::request::RequestHeaders;
+use crate::request::RequestView;
 
 /// A place a token can be carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct MalformedCredential {
 /// replaced by a weaker one from a later source.
 pub fn find_token<'a>(
     sources: &[TokenSource],
-    headers: &'a dyn RequestHeaders,
+    headers: &'a dyn RequestView,
 ) -> Result<Option<FoundToken<'a>>, MalformedCredential> {
     let Some(found) = locate_token(sources, headers) else {
         return Ok(None);
@@ -69,7 +69,7 @@ pub fn find_token<'a>(
 /// was verified; anything else must pass [`check_token`].
 pub fn locate_token<'a>(
     sources: &[TokenSource],
-    headers: &'a dyn RequestHeaders,
+    headers: &'a dyn RequestView,
 ) -> Option<FoundToken<'a>> {
     sources.iter().enumerate().find_map(|(index, source)| {
         let token = match source {
@@ -103,7 +103,7 @@ pub fn locate_token<'a>(
 /// Copies of the same token (bearer and cookie alike) are not a conflict.
 pub fn carries_other_credential(
     sources: &[TokenSource],
-    headers: &dyn RequestHeaders,
+    headers: &dyn RequestView,
     token: &[u8],
 ) -> bool {
     let mut other = false;
