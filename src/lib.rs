@@ -16,6 +16,7 @@
 pub mod json;
 pub mod metrics;
 pub mod store;
+pub mod signals;
 pub mod schedule;
 pub mod claims;
 pub mod response;
