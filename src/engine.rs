@@ -3,6 +3,7 @@
 //! verified token, cached, or Envoy jwt_authn's payload) → verdict ([`crate::policy`]) →
 //! [`answer`]: the one place the reply is chosen, from the verdict or the refusal.
 
+use crate::config::StoreUnavailable;
 use crate::config::{Config, DEFAULT_CLOCK_SKEW_SECS};
 use crate::metrics::{self, Counters};
 use crate::policy::{
@@ -13,7 +14,10 @@ use crate::reason::Reason;
 use crate::record::DecisionRecord;
 use crate::request::{self, RequestView, Unreadable};
 use crate::response::{self, LocalReply, RedirectTarget, StepUpEndpoint};
-use crate::token::establish::{establish, Attempt, NotEstablished, Refusal, RefusalKind, Trust};
+use crate::signals::revocation::{self, Effect, Entry, Lifetime};
+use crate::token::establish::{
+    establish, Attempt, NotEstablished, Refusal, RefusalKind, RevocationClaims, Trust,
+};
 use crate::token::extract::TokenSource;
 use crate::token::issuer::IssuerConfig;
 use crate::token::session::HeaderList;
@@ -21,6 +25,7 @@ use smallvec::SmallVec;
 use std::rc::Rc;
 
 pub use crate::schedule::KeysWanted;
+pub use crate::signals::revocation::{SessionKeys, Standing};
 pub use crate::token::establish::{ClaimsInput, KeyLookup, SessionCache};
 pub use crate::token::session::{header_safe, Session};
 
@@ -60,6 +65,24 @@ pub struct Evaluation {
     pub rule: Option<Rc<str>>,
     /// The session, when one was established.
     pub session: Option<Rc<Session>>,
+    /// Entries to record in the shared revocation set (a rule's enforced `revoke`).
+    pub revocations: Vec<Entry>,
+}
+
+/// The shared revocation set, as the engine reads it (the glue's shared data; a
+/// [`crate::store::MemoryStore`] natively).
+pub trait RevocationLookup {
+    /// What the set says about a session with these digests.
+    fn standing(&self, keys: &SessionKeys) -> Standing;
+}
+
+/// A set with nothing in it (revocation not configured, or explain without entries).
+pub struct NothingRevoked;
+
+impl RevocationLookup for NothingRevoked {
+    fn standing(&self, _: &SessionKeys) -> Standing {
+        Standing::Good
+    }
 }
 
 /// Inputs that change per request.
@@ -73,6 +96,8 @@ pub struct Request<'a> {
     /// Whether `Outcome::Need` may be returned (false once the need was tried or is
     /// rate-limited: the engine then answers with what it has).
     pub may_fetch_keys: bool,
+    /// The shared revocation set (read only when revocation is configured).
+    pub revocations: &'a dyn RevocationLookup,
 }
 
 /// What a gated request was judged to be, before its reply is chosen.
@@ -86,6 +111,11 @@ enum Judged {
     Verdict {
         verdict: Verdict,
         session: Rc<Session>,
+    },
+    /// A session the revocation set covers (or cannot vouch for: `hit` is None).
+    Revoked {
+        session: Rc<Session>,
+        reason: Reason,
     },
 }
 
@@ -152,6 +182,7 @@ pub fn evaluate(
 /// How strict an evaluation's outcome is, to keep the strictest of several readings.
 fn strictness(evaluation: &Evaluation) -> u8 {
     match evaluation.record.as_ref().and_then(|r| r.decision) {
+        Some(Decision::Revoke) => 4,
         Some(Decision::Deny) => 3,
         Some(Decision::StepUp) => 2,
         Some(Decision::Allow) => 1,
@@ -171,6 +202,7 @@ fn pass(config: &Config, headers: &dyn RequestView, counters: Counters) -> Evalu
         counters,
         rule: None,
         session: None,
+        revocations: Vec::new(),
     }
 }
 
@@ -265,6 +297,7 @@ fn evaluate_rule(
                 counters: Counters::default(),
                 rule: rule.map(|r| Rc::clone(&r.name)),
                 session: None,
+                revocations: Vec::new(),
             }
         }
         Err(NotEstablished::Refused(refusal)) => {
@@ -295,6 +328,37 @@ fn evaluate_rule(
         counters.push(metrics::JWT_AUTHN_PAYLOAD);
     }
 
+    let mut lowered = false;
+    if let Some(settings) = &config.revocation {
+        let standing = (session.revocation.as_ref())
+            .map_or(Standing::Good, |keys| request.revocations.standing(keys));
+        match standing {
+            Standing::Good => {}
+            Standing::Covered(hit) => {
+                record.revocation = Some(hit);
+                counters.push(metrics::REVOCATION_HIT);
+                if hit.effect == Effect::Revoke {
+                    let judged = Judged::Revoked {
+                        session,
+                        reason: Reason::Refused("session_revoked"),
+                    };
+                    return answer(config, headers, rule, judged, record, counters);
+                }
+                lowered = true;
+            }
+            Standing::Unknown => {
+                counters.push(metrics::REVOCATION_UNAVAILABLE);
+                if settings.on_store_unavailable == StoreUnavailable::Deny {
+                    let judged = Judged::Revoked {
+                        session,
+                        reason: Reason::Refused("revocation_unavailable"),
+                    };
+                    return answer(config, headers, rule, judged, record, counters);
+                }
+            }
+        }
+    }
+
     let verdict = match rule {
         None => Verdict {
             decision: Decision::Allow,
@@ -303,12 +367,62 @@ fn evaluate_rule(
         Some(rule) => {
             let skew = (config.issuers.get(session.issuer_index))
                 .map_or(DEFAULT_CLOCK_SKEW_SECS, |i| i.verify.clock_skew_secs);
-            let assurance = &session.assurance;
-            decide(rule, assurance, session.issued_at, request.now_secs, skew)
+            if lowered {
+                // An assurance-level-change event: the session counts as the lowest level.
+                let mut assurance = session.assurance.clone();
+                assurance.level = crate::assurance::Level::None;
+                let mut verdict =
+                    decide(rule, &assurance, session.issued_at, request.now_secs, skew);
+                verdict
+                    .reasons
+                    .insert(0, Reason::Refused("assurance_lowered"));
+                verdict
+            } else {
+                let assurance = &session.assurance;
+                decide(rule, assurance, session.issued_at, request.now_secs, skew)
+            }
         }
     };
+    let mut revocations = Vec::new();
+    if verdict.decision == Decision::Revoke && rule.map_or(config.mode, |r| r.mode) == Mode::Enforce
+    {
+        revocations.extend(gate_revocation(config, &session, request.now_secs));
+    }
     let judged = Judged::Verdict { verdict, session };
-    answer(config, headers, rule, judged, record, counters)
+    let mut evaluation = answer(config, headers, rule, judged, record, counters);
+    evaluation.revocations = revocations;
+    evaluation
+}
+
+/// The entry a rule's `revoke` records for `session`: its `sid`, else its `jti`, else its
+/// `sub` (every session of the subject issued until now).
+fn gate_revocation(config: &Config, session: &Session, now_secs: u64) -> Option<Entry> {
+    let settings = config.revocation.as_ref()?;
+    let keys = session.revocation.as_ref()?;
+    let preference = [
+        revocation::IdentifierKind::SessionId,
+        revocation::IdentifierKind::TokenId,
+        revocation::IdentifierKind::Subject,
+    ];
+    let (kind, digest) = preference
+        .iter()
+        .find_map(|want| keys.digests.iter().find(|(kind, _)| kind == want))?;
+    let skew = (config.issuers.get(session.issuer_index))
+        .map_or(DEFAULT_CLOCK_SKEW_SECS, |i| i.verify.clock_skew_secs);
+    let lifetime = Lifetime {
+        max_token_lifetime_secs: settings.max_token_lifetime_secs,
+        clock_skew_secs: skew,
+        now_secs,
+    };
+    Some(Entry::from_digest(
+        *digest,
+        *kind,
+        keys.issuer_tag,
+        now_secs.max(keys.issued_at),
+        lifetime,
+        Effect::Revoke,
+        revocation::Source::Gate,
+    ))
 }
 
 /// What session establishment needs from the configuration.
@@ -318,6 +432,10 @@ fn trust(config: &Config) -> Trust<'_> {
         sources: &config.token_sources,
         max_token_bytes: config.max_token_bytes,
         upstream_headers: &config.upstream_headers,
+        revocation_claims: config.revocation.as_ref().map(|r| RevocationClaims {
+            email: r.email_claim.as_deref(),
+            opaque: r.opaque_claim.as_deref(),
+        }),
     }
 }
 
@@ -366,9 +484,20 @@ fn answer(
                     &(verdict.reasons.first())
                         .map_or_else(|| "policy_deny".to_string(), Reason::to_string),
                 )),
+                (Some(rule), Decision::Revoke) => Some(revoked_reply(
+                    config,
+                    Some(rule),
+                    headers,
+                    record.source.as_deref(),
+                )),
             };
             record.reasons = verdict.reasons;
             (verdict.decision, reply, Some(session))
+        }
+        Judged::Revoked { session, reason } => {
+            let reply = revoked_reply(config, rule, headers, record.source.as_deref());
+            record.reasons = smallvec::smallvec![reason];
+            (Decision::Deny, Some(reply), Some(session))
         }
     };
     counters.push(decision_counter(decision, mode));
@@ -400,6 +529,7 @@ fn answer(
         counters,
         rule,
         session,
+        revocations: Vec::new(),
     }
 }
 
@@ -454,6 +584,34 @@ fn removals(config: &Config, headers: &dyn RequestView, set: &[(String, String)]
         }
     });
     remove
+}
+
+/// The reply to a revoked session: 401 `invalid_token` "session revoked" for API
+/// clients; for browsers, a redirect to sign in again (to the first issuer with a step-up
+/// endpoint). Either way, the session cookie is cleared when the token came from one.
+fn revoked_reply(
+    config: &Config,
+    rule: Option<&RouteRule>,
+    headers: &dyn RequestView,
+    source: Option<&str>,
+) -> LocalReply {
+    let mut reply = match (wants_browser_answer(rule, headers), first_step_up(config)) {
+        (true, Some(step_up)) => {
+            let requirement = rule.and_then(|r| r.require.as_ref());
+            let acr_values = requirement.map_or("", |q| q.acr_values.as_str());
+            redirect(
+                step_up,
+                headers,
+                acr_values,
+                requirement.and_then(|q| q.max_auth_age_secs),
+            )
+        }
+        _ => response::invalid_token(&config.realm, "session revoked"),
+    };
+    if let Some(cookie) = source.and_then(|s| s.strip_prefix("cookie:")) {
+        reply.headers.push(response::clear_cookie(cookie));
+    }
+    reply
 }
 
 fn wants_browser_answer(rule: Option<&RouteRule>, headers: &dyn RequestView) -> bool {

@@ -34,8 +34,35 @@ pub const JWKS_FETCH_FAILURE: &str = "mfa_gate.jwks_fetch.failure";
 /// Refreshes triggered by a token naming an unknown `kid`.
 pub const JWKS_UNKNOWN_KID_REFRESH: &str = "mfa_gate.jwks_fetch.unknown_kid_refresh";
 
+/// Sessions ended by a rule's `revoke` decision (enforced).
+pub const DECISION_REVOKE: &str = "mfa_gate.decision.revoke";
+/// Decisions in report-only mode that would have revoked the session.
+pub const REPORT_ONLY_REVOKE: &str = "mfa_gate.report_only.revoke";
+/// Gated requests whose session a revocation entry covers (refused, or lowered to step up).
+pub const REVOCATION_HIT: &str = "mfa_gate.revocation.hit";
+/// Gated requests for which the revocation set could not be read.
+pub const REVOCATION_UNAVAILABLE: &str = "mfa_gate.revocation.unavailable";
+/// Security Event Tokens and logout tokens verified and applied.
+pub const REVOCATION_EVENT_ACCEPTED: &str = "mfa_gate.revocation.event.accepted";
+/// Security Event Tokens and logout tokens refused (bad signature, issuer, audience, ...).
+pub const REVOCATION_EVENT_REJECTED: &str = "mfa_gate.revocation.event.rejected";
+/// Events delivered again (same `jti`): acknowledged, not applied again.
+pub const REVOCATION_EVENT_REPLAYED: &str = "mfa_gate.revocation.event.replayed";
+/// Valid events of a type (or status) that asks nothing of the gate: acknowledged.
+pub const REVOCATION_EVENT_IGNORED: &str = "mfa_gate.revocation.event.ignored";
+/// Entries added to (or strengthened in) the shared revocation set.
+pub const REVOCATION_ENTRIES_ADDED: &str = "mfa_gate.revocation.entries_added";
+/// Entries folded into their issuer's horizon because their shard was full.
+pub const REVOCATION_FOLDED: &str = "mfa_gate.revocation.folded";
+/// Writes to the shared revocation set that failed (contended or unavailable).
+pub const REVOCATION_STORE_ERROR: &str = "mfa_gate.revocation.store_error";
+/// Polls of a transmitter answered with a readable body.
+pub const REVOCATION_POLL_SUCCESS: &str = "mfa_gate.revocation.poll.success";
+/// Polls that failed (status, timeout, reset, unreadable body): the next one backs off.
+pub const REVOCATION_POLL_FAILURE: &str = "mfa_gate.revocation.poll.failure";
+
 /// Every fixed counter name, defined at start so they show at 0.
-pub const FIXED_COUNTERS: [&str; 15] = [
+pub const FIXED_COUNTERS: [&str; 28] = [
     DECISION_ALLOW,
     DECISION_STEP_UP,
     DECISION_DENY,
@@ -51,6 +78,19 @@ pub const FIXED_COUNTERS: [&str; 15] = [
     JWKS_FETCH_SUCCESS,
     JWKS_FETCH_FAILURE,
     JWKS_UNKNOWN_KID_REFRESH,
+    DECISION_REVOKE,
+    REPORT_ONLY_REVOKE,
+    REVOCATION_HIT,
+    REVOCATION_UNAVAILABLE,
+    REVOCATION_EVENT_ACCEPTED,
+    REVOCATION_EVENT_REJECTED,
+    REVOCATION_EVENT_REPLAYED,
+    REVOCATION_EVENT_IGNORED,
+    REVOCATION_ENTRIES_ADDED,
+    REVOCATION_FOLDED,
+    REVOCATION_STORE_ERROR,
+    REVOCATION_POLL_SUCCESS,
+    REVOCATION_POLL_FAILURE,
 ];
 
 /// The counters one evaluation bumps, in order: mfa-gate's fixed names held inline (no

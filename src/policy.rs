@@ -73,6 +73,9 @@ pub enum OnInsufficient {
     StepUp,
     /// 403.
     Deny,
+    /// End the session: recorded in the shared revocation set at once (every worker
+    /// refuses it from the next request), answered 401 `invalid_token`.
+    Revoke,
 }
 
 /// How a step-up is delivered.
@@ -238,6 +241,8 @@ pub enum Decision {
     StepUp,
     /// 403.
     Deny,
+    /// End the session everywhere (401 `invalid_token`, "session revoked").
+    Revoke,
 }
 
 impl Decision {
@@ -247,6 +252,7 @@ impl Decision {
             Decision::Allow => "allow",
             Decision::StepUp => "step_up",
             Decision::Deny => "deny",
+            Decision::Revoke => "revoke",
         }
     }
 }
@@ -342,6 +348,7 @@ pub fn decide(
         match rule.on_insufficient {
             OnInsufficient::StepUp => Decision::StepUp,
             OnInsufficient::Deny => Decision::Deny,
+            OnInsufficient::Revoke => Decision::Revoke,
         }
     };
     Verdict { decision, reasons }
@@ -356,6 +363,8 @@ pub fn decision_counter(decision: Decision, mode: Mode) -> &'static str {
         (Mode::ReportOnly, Decision::Allow) => metrics::REPORT_ONLY_ALLOW,
         (Mode::ReportOnly, Decision::StepUp) => metrics::REPORT_ONLY_STEP_UP,
         (Mode::ReportOnly, Decision::Deny) => metrics::REPORT_ONLY_DENY,
+        (Mode::Enforce, Decision::Revoke) => metrics::DECISION_REVOKE,
+        (Mode::ReportOnly, Decision::Revoke) => metrics::REPORT_ONLY_REVOKE,
     }
 }
 
@@ -807,6 +816,7 @@ mod tests {
                     Decision::Allow => ("allow", 'A'),
                     Decision::StepUp => ("**step-up**", 'S'),
                     Decision::Deny => ("**403**", 'D'),
+                    Decision::Revoke => ("**revoke**", 'R'),
                 };
                 assert_eq!(
                     expected.chars().nth(i),

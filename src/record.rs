@@ -5,6 +5,7 @@ use crate::assurance::{with_level_names, Level};
 use crate::json::{json_field, json_str, json_word, push_u64};
 use crate::policy::{Decision, Mode};
 use crate::reason::Reasons;
+use crate::signals::revocation::{Effect, Hit};
 use crate::token::cache::CacheUse;
 use crate::token::session::Session;
 use std::borrow::Cow;
@@ -41,6 +42,8 @@ pub struct DecisionRecord {
     pub token_age_secs: Option<u64>,
     /// Seconds since `auth_time`.
     pub auth_age_secs: Option<u64>,
+    /// The revocation entry that covers the session, when one does.
+    pub revocation: Option<Hit>,
 }
 
 impl DecisionRecord {
@@ -132,13 +135,30 @@ impl DecisionRecord {
             out.push_str(",\"auth_age_secs\":");
             push_u64(out, age);
         }
+        if let Some(hit) = &self.revocation {
+            out.push_str(",\"revocation\":{\"entry\":");
+            json_word(out, hit.kind.as_str());
+            out.push_str(",\"source\":");
+            json_word(out, hit.source.as_str());
+            out.push_str(",\"effect\":");
+            json_word(
+                out,
+                match hit.effect {
+                    Effect::Revoke => "revoke",
+                    Effect::LowerAssurance => "lower_assurance",
+                },
+            );
+            out.push_str(",\"revoked_before\":");
+            push_u64(out, hit.revoked_before);
+            out.push('}');
+        }
         out.push('}');
     }
 }
 
 /// The record's opening members up to `"status":`, one static string per decision and mode.
 fn record_head(decision: Option<Decision>, mode: Option<Mode>) -> &'static str {
-    use Decision::{Allow, Deny, StepUp};
+    use Decision::{Allow, Deny, Revoke, StepUp};
     use Mode::{Enforce, ReportOnly};
     match (decision, mode) {
         (Some(Allow), Some(Enforce)) => r#"{"decision":"allow","mode":"enforce","status":"#,
@@ -152,6 +172,11 @@ fn record_head(decision: Option<Decision>, mode: Option<Mode>) -> &'static str {
         (Some(Allow), None) => r#"{"decision":"allow","mode":null,"status":"#,
         (Some(StepUp), None) => r#"{"decision":"step_up","mode":null,"status":"#,
         (Some(Deny), None) => r#"{"decision":"deny","mode":null,"status":"#,
+        (Some(Revoke), Some(Enforce)) => r#"{"decision":"revoke","mode":"enforce","status":"#,
+        (Some(Revoke), Some(ReportOnly)) => {
+            r#"{"decision":"revoke","mode":"report_only","status":"#
+        }
+        (Some(Revoke), None) => r#"{"decision":"revoke","mode":null,"status":"#,
         (None, Some(Enforce)) => r#"{"decision":null,"mode":"enforce","status":"#,
         (None, Some(ReportOnly)) => r#"{"decision":null,"mode":"report_only","status":"#,
         (None, None) => r#"{"decision":null,"mode":null,"status":"#,
@@ -207,6 +232,7 @@ mod tests {
                     },
                     issued_at: None,
                     expires_at: 1,
+                    revocation: None,
                 },
                 &crate::token::session::UpstreamHeaders::default(),
             ))),

@@ -34,6 +34,86 @@ pub struct LocalReply {
     pub details: &'static str,
 }
 
+/// A `set-cookie` header that clears cookie `name` (a revoked session's token).
+pub fn clear_cookie(name: &str) -> (String, String) {
+    (
+        "set-cookie".to_string(),
+        format!("{name}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax"),
+    )
+}
+
+/// 202: a pushed Security Event Token was accepted (RFC 8935 section 2.3).
+pub fn event_accepted() -> LocalReply {
+    LocalReply {
+        status: 202,
+        headers: vec![("cache-control".to_string(), "no-store".to_string())],
+        body: Vec::new(),
+        details: "mfa_gate_set_accepted",
+    }
+}
+
+/// 400 with the RFC 8935 section 2.4 error (`err`, `description`): a pushed SET refused.
+pub fn event_refused(err: &str, description: &str) -> LocalReply {
+    reply(
+        400,
+        Vec::new(),
+        serde_json::json!({"err": err, "description": description}),
+        "mfa_gate_set_refused",
+    )
+}
+
+/// 401 for a push or logout request without the configured bearer credential.
+pub fn event_unauthenticated(realm: &str) -> LocalReply {
+    reply(
+        401,
+        vec![www_authenticate(&[("realm", realm)])],
+        serde_json::json!({"err": "authentication_failed", "description": "bearer credential missing or wrong"}),
+        "mfa_gate_set_unauthenticated",
+    )
+}
+
+/// 200: a back-channel logout token was accepted (Back-Channel Logout 1.0 section 2.8).
+pub fn logout_accepted() -> LocalReply {
+    LocalReply {
+        status: 200,
+        headers: vec![("cache-control".to_string(), "no-store".to_string())],
+        body: Vec::new(),
+        details: "mfa_gate_logout_accepted",
+    }
+}
+
+/// 400 `invalid_request` for a refused logout token (Back-Channel Logout 1.0 section 2.8).
+pub fn logout_refused(description: &str) -> LocalReply {
+    reply(
+        400,
+        Vec::new(),
+        serde_json::json!({"error": "invalid_request", "error_description": description}),
+        "mfa_gate_logout_refused",
+    )
+}
+
+/// 405 for anything but POST on a push or logout endpoint.
+pub fn method_not_allowed() -> LocalReply {
+    let mut r = reply(
+        405,
+        Vec::new(),
+        serde_json::json!({"error": "method_not_allowed"}),
+        "mfa_gate_method_not_allowed",
+    );
+    r.headers.push(("allow".to_string(), "POST".to_string()));
+    r
+}
+
+/// 503 when an event could not be recorded (the transmitter should deliver it again).
+pub fn event_unrecorded() -> LocalReply {
+    reply(
+        503,
+        Vec::new(),
+        serde_json::json!({"err": "temporarily_unavailable", "description": "the revocation could not be recorded; deliver it again"}),
+        "mfa_gate_set_unrecorded",
+    )
+}
+
 /// The provider's authorization endpoint for browser step-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepUpEndpoint {

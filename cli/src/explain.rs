@@ -221,6 +221,7 @@ pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
         claims: claims_input,
         now_secs: now,
         may_fetch_keys: false,
+        revocations: &mfa_gate::engine::NothingRevoked,
     };
     let mut cache = SessionCache::new(0);
     let evaluation = engine::evaluate(&config, &request, &keys, &mut cache);

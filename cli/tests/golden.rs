@@ -820,6 +820,7 @@ fn decision_records_are_pinned() {
             claims: ClaimsInput::Token,
             now_secs: NOW,
             may_fetch_keys: *may_fetch_keys,
+            revocations: &mfa_gate::engine::NothingRevoked,
         };
         let evaluation = engine::evaluate(&config, &request, &keys, &mut cache);
         out.push_str(&format!("== {name}\n{}", describe(&evaluation)));
@@ -903,6 +904,7 @@ fn decision_records_are_pinned() {
             claims,
             now_secs: NOW,
             may_fetch_keys: false,
+            revocations: &mfa_gate::engine::NothingRevoked,
         };
         let evaluation = engine::evaluate(config, &request, &key_sets(config), &mut cache);
         out.push_str(&format!("== {name}\n{}", describe(&evaluation)));

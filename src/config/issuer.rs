@@ -144,7 +144,7 @@ fn compile_hmac_secret(
 }
 
 /// The allowed algorithms: never `none`, HMAC only with a secret.
-fn compile_algorithms(
+pub(super) fn compile_algorithms(
     raw: Option<Vec<String>>,
     has_secret: bool,
     path: &str,
@@ -202,7 +202,7 @@ fn compile_algorithms(
 }
 
 /// Keys given inline as a JWKS document.
-fn compile_inline_keys(
+pub(super) fn compile_inline_keys(
     raw: Option<&serde_json::Value>,
     path: &str,
     errors: &mut Vec<ConfigError>,
@@ -222,7 +222,7 @@ fn compile_inline_keys(
 }
 
 /// Where the keys are fetched from, how often, with what timeout.
-fn compile_remote_jwks(
+pub(super) fn compile_remote_jwks(
     raw: Option<RawRemoteJwks>,
     path: &str,
     errors: &mut Vec<ConfigError>,

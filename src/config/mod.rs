@@ -8,24 +8,29 @@
 mod error;
 mod issuer;
 mod raw;
+mod revocation;
 mod route;
 mod shape;
 #[cfg(test)]
 mod tests;
 
-use crate::policy::{Mode, RouteRule, Unmatched};
+use crate::policy::{Mode, OnInsufficient, RouteRule, Unmatched};
 use crate::request::{AmbiguousPaths, PathReading};
 use crate::token::extract::TokenSource;
 use crate::token::jose::Algorithm;
 use error::{check_header_name, one, parse_choice, push, quote, MODES};
 use issuer::compile_issuer;
 use raw::{RawConfig, RawIssuer, RawPaths, RawTokenSource, RawUpstreamHeaders};
+use revocation::compile_revocation;
 use route::compile_route;
 
 pub use crate::response::StepUpEndpoint;
 pub use crate::token::issuer::{IssuerConfig, RemoteJwks};
 pub use crate::token::session::{UpstreamHeaders, DEFAULT_UPSTREAM_HEADERS};
 pub use error::{ConfigError, ConfigErrors};
+pub use revocation::{
+    BackchannelLogout, Poll, PushEndpoint, RevocationConfig, StoreUnavailable, Transmitter,
+};
 pub use route::default_acr_values;
 
 /// Default clock skew for exp/nbf/iat, seconds.
@@ -77,6 +82,8 @@ pub struct Config {
     pub paths: PathReading,
     /// Whether some rule matches on hosts (then forwarded hosts are read too).
     pub host_rules: bool,
+    /// Revocation (the shared set, transmitters, back-channel logout), when configured.
+    pub revocation: Option<RevocationConfig>,
 }
 
 /// Reading Envoy jwt_authn's verified payload (`payload_in_metadata`).
@@ -194,6 +201,19 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
     let upstream_headers = compile_upstream_headers(raw.upstream_headers, errors);
     let paths = compile_paths(raw.paths, errors);
     let host_rules = routes.iter().any(|r| !r.matcher.hosts.is_empty());
+    let revocation = compile_revocation(raw.revocation, &issuers, errors);
+    if revocation.is_none() {
+        let revoking = routes
+            .iter()
+            .position(|r| r.on_insufficient == OnInsufficient::Revoke);
+        if let Some(i) = revoking {
+            push(
+                errors,
+                format!("routes[{i}].on_insufficient"),
+                "\"revoke\" needs a revocation section (where the revocation is kept)",
+            );
+        }
+    }
 
     Config {
         mode,
@@ -208,6 +228,7 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         upstream_headers,
         paths,
         host_rules,
+        revocation,
     }
 }
 

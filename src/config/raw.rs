@@ -30,6 +30,8 @@ pub(super) struct RawConfig {
     pub(super) upstream_headers: Option<RawUpstreamHeaders>,
     #[serde(default)]
     pub(super) paths: Option<RawPaths>,
+    #[serde(default)]
+    pub(super) revocation: Option<RawRevocation>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,4 +169,80 @@ pub(super) struct RawUpstreamHeaders {
     pub(super) level: Option<String>,
     #[serde(default)]
     pub(super) methods: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRevocation {
+    #[serde(default)]
+    pub(super) max_entries: Option<usize>,
+    #[serde(default)]
+    pub(super) max_token_lifetime_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) subject_claims: Option<RawSubjectClaims>,
+    #[serde(default)]
+    pub(super) on_store_unavailable: Option<String>,
+    #[serde(default)]
+    pub(super) transmitters: Vec<RawTransmitter>,
+    #[serde(default)]
+    pub(super) backchannel_logout: Option<RawBackchannelLogout>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSubjectClaims {
+    #[serde(default)]
+    pub(super) email: Option<String>,
+    #[serde(default)]
+    pub(super) opaque: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTransmitter {
+    pub(super) name: String,
+    pub(super) issuer: String,
+    pub(super) audience: String,
+    #[serde(default)]
+    pub(super) algorithms: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) remote_jwks: Option<RawRemoteJwks>,
+    #[serde(default)]
+    pub(super) subject_issuers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) poll: Option<RawPoll>,
+    #[serde(default)]
+    pub(super) push: Option<RawPush>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPoll {
+    pub(super) cluster: String,
+    pub(super) path: String,
+    #[serde(default)]
+    pub(super) authority: Option<String>,
+    #[serde(default)]
+    pub(super) interval_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) max_events: Option<u32>,
+    #[serde(default)]
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) bearer_env: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPush {
+    pub(super) path: String,
+    pub(super) bearer_env: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackchannelLogout {
+    pub(super) path: String,
+    pub(super) audiences: Vec<String>,
 }

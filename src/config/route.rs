@@ -25,6 +25,7 @@ pub(super) fn compile_route(
         &[
             ("step_up", OnInsufficient::StepUp),
             ("deny", OnInsufficient::Deny),
+            ("revoke", OnInsufficient::Revoke),
         ],
         &format!("{path}.on_insufficient"),
         errors,

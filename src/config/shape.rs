@@ -83,6 +83,51 @@ const ROUTE: Shape = Shape::Obj(&[
     ("mode", Shape::Str, false),
 ]);
 
+const TRANSMITTER: Shape = Shape::Obj(&[
+    ("name", Shape::Str, true),
+    ("issuer", Shape::Str, true),
+    ("audience", Shape::Str, true),
+    ("algorithms", STR_LIST, false),
+    ("jwks", Shape::Any, false),
+    ("remote_jwks", REMOTE_JWKS, false),
+    ("subject_issuers", STR_LIST, false),
+    (
+        "poll",
+        Shape::Obj(&[
+            ("cluster", Shape::Str, true),
+            ("path", Shape::Str, true),
+            ("authority", Shape::Str, false),
+            ("interval_secs", Shape::UInt, false),
+            ("max_events", Shape::UInt, false),
+            ("timeout_ms", Shape::UInt, false),
+            ("bearer_env", Shape::Str, true),
+        ]),
+        false,
+    ),
+    (
+        "push",
+        Shape::Obj(&[("path", Shape::Str, true), ("bearer_env", Shape::Str, true)]),
+        false,
+    ),
+]);
+
+const REVOCATION: Shape = Shape::Obj(&[
+    ("max_entries", Shape::UInt, false),
+    ("max_token_lifetime_secs", Shape::UInt, false),
+    (
+        "subject_claims",
+        Shape::Obj(&[("email", Shape::Str, false), ("opaque", Shape::Str, false)]),
+        false,
+    ),
+    ("on_store_unavailable", Shape::Str, false),
+    ("transmitters", Shape::List(&TRANSMITTER), false),
+    (
+        "backchannel_logout",
+        Shape::Obj(&[("path", Shape::Str, true), ("audiences", STR_LIST, true)]),
+        false,
+    ),
+]);
+
 /// The whole document.
 pub static ROOT: Shape = Shape::Obj(&[
     ("mode", Shape::Str, false),
@@ -115,6 +160,7 @@ pub static ROOT: Shape = Shape::Obj(&[
         ]),
         false,
     ),
+    ("revocation", REVOCATION, false),
 ]);
 
 fn kind(value: &Value) -> &'static str {

@@ -201,6 +201,27 @@ impl Entry {
         }
     }
 
+    /// An entry for an identifier known by its digest (a session's own [`SessionKeys`]).
+    pub fn from_digest(
+        digest: Digest,
+        kind: IdentifierKind,
+        issuer_tag: u32,
+        revoked_before: u64,
+        lifetime: Lifetime,
+        effect: Effect,
+        source: Source,
+    ) -> Entry {
+        Entry {
+            digest,
+            kind,
+            issuer_tag,
+            revoked_before,
+            drop_after: lifetime.drop_after(revoked_before),
+            effect,
+            source,
+        }
+    }
+
     fn shard(&self) -> usize {
         usize::from(self.digest[15]) % SHARDS
     }
@@ -549,7 +570,9 @@ pub enum ApplyError {
 impl std::fmt::Display for ApplyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ApplyError::Store(UpdateError::Contended) => f.write_str("shared data stayed contended"),
+            ApplyError::Store(UpdateError::Contended) => {
+                f.write_str("shared data stayed contended")
+            }
             ApplyError::Store(UpdateError::Store(StoreError::CasMismatch)) => {
                 f.write_str("shared data changed under the write")
             }
@@ -831,7 +854,15 @@ mod tests {
     }
 
     fn revoke(kind: IdentifierKind, value: &str, at: u64, now: u64) -> Entry {
-        Entry::new(ISS, kind, value, at, lifetime(now), Effect::Revoke, Source::Push)
+        Entry::new(
+            ISS,
+            kind,
+            value,
+            at,
+            lifetime(now),
+            Effect::Revoke,
+            Source::Push,
+        )
     }
 
     #[test]
@@ -850,9 +881,15 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // A session issued after the revocation (signed in again) is good.
-        assert_eq!(copy.standing(&store, &session("s2", "alice", 151)), Standing::Good);
+        assert_eq!(
+            copy.standing(&store, &session("s2", "alice", 151)),
+            Standing::Good
+        );
         // Another subject is untouched; another issuer's alice too.
-        assert_eq!(copy.standing(&store, &session("s3", "bob", 100)), Standing::Good);
+        assert_eq!(
+            copy.standing(&store, &session("s3", "bob", 100)),
+            Standing::Good
+        );
         let other = SessionKeys::new(
             "https://other",
             Identifiers {
@@ -873,8 +910,13 @@ mod tests {
             revoke(IdentifierKind::TokenId, "t9", 200, 200),
         ];
         apply(&mut store, &entries, 1000, 200).unwrap();
-        assert!(matches!(copy.standing(&store, &session("s1", "a", 100)), Standing::Covered(h) if h.kind == IdentifierKind::SessionId));
-        assert_eq!(copy.standing(&store, &session("s2", "a", 100)), Standing::Good);
+        assert!(
+            matches!(copy.standing(&store, &session("s1", "a", 100)), Standing::Covered(h) if h.kind == IdentifierKind::SessionId)
+        );
+        assert_eq!(
+            copy.standing(&store, &session("s2", "a", 100)),
+            Standing::Good
+        );
         let token = SessionKeys::new(
             ISS,
             Identifiers {
@@ -883,7 +925,9 @@ mod tests {
             },
             None,
         );
-        assert!(matches!(copy.standing(&store, &token), Standing::Covered(h) if h.kind == IdentifierKind::TokenId));
+        assert!(
+            matches!(copy.standing(&store, &token), Standing::Covered(h) if h.kind == IdentifierKind::TokenId)
+        );
     }
 
     #[test]
@@ -901,9 +945,19 @@ mod tests {
         );
         apply(&mut store, &[lower], 1000, 300).unwrap();
         let s = session("s1", "alice", 100);
-        assert!(matches!(copy.standing(&store, &s), Standing::Covered(h) if h.effect == Effect::LowerAssurance));
-        apply(&mut store, &[revoke(IdentifierKind::SessionId, "s1", 300, 300)], 1000, 300).unwrap();
-        assert!(matches!(copy.standing(&store, &s), Standing::Covered(h) if h.effect == Effect::Revoke));
+        assert!(
+            matches!(copy.standing(&store, &s), Standing::Covered(h) if h.effect == Effect::LowerAssurance)
+        );
+        apply(
+            &mut store,
+            &[revoke(IdentifierKind::SessionId, "s1", 300, 300)],
+            1000,
+            300,
+        )
+        .unwrap();
+        assert!(
+            matches!(copy.standing(&store, &s), Standing::Covered(h) if h.effect == Effect::Revoke)
+        );
     }
 
     #[test]
@@ -938,7 +992,12 @@ mod tests {
         let mut written = Vec::new();
         let mut folded = 0;
         for i in 0..200u64 {
-            let e = revoke(IdentifierKind::Subject, &format!("user{i}"), 1000 + i, 1000 + i);
+            let e = revoke(
+                IdentifierKind::Subject,
+                &format!("user{i}"),
+                1000 + i,
+                1000 + i,
+            );
             folded += apply(&mut store, &[e], 64, 1000 + i).unwrap().folded;
             written.push((format!("user{i}"), 1000 + i));
         }
@@ -952,7 +1011,10 @@ mod tests {
             );
         }
         // A session issued after every revocation is good.
-        assert_eq!(copy.standing(&store, &session("x", "user3", 5000)), Standing::Good);
+        assert_eq!(
+            copy.standing(&store, &session("x", "user3", 5000)),
+            Standing::Good
+        );
         // Each shard holds at most its cap.
         for shard in 0..SHARDS {
             let entries = read_entries(&store, &shard_key(shard)).unwrap();
@@ -980,14 +1042,26 @@ mod tests {
             inner: MemoryStore::default(),
             reads: 0.into(),
         };
-        apply(&mut store, &[revoke(IdentifierKind::Subject, "bob", 10, 10)], 1000, 10).unwrap();
+        apply(
+            &mut store,
+            &[revoke(IdentifierKind::Subject, "bob", 10, 10)],
+            1000,
+            10,
+        )
+        .unwrap();
         let mut copy = LocalCopy::default();
         let s = session("s", "alice", 5);
         copy.standing(&store, &s);
         store.reads.set(0);
         assert_eq!(copy.standing(&store, &s), Standing::Good);
         assert_eq!(store.reads.get(), 1);
-        apply(&mut store, &[revoke(IdentifierKind::Subject, "alice", 10, 10)], 1000, 10).unwrap();
+        apply(
+            &mut store,
+            &[revoke(IdentifierKind::Subject, "alice", 10, 10)],
+            1000,
+            10,
+        )
+        .unwrap();
         assert!(matches!(copy.standing(&store, &s), Standing::Covered(_)));
     }
 
@@ -1021,13 +1095,24 @@ mod tests {
     #[test]
     fn a_store_written_by_another_format_reads_as_unknown_to_the_check() {
         let mut store = MemoryStore::default();
-        apply(&mut store, &[revoke(IdentifierKind::Subject, "alice", 10, 10)], 1000, 10).unwrap();
+        apply(
+            &mut store,
+            &[revoke(IdentifierKind::Subject, "alice", 10, 10)],
+            1000,
+            10,
+        )
+        .unwrap();
         let shard = revoke(IdentifierKind::Subject, "alice", 0, 0).shard();
         let cas = store.get(&shard_key(shard)).unwrap().unwrap().cas;
-        store.set_if_cas(&shard_key(shard), b"\x09garbage", cas).unwrap();
+        store
+            .set_if_cas(&shard_key(shard), b"\x09garbage", cas)
+            .unwrap();
         let g = store.get(&generation_key()).unwrap().unwrap().cas;
         store.set_if_cas(&generation_key(), &[0; 8], g).unwrap();
         let mut copy = LocalCopy::default();
-        assert_eq!(copy.standing(&store, &session("s", "alice", 5)), Standing::Unknown);
+        assert_eq!(
+            copy.standing(&store, &session("s", "alice", 5)),
+            Standing::Unknown
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::claims::Claims;
 use crate::reason::Reason;
 use crate::request::RequestView;
 use crate::schedule::KeysWanted;
+use crate::signals::revocation::{Identifiers, SessionKeys};
 use crate::token::cache::{CacheUse, TokenCache};
 use crate::token::extract::{carries_other_credential, check_token, locate_token, TokenSource};
 use crate::token::issuer::{issuer_index, IssuerConfig};
@@ -70,6 +71,16 @@ pub struct Trust<'a> {
     pub max_token_bytes: usize,
     /// The identity headers' names, rendered into each new session.
     pub upstream_headers: &'a UpstreamHeaders,
+    /// When revocation is on: the claims email and opaque subjects are matched through
+    /// (each session's revocation digests are worked out once, with it).
+    pub revocation_claims: Option<RevocationClaims<'a>>,
+}
+
+/// The claims a session's email and opaque revocation identifiers are read from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RevocationClaims<'a> {
+    pub email: Option<&'a str>,
+    pub opaque: Option<&'a str>,
 }
 
 /// A session and how it was obtained, for the record.
@@ -373,7 +384,19 @@ fn new_session(
     issued_at: Option<u64>,
     expires_at: u64,
 ) -> Session {
+    let revocation = trust.revocation_claims.map(|names| {
+        let claim = |name: Option<&str>| name.and_then(|n| claims.get(n)).and_then(|v| v.as_str());
+        let ids = Identifiers {
+            session_id: claims.get("sid").and_then(|v| v.as_str()),
+            subject: claims.get("sub").and_then(|v| v.as_str()),
+            email: claim(names.email),
+            opaque: claim(names.opaque),
+            token_id: claims.get("jti").and_then(|v| v.as_str()),
+        };
+        SessionKeys::new(&issuer.verify.issuer, ids, issued_at)
+    });
     let facts = SessionFacts {
+        revocation,
         issuer_index: index,
         issuer: issuer.verify.issuer.clone(),
         subject: string_claim(claims, "sub"),

@@ -4,6 +4,7 @@
 
 use crate::assurance::{Assurance, Level};
 use crate::json::{json_str, json_str_array};
+use crate::signals::revocation::SessionKeys;
 use std::rc::Rc;
 
 /// Headers set on the upstream request, (name, value): shared, since a session's are the
@@ -27,6 +28,8 @@ pub struct SessionFacts {
     pub issued_at: Option<u64>,
     /// `exp` (0 when unknown, e.g. a jwt_authn payload without exp).
     pub expires_at: u64,
+    /// Its revocation digests (when revocation is on).
+    pub revocation: Option<SessionKeys>,
 }
 
 /// A session whose token (or jwt_authn payload) was verified: its facts (read through
@@ -183,6 +186,7 @@ mod tests {
             },
             issued_at: None,
             expires_at: 10,
+            revocation: None,
         };
         let names = UpstreamHeaders {
             subject: Some("x-sub".into()),

@@ -179,6 +179,7 @@ fn uncached_verification(c: &mut Criterion) {
                     claims: ClaimsInput::Token,
                     now_secs: NOW,
                     may_fetch_keys: false,
+                    revocations: &mfa_gate::engine::NothingRevoked,
                 };
                 let e = engine::evaluate(&parsed, &request, &keys, &mut cache);
                 assert!(matches!(e.outcome, engine::Outcome::Continue { .. }));

@@ -67,6 +67,7 @@ fn main() {
                 claims: mfa_gate::engine::ClaimsInput::Token,
                 now_secs: NOW,
                 may_fetch_keys: false,
+                revocations: &mfa_gate::engine::NothingRevoked,
             };
             let e = mfa_gate::engine::evaluate(&config, &request, &keys, &mut cache);
             if let Some(record) = &e.record {
