@@ -72,18 +72,14 @@ pub fn expect() -> Expect<'static> {
     }
 }
 
+/// `payload` as jwt-simple claims, with nothing added (jwt-simple would add iat, exp, nbf).
 fn claims(payload: &Value) -> JWTClaims<Map<String, Value>> {
-    JWTClaims {
-        issued_at: None,
-        expires_at: None,
-        invalid_before: None,
-        issuer: None,
-        subject: None,
-        audiences: None,
-        jwt_id: None,
-        nonce: None,
-        custom: payload.as_object().unwrap().clone(),
-    }
+    let mut claims =
+        Claims::with_custom_claims(payload.as_object().unwrap().clone(), Duration::from_secs(0));
+    claims.issued_at = None;
+    claims.expires_at = None;
+    claims.invalid_before = None;
+    claims
 }
 
 fn typ(typ: &str) -> HeaderOptions {
