@@ -7,7 +7,9 @@
 //! jwt_authn's verified payload, cached per session), works out how they authenticated
 //! ([`assurance`]), decides ([`policy`]) and chooses the answer once ([`engine`]: pass with
 //! identity headers, a [`response`], or a [`engine::Need`] such as keys to fetch first),
-//! with a decision [`record`] and [`metrics`]. Only [`filter`] touches the SDK.
+//! with a decision [`record`] and [`metrics`]. Revocation signals ([`events`]: Security
+//! Event Tokens, logout tokens, RFC 8936 poll bodies) are verified and read into typed
+//! actions. Only [`filter`] touches the SDK.
 //!
 //! Modules are declared in pipeline order: each imports only modules above it in this
 //! list (leaves first), so there is no import cycle (`tests/layers.rs` checks it).
@@ -26,6 +28,7 @@ pub mod pairs;
 pub mod assurance;
 pub mod reason;
 pub mod token;
+pub mod events;
 pub mod policy;
 pub mod record;
 pub mod config;

@@ -445,8 +445,9 @@ fn decode_escape(path: &[u8], at: usize) -> Option<u8> {
     u8::try_from(hi * 16 + lo).ok()
 }
 
-/// Percent-decodes every well-formed `%XX` (for query keys and values).
-fn percent_decode(bytes: &[u8]) -> Cow<'_, [u8]> {
+/// Percent-decodes every well-formed `%XX` and reads `+` as a space, as query strings and
+/// `application/x-www-form-urlencoded` bodies are decoded (malformed escapes stay as they are).
+pub fn percent_decode(bytes: &[u8]) -> Cow<'_, [u8]> {
     if !bytes.contains(&b'%') && !bytes.contains(&b'+') {
         return Cow::Borrowed(bytes);
     }

@@ -233,12 +233,13 @@ pub struct SignatureAccepted {
     pub kid: Option<String>,
 }
 
-/// **Test-vector use only — never use it to authorize a request.** Runs every check of
+/// **Never use it alone to authorize a request.** Runs every check of
 /// [`verify`] up to and including the signature (length, compact form, header, `alg`
 /// allow-list, key selection, jwt-simple signature), but accepts a payload that is not a
 /// JWT claims set (e.g. Wycheproof's `"foo"`, RFC 7520's prose) and does not check
 /// registered claims. It exists so JWS conformance vectors, which carry no `exp`, can be
-/// run through the same code path.
+/// run through the same code path, and for the security event and logout tokens of the
+/// `events` module, which checks their claims itself after it.
 ///
 /// A JWS counts as accepted when jwt-simple returns Ok or fails only *after* its signature
 /// step (claims parsing or claim validation): jwt-simple checks the signature before it
@@ -503,7 +504,10 @@ fn check_registered_claims(
 
 /// A NumericDate claim: a non-negative JSON number up to [`MAX_NUMERIC_DATE`]; fractions are
 /// truncated (as jwt-simple does).
-fn numeric_date(claims: &Claims, name: &'static str) -> Result<Option<u64>, VerifyError> {
+pub(crate) fn numeric_date(
+    claims: &Claims,
+    name: &'static str,
+) -> Result<Option<u64>, VerifyError> {
     let Some(value) = claims.get(name) else {
         return Ok(None);
     };
