@@ -33,6 +33,7 @@ pub mod policy;
 pub mod record;
 pub mod config;
 pub mod engine;
+pub mod receive;
 
 #[cfg(target_arch = "wasm32")]
 pub mod filter;

@@ -151,6 +151,82 @@ impl KeySchedule {
     }
 }
 
+/// Longest wait between polls after failures, seconds.
+pub const MAX_POLL_BACKOFF_SECS: u64 = 300;
+
+/// When one transmitter is polled (RFC 8936): every interval; at once again while it has
+/// more events; after a failure, the interval doubled per consecutive failure (at most
+/// [`MAX_POLL_BACKOFF_SECS`]). One poll at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollSchedule {
+    interval_secs: u64,
+    next_due_secs: u64,
+    in_flight: bool,
+    failures: u32,
+}
+
+impl PollSchedule {
+    /// A schedule polling every `interval_secs`, first due at once.
+    pub fn new(interval_secs: u64) -> Self {
+        PollSchedule {
+            interval_secs: interval_secs.max(1),
+            next_due_secs: 0,
+            in_flight: false,
+            failures: 0,
+        }
+    }
+
+    /// Whether a poll should start now.
+    pub fn due(&self, now_secs: u64) -> bool {
+        !self.in_flight && now_secs >= self.next_due_secs
+    }
+
+    /// A poll started.
+    pub fn started(&mut self) {
+        self.in_flight = true;
+    }
+
+    /// A poll could not start (no lease, dispatch refused): try again next interval.
+    pub fn skipped(&mut self, now_secs: u64) {
+        self.in_flight = false;
+        self.next_due_secs = now_secs.saturating_add(self.interval_secs);
+    }
+
+    /// The poll ended: `ok` when the body was readable; `more` when the transmitter
+    /// said more events are waiting.
+    pub fn finished(&mut self, ok: bool, more: bool, now_secs: u64) {
+        self.in_flight = false;
+        if ok {
+            self.failures = 0;
+            self.next_due_secs = if more {
+                now_secs
+            } else {
+                now_secs.saturating_add(self.interval_secs)
+            };
+        } else {
+            self.failures = self.failures.saturating_add(1);
+            self.next_due_secs = now_secs.saturating_add(self.backoff_secs());
+        }
+    }
+
+    /// The wait after the current run of failures.
+    pub fn backoff_secs(&self) -> u64 {
+        let doublings = self.failures.min(16);
+        (self.interval_secs << doublings).min(MAX_POLL_BACKOFF_SECS.max(self.interval_secs))
+    }
+
+    /// Consecutive failures so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// How long a poller's lease lasts: long enough to cover a slow poll, short enough
+    /// that another VM takes over soon after the holder goes away.
+    pub fn lease_secs(&self) -> u64 {
+        self.interval_secs.saturating_mul(3).max(15)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +300,36 @@ mod tests {
         assert!(s.admits_request(0, KeysWanted::UnknownKid, NOW + interval));
         // Waiting for first keys is limited separately.
         assert!(s.admits_request(0, KeysWanted::NotLoaded, NOW + 1));
+    }
+
+    #[test]
+    fn polls_run_every_interval_at_once_while_more_and_back_off_on_failure() {
+        let mut s = PollSchedule::new(5);
+        assert!(s.due(0));
+        s.started();
+        assert!(!s.due(100), "one poll at a time");
+        s.finished(true, true, 100);
+        assert!(s.due(100), "more events: again at once");
+        s.started();
+        s.finished(true, false, 100);
+        assert!(!s.due(104));
+        assert!(s.due(105));
+        s.started();
+        s.finished(false, false, 105);
+        assert_eq!(s.backoff_secs(), 10);
+        assert!(!s.due(114));
+        assert!(s.due(115));
+        for _ in 0..10 {
+            s.started();
+            s.finished(false, false, 200);
+        }
+        assert_eq!(s.backoff_secs(), MAX_POLL_BACKOFF_SECS);
+        s.started();
+        s.finished(true, false, 1000);
+        assert_eq!(s.failures(), 0);
+        assert!(s.due(1005));
+        s.skipped(1005);
+        assert!(!s.due(1009));
+        assert!(s.due(1010));
     }
 }

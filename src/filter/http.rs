@@ -6,6 +6,7 @@ use super::clock;
 use super::header_map;
 use super::keys;
 use super::local_reply;
+use super::revocation::{self, Endpoint, HostRevocations};
 use super::state::Shared;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Need, Outcome, Request};
 use crate::metrics;
@@ -15,7 +16,7 @@ use crate::schedule::FetchKind;
 use crate::token::jwt_authn;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 use std::borrow::Cow;
 
 /// A stream of the gate.
@@ -24,6 +25,8 @@ pub struct GateHttp {
     state: Shared,
     /// A request-triggered key fetch in flight: (call token, issuer index).
     fetching: Option<(u32, usize)>,
+    /// The revocation endpoint this request is for, waiting for its body.
+    receiving: Option<Endpoint>,
 }
 
 impl GateHttp {
@@ -33,6 +36,7 @@ impl GateHttp {
             context_id,
             state,
             fetching: None,
+            receiving: None,
         }
     }
 
@@ -57,11 +61,16 @@ impl GateHttp {
             },
             None => ClaimsInput::Token,
         };
+        let revocations: &dyn engine::RevocationLookup = match &state.revocation {
+            Some(r) => &HostRevocations(&r.copy),
+            None => &engine::NothingRevoked,
+        };
         let request = Request {
             headers: &view,
             claims,
             now_secs: now,
             may_fetch_keys,
+            revocations,
         };
         engine::evaluate(&state.config, &request, &state.keys, &mut state.cache)
     }
@@ -108,10 +117,16 @@ impl GateHttp {
             outcome,
             record,
             counters,
+            revocations,
             ..
         } = evaluation;
         {
             let mut state = self.state.borrow_mut();
+            if !revocations.is_empty() {
+                // Recorded before the reply: every worker refuses the session from the
+                // next request on.
+                revocation::record(&mut state, &revocations, clock::now_secs());
+            }
             for &counter in counters.fixed() {
                 state.metrics.increment_static(counter);
             }
@@ -215,8 +230,66 @@ impl Context for GateHttp {
     }
 }
 
+impl GateHttp {
+    /// A request for one of the revocation endpoints: refused at once, answered now (no
+    /// body), or left to wait for its body. `None` when the request is for another path.
+    fn revocation_endpoint(&mut self, end_of_stream: bool) -> Option<Action> {
+        let endpoint = {
+            let state = self.state.borrow();
+            state.config.revocation.as_ref()?;
+            let path = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":path")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let endpoint = revocation::endpoint_for(&state.config, &path)?;
+            let header_bytes = header_map::request_header_bytes();
+            let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
+            if let Some(refusal) = revocation::admit(&state, endpoint, &view) {
+                return Some(self.reply(&refusal));
+            }
+            endpoint
+        };
+        if end_of_stream {
+            let reply = {
+                let mut state = self.state.borrow_mut();
+                revocation::receive(&mut state, endpoint, b"", clock::now_secs())
+            };
+            return Some(self.reply(&reply));
+        }
+        self.receiving = Some(endpoint);
+        Some(Action::Pause)
+    }
+}
+
 impl HttpContext for GateHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(endpoint) = self.receiving else {
+            return Action::Continue;
+        };
+        if body_size > revocation::MAX_EVENT_BODY_BYTES {
+            self.receiving = None;
+            return self.reply(&crate::response::bad_request("body_too_large"));
+        }
+        if !end_of_stream {
+            // Buffered until the whole body is in.
+            return Action::Pause;
+        }
+        self.receiving = None;
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let reply = {
+            let mut state = self.state.borrow_mut();
+            revocation::receive(&mut state, endpoint, &body, clock::now_secs())
+        };
+        self.reply(&reply)
+    }
+
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if let Some(action) = self.revocation_endpoint(end_of_stream) {
+            return action;
+        }
         let evaluation = self.evaluate(true);
         if let Outcome::Need(need) = evaluation.outcome {
             if self.fulfil(need) {

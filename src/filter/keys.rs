@@ -3,6 +3,7 @@
 //! warning and counts `mfa_gate.jwks_fetch.failure`.
 
 use super::state::VmState;
+use crate::config::{Config, RemoteJwks};
 use crate::metrics;
 use crate::schedule::FetchKind;
 use crate::token::jwks::{KeySet, MAX_JWKS_BYTES};
@@ -10,15 +11,54 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::time::Duration;
 
-/// Starts a fetch of issuer `index`'s JWKS from the current context. Returns the call token.
+/// Where key source `index` fetches from: issuers first, then transmitters (in order).
+fn remote_jwks(config: &Config, index: usize) -> Option<&RemoteJwks> {
+    match config.issuers.get(index) {
+        Some(issuer) => issuer.remote_jwks.as_ref(),
+        None => {
+            let transmitters = config
+                .revocation
+                .as_ref()
+                .map(|r| r.transmitters.as_slice());
+            let t = transmitters?.get(index - config.issuers.len())?;
+            t.remote_jwks.as_ref()
+        }
+    }
+}
+
+/// The name of key source `index` for logs: an issuer's `iss` or a transmitter's name.
+fn source_name(config: &Config, index: usize) -> String {
+    match config.issuers.get(index) {
+        Some(issuer) => format!("issuer {:?}", issuer.verify.issuer),
+        None => {
+            let transmitters = config
+                .revocation
+                .as_ref()
+                .map(|r| r.transmitters.as_slice());
+            let name = transmitters
+                .and_then(|t| t.get(index - config.issuers.len()))
+                .map_or("?", |t| t.name.as_str());
+            format!("transmitter {name:?}")
+        }
+    }
+}
+
+/// The remote refresh interval of every key source (issuers, then transmitters).
+pub fn refresh_intervals(config: &Config) -> Vec<Option<u64>> {
+    let issuers = config.issuers.iter().map(|i| i.remote_jwks.as_ref());
+    let transmitters = (config.revocation.iter())
+        .flat_map(|r| r.transmitters.iter().map(|t| t.remote_jwks.as_ref()));
+    issuers
+        .chain(transmitters)
+        .map(|r| r.map(|r| r.refresh_interval_secs))
+        .collect()
+}
+
+/// Starts a fetch of key source `index`'s JWKS from the current context. Returns the call
+/// token.
 pub fn dispatch(state: &VmState, index: usize) -> Result<u32, String> {
-    let Some(remote) = state
-        .config
-        .issuers
-        .get(index)
-        .and_then(|i| i.remote_jwks.as_ref())
-    else {
-        return Err("issuer has no remote_jwks".to_string());
+    let Some(remote) = remote_jwks(&state.config, index) else {
+        return Err("key source has no remote_jwks".to_string());
     };
     hostcalls::dispatch_http_call(
         &remote.cluster,
@@ -59,18 +99,13 @@ pub fn complete(
 /// issuer `index`. Returns true if a new key set was installed.
 fn apply_response(state: &mut VmState, index: usize, num_headers: usize, body_size: usize) -> bool {
     let result = read_key_set(num_headers, body_size);
-    let issuer = state
-        .config
-        .issuers
-        .get(index)
-        .map(|i| i.verify.issuer.clone())
-        .unwrap_or_default();
+    let issuer = source_name(&state.config, index);
     match result {
         Ok(mut keys) => {
             if let Some(issuer) = state.config.issuers.get(index) {
                 issuer.add_secret(&mut keys);
             }
-            log::info!("jwks for issuer {issuer:?}: {} keys loaded", keys.len());
+            log::info!("jwks for {issuer}: {} keys loaded", keys.len());
             if let Some(slot) = state.keys.get_mut(index) {
                 let had_keys = slot.is_some();
                 *slot = Some(keys);
@@ -85,7 +120,7 @@ fn apply_response(state: &mut VmState, index: usize, num_headers: usize, body_si
         Err(why) => {
             let kept = state.keys.get(index).is_some_and(Option::is_some);
             log::warn!(
-                "jwks fetch for issuer {issuer:?} failed: {why}; {}",
+                "jwks fetch for {issuer} failed: {why}; {}",
                 if kept {
                     "keeping the last good keys"
                 } else {

@@ -8,7 +8,9 @@ mod http;
 mod keys;
 mod local_reply;
 mod metrics;
+mod revocation;
 mod root;
+mod shared_data;
 mod state;
 mod view;
 

@@ -4,6 +4,7 @@
 use super::clock;
 use super::http::{GateHttp, Unconfigured};
 use super::keys;
+use super::revocation::{self, RevocationState};
 use super::state::{Shared, VmState};
 use crate::config;
 use crate::metrics;
@@ -19,8 +20,17 @@ use std::time::Duration;
 pub struct GateRoot {
     context_id: u32,
     state: Option<Shared>,
-    /// Scheduled fetches in flight: call token → issuer index.
-    pending: HashMap<u32, usize>,
+    /// Calls in flight: call token → what it is for.
+    pending: HashMap<u32, Pending>,
+}
+
+/// What a root-context call is for.
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    /// A scheduled fetch of key source `index`.
+    Keys(usize),
+    /// A poll of transmitter `index`.
+    Poll(usize),
 }
 
 impl GateRoot {
@@ -47,7 +57,7 @@ impl GateRoot {
         for index in state.schedule.due(now) {
             match keys::dispatch(&state, index) {
                 Ok(token) => {
-                    self.pending.insert(token, index);
+                    self.pending.insert(token, Pending::Keys(index));
                     state.schedule.scheduled_started(index);
                 }
                 Err(why) => {
@@ -55,6 +65,11 @@ impl GateRoot {
                     state.metrics.increment(metrics::JWKS_FETCH_FAILURE);
                     state.schedule.scheduled_not_dispatched(index, now);
                 }
+            }
+        }
+        if state.revocation.is_some() {
+            for (token, transmitter) in revocation::start_due_polls(&mut state, now) {
+                self.pending.insert(token, Pending::Poll(transmitter));
             }
         }
     }
@@ -69,7 +84,7 @@ impl Context for GateRoot {
         _trailers: usize,
     ) {
         // Ignore answers to calls this context did not make.
-        let Some(index) = self.pending.remove(&token_id) else {
+        let Some(pending) = self.pending.remove(&token_id) else {
             return;
         };
         let Some(shared) = self.state.clone() else {
@@ -77,15 +92,31 @@ impl Context for GateRoot {
         };
         let now = self.now();
         let mut state = shared.borrow_mut();
-        keys::complete(
-            &mut state,
-            index,
-            FetchKind::Scheduled,
-            num_headers,
-            body_size,
-            now,
-        );
+        match pending {
+            Pending::Keys(index) => {
+                keys::complete(
+                    &mut state,
+                    index,
+                    FetchKind::Scheduled,
+                    num_headers,
+                    body_size,
+                    now,
+                );
+            }
+            Pending::Poll(index) => {
+                revocation::complete_poll(&mut state, index, num_headers, body_size, now);
+            }
+        }
     }
+}
+
+/// The tick period while some transmitter is polled: the shortest poll interval, at most
+/// [`TICK_SECS`]. `None` when nothing is polled.
+fn poll_tick_secs(config: &config::Config) -> Option<u64> {
+    let polls = (config.revocation.iter())
+        .flat_map(|r| r.transmitters.iter().filter_map(|t| t.poll.as_ref()))
+        .map(|p| p.interval_secs);
+    polls.min().map(|s| s.clamp(1, TICK_SECS))
 }
 
 impl RootContext for GateRoot {
@@ -112,14 +143,26 @@ impl RootContext for GateRoot {
             config.routes.len(),
             config.mode
         );
+        let poll_tick = poll_tick_secs(&config);
         let mut state = VmState::new(config);
+        if let Some(settings) = &state.config.revocation {
+            revocation::initialise_store();
+            match RevocationState::new(settings) {
+                Ok(r) => state.revocation = Some(r),
+                Err(why) => {
+                    log::error!("[ctx {}] invalid configuration: {why}", self.context_id);
+                    return false;
+                }
+            }
+        }
         state.metrics.define_all(&metrics::FIXED_COUNTERS);
-        let remote = state.schedule.has_periodic_work();
+        let periodic = state.schedule.has_periodic_work() || poll_tick.is_some();
+        let tick_secs = poll_tick.unwrap_or(TICK_SECS);
         self.state = Some(Rc::new(RefCell::new(state)));
         self.pending.clear();
-        if remote {
+        if periodic {
             self.fetch_due();
-            self.set_tick_period(Duration::from_secs(TICK_SECS));
+            self.set_tick_period(Duration::from_secs(tick_secs));
         }
         true
     }

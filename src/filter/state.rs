@@ -2,6 +2,7 @@
 //! (single-threaded, so `Rc<RefCell<_>>`).
 
 use super::metrics::Metrics;
+use super::revocation::RevocationState;
 use crate::config::Config;
 use crate::engine::SessionCache;
 use crate::schedule::KeySchedule;
@@ -13,8 +14,10 @@ use std::rc::Rc;
 pub struct VmState {
     /// The checked configuration.
     pub config: Config,
-    /// Current key set per issuer (inline, or the last good fetch).
+    /// Current key set per issuer, then per transmitter (inline, or the last good fetch).
     pub keys: Vec<Option<KeySet>>,
+    /// Revocation (shared set copy, receivers, polls), when configured.
+    pub revocation: Option<RevocationState>,
     /// When each issuer's keys are fetched.
     pub schedule: KeySchedule,
     /// Verified sessions by token digest.
@@ -31,21 +34,21 @@ pub type Shared = Rc<RefCell<VmState>>;
 impl VmState {
     /// Builds the state for a freshly parsed configuration.
     pub fn new(config: Config) -> Self {
-        let keys = config
-            .issuers
-            .iter()
+        // Key sources: the issuers, then the revocation transmitters.
+        let transmitter_keys = (config.revocation.iter())
+            .flat_map(|r| r.transmitters.iter().map(|t| t.inline_keys.clone()));
+        let keys = (config.issuers.iter())
             .map(|i| i.initial_keys(None))
+            .chain(transmitter_keys)
             .collect();
-        let schedule = KeySchedule::new(
-            (config.issuers.iter())
-                .map(|i| i.remote_jwks.as_ref().map(|r| r.refresh_interval_secs)),
-        );
+        let schedule = KeySchedule::new(super::keys::refresh_intervals(&config));
         let cache = SessionCache::new(config.token_cache_entries);
         VmState {
             config,
             keys,
             schedule,
             cache,
+            revocation: None,
             metrics: Metrics::default(),
             log_line: String::with_capacity(512),
         }

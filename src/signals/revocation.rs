@@ -365,7 +365,7 @@ impl Entries {
         for chunk in payload.chunks_exact(ENTRY_BYTES) {
             entries.push(Entry::decode(chunk)?);
         }
-        entries.sort_unstable_by(|a, b| a.digest.cmp(&b.digest));
+        entries.sort_unstable_by_key(|e| e.digest);
         Some(Entries(entries))
     }
 
@@ -790,10 +790,7 @@ pub fn take_lease<S: Store + ?Sized>(
             let until = u64::from_be_bytes(b.get(8..16)?.try_into().ok()?);
             Some((holder, until))
         });
-        held = match current {
-            Some((other, until)) if other != holder && until > now_secs => false,
-            _ => true,
-        };
+        held = !matches!(current, Some((other, until)) if other != holder && until > now_secs);
         if !held {
             return None;
         }
