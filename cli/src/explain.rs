@@ -12,7 +12,12 @@ use mfa_gate::config::Config;
 use mfa_gate::engine::{self, ClaimsInput, Evaluation, Need, Outcome, SessionCache};
 use mfa_gate::extract::TokenSource;
 use mfa_gate::jwks::KeySet;
+use mfa_gate::signals::revocation::{
+    self, Effect, Entry, IdentifierKind, Lifetime, LocalCopy, Source,
+};
+use mfa_gate::store::MemoryStore;
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::process::ExitCode;
 
 /// Parsed `explain` options.
@@ -26,6 +31,7 @@ struct Options {
     host: Option<String>,
     headers: Vec<(String, String)>,
     jwks: Option<String>,
+    revoked: Option<String>,
     now: Option<u64>,
     json: bool,
 }
@@ -55,6 +61,7 @@ fn parse_options(parser: &mut lexopt::Parser) -> CliResult<Option<Options>> {
                 o.headers.push((name, val.trim().to_string()));
             }
             lexopt::Arg::Long("jwks") => o.jwks = Some(value(parser)?),
+            lexopt::Arg::Long("revoked") => o.revoked = Some(value(parser)?),
             lexopt::Arg::Long("now") => o.now = Some(number(parser, "--now")?),
             lexopt::Arg::Long("json") => o.json = true,
             arg if usage::is_help(&arg) => return Ok(None),
@@ -216,12 +223,20 @@ pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
     if matches!(claims_input, ClaimsInput::Token) && o.token.is_some() {
         needs_jwks_hint(&config, o.token.as_deref().unwrap_or(""), &keys)?;
     }
+    let revoked = match &o.revoked {
+        Some(file) => Some(revoked_store(&config, file, now)?),
+        None => None,
+    };
+    let revocations: &dyn engine::RevocationLookup = match &revoked {
+        Some(listed) => listed,
+        None => &engine::NothingRevoked,
+    };
     let request = engine::Request {
         headers: &headers,
         claims: claims_input,
         now_secs: now,
         may_fetch_keys: false,
-        revocations: &mfa_gate::engine::NothingRevoked,
+        revocations,
     };
     let mut cache = SessionCache::new(0);
     let evaluation = engine::evaluate(&config, &request, &keys, &mut cache);
@@ -242,6 +257,96 @@ pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
         print_table(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Revocation entries listed in a file, in a store as the filter keeps them.
+struct ListedRevocations {
+    store: MemoryStore,
+    copy: RefCell<LocalCopy>,
+}
+
+impl engine::RevocationLookup for ListedRevocations {
+    fn standing(&self, keys: &engine::SessionKeys) -> engine::Standing {
+        self.copy.borrow_mut().standing(&self.store, keys)
+    }
+}
+
+/// Reads `--revoked FILE`: a JSON array of entries, each naming an `issuer`, exactly one
+/// identifier (`session`, `subject`, `email`, `opaque` or `token`: the value of `sid`,
+/// `sub`, the email claim, the opaque claim or `jti`), and optionally `before` (tokens
+/// issued at or before it are covered; default now) and `effect` (`revoke`, default, or
+/// `lower_assurance`).
+fn revoked_store(config: &Config, file: &str, now: u64) -> CliResult<ListedRevocations> {
+    let Some(settings) = &config.revocation else {
+        return Err(CliError::new(
+            "--revoked needs a configuration with a revocation section",
+        ));
+    };
+    let text = read_text(file)?;
+    let listed: Value =
+        serde_json::from_str(&text).map_err(|e| CliError::new(format!("{file}: {e}")))?;
+    let Some(items) = listed.as_array() else {
+        return Err(CliError::new(format!(
+            "{file}: expected a JSON array of entries"
+        )));
+    };
+    let kinds = [
+        ("session", IdentifierKind::SessionId),
+        ("subject", IdentifierKind::Subject),
+        ("email", IdentifierKind::Email),
+        ("opaque", IdentifierKind::Opaque),
+        ("token", IdentifierKind::TokenId),
+    ];
+    let mut entries = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = |what: &str| CliError::new(format!("{file}: entry {i}: {what}"));
+        let issuer = item["issuer"]
+            .as_str()
+            .ok_or_else(|| at("issuer (a string) is required"))?;
+        let named: Vec<(IdentifierKind, &str)> = kinds
+            .iter()
+            .filter_map(|(field, kind)| item[*field].as_str().map(|v| (*kind, v)))
+            .collect();
+        let [(kind, value)] = named.as_slice() else {
+            return Err(at(
+                "name exactly one of session, subject, email, opaque, token",
+            ));
+        };
+        let before = match &item["before"] {
+            Value::Null => now,
+            v => v.as_u64().ok_or_else(|| at("before must be a Unix time"))?,
+        };
+        let effect = match item["effect"].as_str() {
+            None | Some("revoke") => Effect::Revoke,
+            Some("lower_assurance") => Effect::LowerAssurance,
+            Some(other) => {
+                return Err(at(&format!(
+                    "unknown effect {other:?} (revoke, lower_assurance)"
+                )))
+            }
+        };
+        let lifetime = Lifetime {
+            max_token_lifetime_secs: settings.max_token_lifetime_secs,
+            clock_skew_secs: 60,
+            now_secs: now,
+        };
+        entries.push(Entry::new(
+            issuer,
+            *kind,
+            value,
+            before,
+            lifetime,
+            effect,
+            Source::Operator,
+        ));
+    }
+    let mut store = MemoryStore::default();
+    revocation::apply(&mut store, &entries, settings.max_entries, now)
+        .map_err(|e| CliError::new(format!("{file}: {e}")))?;
+    Ok(ListedRevocations {
+        store,
+        copy: RefCell::new(LocalCopy::default()),
+    })
 }
 
 /// Puts the token where the configuration's first token source looks for it.
@@ -342,6 +447,15 @@ fn report(
         "decision": decision,
         "mode": mode,
         "reasons": record.map(|r| r.reasons.clone()).unwrap_or_default(),
+        "revocation": record.and_then(|r| r.revocation).map(|hit| json!({
+            "entry": hit.kind.as_str(),
+            "source": hit.source.as_str(),
+            "revoked_before": hit.revoked_before,
+            "effect": match hit.effect {
+                Effect::Revoke => "revoke",
+                Effect::LowerAssurance => "lower_assurance",
+            },
+        })),
         "answer": answer,
         "counters": evaluation.counters,
     })
@@ -396,6 +510,18 @@ fn print_table(report: &Value) {
         "decision",
         format!("{} ({})", text(&report["decision"]), text(&report["mode"])),
     );
+    if let Value::Object(hit) = &report["revocation"] {
+        row(
+            "revoked",
+            format!(
+                "{} entry from {} ({}): tokens issued at or before {}",
+                text(&hit["entry"]),
+                text(&hit["source"]),
+                text(&hit["effect"]),
+                text(&hit["revoked_before"])
+            ),
+        );
+    }
     let answer = &report["answer"];
     match &answer["status"] {
         Value::Number(status) => {

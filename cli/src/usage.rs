@@ -38,7 +38,8 @@ pub const EXPLAIN: Usage = Usage {
     name: "explain",
     synopsis: "\
 explain --config CONFIG (--token TOKEN | --claims FILE) --method M --path P
-                 [--host H] [--header 'Name: value']... [--jwks FILE] [--now UNIX] [--json]",
+                 [--host H] [--header 'Name: value']... [--jwks FILE] [--revoked FILE]
+                 [--now UNIX] [--json]",
     summary: "\
 The decision the filter makes for this request: methods and level found, the rule
 matched, each reason, and the answer sent.",
@@ -50,6 +51,10 @@ matched, each reason, and the answer sent.",
 --host H                the Host / :authority (default localhost)
 -H, --header 'N: v'     a request header (repeatable)
 --jwks FILE             keys for issuers configured with remote_jwks
+--revoked FILE          revocation entries, a JSON array: each {\"issuer\": I, and one of
+                        \"session\" (sid), \"subject\" (sub), \"email\", \"opaque\",
+                        \"token\" (jti); optional \"before\": UNIX (default now), \"effect\":
+                        \"revoke\" | \"lower_assurance\"}
 --now UNIX              the clock, in seconds since 1970 (default: now)
 --json                  print the explanation as one JSON object",
     lists_algorithms: false,

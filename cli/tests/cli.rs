@@ -650,3 +650,166 @@ fn each_subcommand_prints_its_own_usage_with_help() {
     assert!(!key.exists(), "keygen --help wrote no key");
     assert_one_line_error(&mfa_gate(&["help", "frobnicate"]), "unknown command");
 }
+
+// ---- explain --revoked -----------------------------------------------------------------
+
+/// The fixture's configuration with a revocation section (back-channel logout only) and a
+/// rule that revokes.
+fn with_revocation(f: &Fixture) -> String {
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&f.config).unwrap()).unwrap();
+    config["revocation"] =
+        json!({"backchannel_logout": {"path": "/.bcl", "audiences": ["api://test"]}});
+    config["routes"].as_array_mut().unwrap().insert(
+        0,
+        json!({"name": "keys", "match": {"path_prefix": "/admin/keys"},
+               "require": {"level": "phishing_resistant"}, "on_insufficient": "revoke"}),
+    );
+    write(&f.dir, "revocation.json", &config.to_string())
+}
+
+fn explain_revoked(config: &str, token: &str, path: &str, revoked: &str) -> Value {
+    let out = mfa_gate(&[
+        "explain",
+        "--config",
+        config,
+        "--token",
+        token,
+        "--method",
+        "GET",
+        "--path",
+        path,
+        "--revoked",
+        revoked,
+        "--json",
+    ]);
+    assert!(out.status.success(), "explain: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("explain --json prints JSON")
+}
+
+#[test]
+fn explain_shows_the_revocation_entry_that_covers_a_session() {
+    let f = fixture("explain-revoked");
+    let config = with_revocation(&f);
+    let push = f.token(&["pwd", "okta_verify", "swk"], json!({"sid": "s-42"}));
+    let passkey = f.token(&["pwd", "pop"], json!({"sid": "s-43"}));
+    let entries = |list: Value| write(&f.dir, "revoked.json", &list.to_string());
+
+    // The session's sid is listed: 401 session revoked on every route.
+    let listed = entries(json!([{"issuer": ISSUER, "session": "s-42"}]));
+    let r = explain_revoked(&config, &push, "/api/orders", &listed);
+    assert_eq!(r["decision"], "deny");
+    assert_eq!(r["answer"]["status"], 401);
+    assert!(
+        r["answer"]["headers"]
+            .to_string()
+            .contains("session revoked"),
+        "{}",
+        r["answer"]
+    );
+    assert_eq!(r["revocation"]["entry"], "session");
+    assert_eq!(r["revocation"]["source"], "operator");
+    assert!(
+        r["reasons"].to_string().contains("session_revoked"),
+        "{}",
+        r["reasons"]
+    );
+    // Another session of the same user is not covered by a session entry...
+    let r = explain_revoked(&config, &passkey, "/api/orders", &listed);
+    assert_eq!(r["decision"], "allow");
+    assert!(r["revocation"].is_null());
+    // ...but a subject entry covers every session issued before it, and none after.
+    let listed = entries(json!([{"issuer": ISSUER, "subject": "pat@example.com"}]));
+    assert_eq!(
+        explain_revoked(&config, &passkey, "/admin/users", &listed)["answer"]["status"],
+        401
+    );
+    let listed = entries(json!([{"issuer": ISSUER, "subject": "pat@example.com", "before": 1000}]));
+    assert_eq!(
+        explain_revoked(&config, &passkey, "/admin/users", &listed)["decision"],
+        "allow"
+    );
+    // Another issuer's entry covers nothing here.
+    let listed = entries(json!([{"issuer": "https://other", "session": "s-42"}]));
+    assert_eq!(
+        explain_revoked(&config, &push, "/api/orders", &listed)["decision"],
+        "allow"
+    );
+
+    // Lowered assurance: a passkey session must step up where it was let in.
+    let listed =
+        entries(json!([{"issuer": ISSUER, "session": "s-43", "effect": "lower_assurance"}]));
+    let r = explain_revoked(&config, &passkey, "/admin/users", &listed);
+    assert_eq!(r["decision"], "step_up");
+    assert_eq!(r["revocation"]["effect"], "lower_assurance");
+    assert!(
+        r["reasons"].to_string().contains("assurance_lowered"),
+        "{}",
+        r["reasons"]
+    );
+    // A route that asks nothing more than a session is still open.
+    let r = explain_revoked(&config, &passkey, "/api/orders", &listed);
+    assert_eq!(
+        r["decision"], "step_up",
+        "level none is below push: {}",
+        r["reasons"]
+    );
+
+    // A rule that revokes: the decision, and a 401.
+    let none = entries(json!([]));
+    let r = explain_revoked(&config, &push, "/admin/keys/rotate", &none);
+    assert_eq!(r["decision"], "revoke");
+    assert_eq!(r["answer"]["status"], 401);
+
+    // Bad lists are clear errors.
+    for (list, expected) in [
+        (json!({"issuer": ISSUER}), "expected a JSON array"),
+        (json!([{"session": "x"}]), "issuer"),
+        (json!([{"issuer": ISSUER}]), "exactly one of"),
+        (
+            json!([{"issuer": ISSUER, "session": "x", "subject": "y"}]),
+            "exactly one of",
+        ),
+        (
+            json!([{"issuer": ISSUER, "session": "x", "effect": "ban"}]),
+            "unknown effect",
+        ),
+    ] {
+        let file = entries(list);
+        let out = mfa_gate(&[
+            "explain",
+            "--config",
+            &config,
+            "--token",
+            &push,
+            "--method",
+            "GET",
+            "--path",
+            "/api",
+            "--revoked",
+            &file,
+        ]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    }
+    // Without a revocation section, --revoked is refused.
+    let out = mfa_gate(&[
+        "explain",
+        "--config",
+        &f.config,
+        "--token",
+        &push,
+        "--method",
+        "GET",
+        "--path",
+        "/api",
+        "--revoked",
+        &none,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("revocation section"),
+        "{}",
+        stderr(&out)
+    );
+}

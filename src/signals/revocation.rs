@@ -102,6 +102,8 @@ pub enum Source {
     Gate = 4,
     /// Folded into an issuer horizon when a shard was full.
     Overflow = 5,
+    /// Listed by an operator (e.g. `mfa-gate explain --revoked`).
+    Operator = 6,
 }
 
 impl Source {
@@ -112,6 +114,7 @@ impl Source {
             3 => Self::Logout,
             4 => Self::Gate,
             5 => Self::Overflow,
+            6 => Self::Operator,
             _ => return None,
         })
     }
@@ -124,6 +127,7 @@ impl Source {
             Self::Logout => "backchannel_logout",
             Self::Gate => "gate",
             Self::Overflow => "overflow",
+            Self::Operator => "operator",
         }
     }
 }
