@@ -435,6 +435,7 @@ fn trust(config: &Config) -> Trust<'_> {
         revocation_claims: config.revocation.as_ref().map(|r| RevocationClaims {
             email: r.email_claim.as_deref(),
             opaque: r.opaque_claim.as_deref(),
+            idp_user: &r.idp_user_claims,
         }),
     }
 }

@@ -34,6 +34,7 @@ pub mod record;
 pub mod config;
 pub mod engine;
 pub mod receive;
+pub mod idp_sessions;
 
 #[cfg(target_arch = "wasm32")]
 pub mod filter;

@@ -61,8 +61,15 @@ pub const REVOCATION_POLL_SUCCESS: &str = "mfa_gate.revocation.poll.success";
 /// Polls that failed (status, timeout, reset, unreadable body): the next one backs off.
 pub const REVOCATION_POLL_FAILURE: &str = "mfa_gate.revocation.poll.failure";
 
+/// Sessions the IdP confirmed ended (or already gone) after the gate revoked them.
+pub const IDP_SESSION_ENDED: &str = "mfa_gate.idp_session.ended";
+/// Calls to end a session at the IdP that failed (each attempt; retried with backoff).
+pub const IDP_SESSION_FAILURE: &str = "mfa_gate.idp_session.failure";
+/// Sessions the IdP could not be made to end (out of attempts, or refused outright).
+pub const IDP_SESSION_GAVE_UP: &str = "mfa_gate.idp_session.gave_up";
+
 /// Every fixed counter name, defined at start so they show at 0.
-pub const FIXED_COUNTERS: [&str; 28] = [
+pub const FIXED_COUNTERS: [&str; 31] = [
     DECISION_ALLOW,
     DECISION_STEP_UP,
     DECISION_DENY,
@@ -91,6 +98,9 @@ pub const FIXED_COUNTERS: [&str; 28] = [
     REVOCATION_STORE_ERROR,
     REVOCATION_POLL_SUCCESS,
     REVOCATION_POLL_FAILURE,
+    IDP_SESSION_ENDED,
+    IDP_SESSION_FAILURE,
+    IDP_SESSION_GAVE_UP,
 ];
 
 /// The counters one evaluation bumps, in order: mfa-gate's fixed names held inline (no

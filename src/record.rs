@@ -233,6 +233,7 @@ mod tests {
                     issued_at: None,
                     expires_at: 1,
                     revocation: None,
+                    idp_user: None,
                 },
                 &crate::token::session::UpstreamHeaders::default(),
             ))),

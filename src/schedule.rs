@@ -227,6 +227,97 @@ impl PollSchedule {
     }
 }
 
+/// Attempts a [`RetryQueue`] item gets before it is given up.
+pub const MAX_ATTEMPTS: u32 = 6;
+/// First retry delay; doubles per failed attempt up to [`MAX_POLL_BACKOFF_SECS`].
+pub const RETRY_FIRST_SECS: u64 = 2;
+
+/// Work to try until it succeeds, with backoff: at most `capacity` items (the oldest is
+/// dropped beyond, and reported), each tried at most [`MAX_ATTEMPTS`] times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryQueue<T> {
+    items: Vec<Queued<T>>,
+    capacity: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Queued<T> {
+    item: T,
+    attempts: u32,
+    due_secs: u64,
+}
+
+/// What became of a failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retry<T> {
+    /// Queued again, to be tried after this many seconds.
+    Later(u64),
+    /// Out of attempts: given up.
+    GaveUp(T),
+}
+
+impl<T> RetryQueue<T> {
+    /// An empty queue of at most `capacity` items.
+    pub fn new(capacity: usize) -> Self {
+        RetryQueue {
+            items: Vec::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Queues `item`, due at once. Returns the item dropped to make room, if any.
+    pub fn push(&mut self, item: T, now_secs: u64) -> Option<T> {
+        let dropped = (self.items.len() >= self.capacity).then(|| self.items.remove(0).item);
+        self.items.push(Queued {
+            item,
+            attempts: 0,
+            due_secs: now_secs,
+        });
+        dropped
+    }
+
+    /// Takes every item that is due, with the attempts made so far.
+    pub fn take_due(&mut self, now_secs: u64) -> Vec<(T, u32)> {
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            self.items.drain(..).partition(|q| q.due_secs <= now_secs);
+        self.items = waiting;
+        due.into_iter().map(|q| (q.item, q.attempts)).collect()
+    }
+
+    /// An attempt (the `attempts`-th before it, counting from 0) failed: queue it again
+    /// with backoff, or give it up.
+    pub fn failed(&mut self, item: T, attempts: u32, now_secs: u64) -> Retry<T> {
+        let attempts = attempts.saturating_add(1);
+        if attempts >= MAX_ATTEMPTS {
+            return Retry::GaveUp(item);
+        }
+        let wait = (RETRY_FIRST_SECS << (attempts - 1).min(16)).min(MAX_POLL_BACKOFF_SECS);
+        self.push_back(item, attempts, now_secs.saturating_add(wait));
+        Retry::Later(wait)
+    }
+
+    fn push_back(&mut self, item: T, attempts: u32, due_secs: u64) {
+        if self.items.len() >= self.capacity {
+            self.items.remove(0);
+        }
+        self.items.push(Queued {
+            item,
+            attempts,
+            due_secs,
+        });
+    }
+
+    /// Items waiting.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +422,39 @@ mod tests {
         s.skipped(1005);
         assert!(!s.due(1009));
         assert!(s.due(1010));
+    }
+
+    #[test]
+    fn retries_back_off_and_give_up_after_the_last_attempt() {
+        let mut q = RetryQueue::new(2);
+        assert_eq!(q.push("a", 100), None);
+        assert_eq!(q.take_due(100), vec![("a", 0)]);
+        assert!(q.is_empty());
+        let mut waits = Vec::new();
+        let mut attempts = 0;
+        let mut now = 100;
+        loop {
+            match q.failed("a", attempts, now) {
+                Retry::Later(wait) => {
+                    waits.push(wait);
+                    assert!(q.take_due(now + wait - 1).is_empty());
+                    now += wait;
+                    let due = q.take_due(now);
+                    assert_eq!(due.len(), 1);
+                    attempts = due[0].1;
+                }
+                Retry::GaveUp(item) => {
+                    assert_eq!(item, "a");
+                    break;
+                }
+            }
+        }
+        assert_eq!(waits, vec![2, 4, 8, 16, 32]);
+        assert_eq!(attempts + 1, MAX_ATTEMPTS);
+        // Bounded: the oldest goes.
+        q.push("x", 0);
+        q.push("y", 0);
+        assert_eq!(q.push("z", 0), Some("x"));
+        assert_eq!(q.len(), 2);
     }
 }

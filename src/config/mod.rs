@@ -29,7 +29,8 @@ pub use crate::token::issuer::{IssuerConfig, RemoteJwks};
 pub use crate::token::session::{UpstreamHeaders, DEFAULT_UPSTREAM_HEADERS};
 pub use error::{ConfigError, ConfigErrors};
 pub use revocation::{
-    BackchannelLogout, Poll, PushEndpoint, RevocationConfig, StoreUnavailable, Transmitter,
+    BackchannelLogout, IdpApi, IdpSessions, Poll, PushEndpoint, RevocationConfig, StoreUnavailable,
+    Transmitter,
 };
 pub use route::default_acr_values;
 

@@ -186,6 +186,29 @@ pub(super) struct RawRevocation {
     pub(super) transmitters: Vec<RawTransmitter>,
     #[serde(default)]
     pub(super) backchannel_logout: Option<RawBackchannelLogout>,
+    #[serde(default)]
+    pub(super) idp_sessions: Vec<RawIdpSessions>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIdpSessions {
+    pub(super) issuer: String,
+    pub(super) api: String,
+    pub(super) cluster: String,
+    #[serde(default)]
+    pub(super) authority: Option<String>,
+    #[serde(default)]
+    pub(super) path_prefix: Option<String>,
+    pub(super) credential_env: String,
+    #[serde(default)]
+    pub(super) realm: Option<String>,
+    #[serde(default)]
+    pub(super) client_id: Option<String>,
+    #[serde(default)]
+    pub(super) user_claim: Option<String>,
+    #[serde(default)]
+    pub(super) timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@
 
 use super::error::{parse_choice, push, quote};
 use super::issuer::{compile_algorithms, compile_inline_keys, compile_remote_jwks};
-use super::raw::{RawPoll, RawPush, RawRevocation, RawTransmitter};
+use super::raw::{RawIdpSessions, RawPoll, RawPush, RawRevocation, RawTransmitter};
 use super::{ConfigError, IssuerConfig, RemoteJwks};
 use crate::token::jose::Algorithm;
 use crate::token::jwks::KeySet;
@@ -49,6 +49,52 @@ pub struct RevocationConfig {
     pub transmitters: Vec<Transmitter>,
     /// Back-channel logout, when enabled.
     pub backchannel_logout: Option<BackchannelLogout>,
+    /// Per issuer: the IdP API that ends a session the gate revokes.
+    pub idp_sessions: Vec<IdpSessions>,
+    /// By issuer index: the claim naming the user at the IdP, when its sessions are ended
+    /// there.
+    pub idp_user_claims: Vec<Option<String>>,
+}
+
+/// Which IdP API ends a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdpApi {
+    /// `DELETE /api/v1/users/{user}/sessions`, `Authorization: SSWS <token>`.
+    Okta,
+    /// `DELETE /admin/realms/{realm}/sessions/{sid}` (or `POST .../users/{user}/logout`).
+    Keycloak,
+    /// Microsoft Graph `POST /v1.0/users/{user}/revokeSignInSessions`.
+    Entra,
+    /// `POST /api/v2/sessions/{sid}/revoke` (or `DELETE /api/v2/users/{user}/sessions`).
+    Auth0,
+    /// RFC 7009 token revocation: `POST <path>` `token=...`, client authentication Basic.
+    Rfc7009,
+}
+
+/// Ending sessions at one issuer's IdP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpSessions {
+    /// The token issuer (`iss`) whose sessions this API ends.
+    pub issuer: String,
+    /// Which API.
+    pub api: IdpApi,
+    /// Envoy cluster of the API.
+    pub cluster: String,
+    /// `:authority` of the calls.
+    pub authority: String,
+    /// Prefix of every path (the API's base path; the full path for RFC 7009).
+    pub path_prefix: String,
+    /// The VM environment variable holding the API credential (for RFC 7009: the client
+    /// secret).
+    pub credential_env: String,
+    /// Keycloak's realm.
+    pub realm: Option<String>,
+    /// RFC 7009's client id.
+    pub client_id: Option<String>,
+    /// The claim naming the user at the IdP (default `sub`; Okta `uid`, Entra `oid`).
+    pub user_claim: String,
+    /// Call timeout, milliseconds.
+    pub timeout_ms: u64,
 }
 
 /// A Shared Signals transmitter whose events are trusted.
@@ -196,7 +242,29 @@ pub(super) fn compile_revocation(
             audiences: b.audiences,
         }
     });
+    let mut idp_sessions: Vec<IdpSessions> = Vec::new();
+    for (i, raw) in raw.idp_sessions.into_iter().enumerate() {
+        let path = format!("revocation.idp_sessions[{i}]");
+        if let Some(api) = compile_idp_sessions(raw, &path, issuers, errors) {
+            if idp_sessions.iter().any(|o| o.issuer == api.issuer) {
+                push(
+                    errors,
+                    format!("{path}.issuer"),
+                    format!("a second API for issuer {}", quote(&api.issuer)),
+                );
+            }
+            idp_sessions.push(api);
+        }
+    }
+    let idp_user_claims = (issuers.iter())
+        .map(|i| {
+            let api = idp_sessions.iter().find(|a| a.issuer == i.verify.issuer);
+            api.map(|a| a.user_claim.clone())
+        })
+        .collect();
     let config = RevocationConfig {
+        idp_user_claims,
+        idp_sessions,
         max_entries,
         max_token_lifetime_secs: lifetime,
         email_claim,
@@ -299,6 +367,91 @@ fn compile_transmitter(
         subject_issuers,
         poll,
         push: push_endpoint,
+    })
+}
+
+fn compile_idp_sessions(
+    raw: RawIdpSessions,
+    path: &str,
+    issuers: &[IssuerConfig],
+    errors: &mut Vec<ConfigError>,
+) -> Option<IdpSessions> {
+    let before = errors.len();
+    if !issuers.iter().any(|i| i.verify.issuer == raw.issuer) {
+        push(
+            errors,
+            format!("{path}.issuer"),
+            format!("{} is not a configured issuer", quote(&raw.issuer)),
+        );
+    }
+    let api = parse_choice(
+        Some(raw.api.as_str()),
+        IdpApi::Okta,
+        &[
+            ("okta", IdpApi::Okta),
+            ("keycloak", IdpApi::Keycloak),
+            ("entra", IdpApi::Entra),
+            ("auth0", IdpApi::Auth0),
+            ("rfc7009", IdpApi::Rfc7009),
+        ],
+        &format!("{path}.api"),
+        errors,
+    );
+    if raw.cluster.is_empty() {
+        push(
+            errors,
+            format!("{path}.cluster"),
+            "must name an Envoy cluster",
+        );
+    }
+    let path_prefix = raw.path_prefix.unwrap_or_default();
+    if !path_prefix.is_empty() {
+        check_endpoint_path(&path_prefix, &format!("{path}.path_prefix"), errors);
+    }
+    if api == IdpApi::Rfc7009 && path_prefix.is_empty() {
+        push(
+            errors,
+            format!("{path}.path_prefix"),
+            "rfc7009 needs the revocation endpoint's path here",
+        );
+    }
+    if api == IdpApi::Keycloak && raw.realm.as_deref().is_none_or(str::is_empty) {
+        push(errors, format!("{path}.realm"), "keycloak needs the realm");
+    }
+    if api == IdpApi::Rfc7009 && raw.client_id.as_deref().is_none_or(str::is_empty) {
+        push(
+            errors,
+            format!("{path}.client_id"),
+            "rfc7009 needs the client id (the secret comes from credential_env)",
+        );
+    }
+    check_env_name(
+        &raw.credential_env,
+        &format!("{path}.credential_env"),
+        errors,
+    );
+    let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_POLL_TIMEOUT_MS);
+    if !(100..=60_000).contains(&timeout_ms) {
+        push(
+            errors,
+            format!("{path}.timeout_ms"),
+            format!("{timeout_ms} is out of range (100 to 60000)"),
+        );
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(IdpSessions {
+        issuer: raw.issuer,
+        api,
+        authority: raw.authority.unwrap_or_else(|| raw.cluster.clone()),
+        cluster: raw.cluster,
+        path_prefix,
+        credential_env: raw.credential_env,
+        realm: raw.realm,
+        client_id: raw.client_id,
+        user_claim: raw.user_claim.unwrap_or_else(|| "sub".to_string()),
+        timeout_ms,
     })
 }
 

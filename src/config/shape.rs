@@ -126,6 +126,20 @@ const REVOCATION: Shape = Shape::Obj(&[
         Shape::Obj(&[("path", Shape::Str, true), ("audiences", STR_LIST, true)]),
         false,
     ),
+    ("idp_sessions", Shape::List(&IDP_SESSIONS), false),
+]);
+
+const IDP_SESSIONS: Shape = Shape::Obj(&[
+    ("issuer", Shape::Str, true),
+    ("api", Shape::Str, true),
+    ("cluster", Shape::Str, true),
+    ("authority", Shape::Str, false),
+    ("path_prefix", Shape::Str, false),
+    ("credential_env", Shape::Str, true),
+    ("realm", Shape::Str, false),
+    ("client_id", Shape::Str, false),
+    ("user_claim", Shape::Str, false),
+    ("timeout_ms", Shape::UInt, false),
 ]);
 
 /// The whole document.

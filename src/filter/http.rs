@@ -118,14 +118,20 @@ impl GateHttp {
             record,
             counters,
             revocations,
+            session,
             ..
         } = evaluation;
         {
             let mut state = self.state.borrow_mut();
             if !revocations.is_empty() {
                 // Recorded before the reply: every worker refuses the session from the
-                // next request on.
-                revocation::record(&mut state, &revocations, clock::now_secs());
+                // next request on. Then the IdP is asked to end it too.
+                let now = clock::now_secs();
+                revocation::record(&mut state, &revocations, now);
+                if let Some(session) = &session {
+                    let token = self.session_token(&state);
+                    revocation::queue_idp_call(&mut state, session, token.as_deref(), now);
+                }
             }
             for &counter in counters.fixed() {
                 state.metrics.increment_static(counter);
@@ -231,6 +237,14 @@ impl Context for GateHttp {
 }
 
 impl GateHttp {
+    /// The request's token as the configured sources find it (for RFC 7009 revocation).
+    fn session_token(&self, state: &super::state::VmState) -> Option<String> {
+        let header_bytes = header_map::request_header_bytes();
+        let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
+        let found = crate::token::extract::locate_token(&state.config.token_sources, &view)?;
+        std::str::from_utf8(found.token).ok().map(str::to_string)
+    }
+
     /// A request for one of the revocation endpoints: refused at once, answered now (no
     /// body), or left to wait for its body. `None` when the request is for another path.
     fn revocation_endpoint(&mut self, end_of_stream: bool) -> Option<Action> {

@@ -8,11 +8,13 @@ use super::state::VmState;
 use crate::config::{Config, RevocationConfig};
 use crate::engine::{RevocationLookup, SessionKeys, Standing};
 use crate::events::{parse_poll_response, poll_request_body, EventError, SetErr};
+use crate::idp_sessions::{end_session_call, ended, worth_retrying, Credential, EndSessionCall};
 use crate::metrics;
 use crate::receive::{bearer_matches, receive_logout, receive_set, Received};
 use crate::response::{self, LocalReply};
-use crate::schedule::PollSchedule;
+use crate::schedule::{PollSchedule, Retry, RetryQueue};
 use crate::signals::revocation::{self, Entry, LocalCopy, Source};
+use crate::token::session::Session;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::cell::RefCell;
@@ -37,7 +39,14 @@ pub struct RevocationState {
     set_errs: Vec<Vec<SetErr>>,
     /// This VM's lease-holder id.
     holder: u64,
+    /// Per `idp_sessions` entry: its API credential (from the VM environment).
+    idp_credentials: Vec<String>,
+    /// Calls that end revoked sessions at their IdP, tried until they succeed.
+    pub idp_calls: RetryQueue<EndSessionCall>,
 }
+
+/// Calls to IdPs waiting at most (the oldest is dropped, and counted, beyond).
+const MAX_QUEUED_IDP_CALLS: usize = 1000;
 
 impl RevocationState {
     /// The state for `config`, with every secret read from the VM environment. Fails when
@@ -71,6 +80,13 @@ impl RevocationState {
             });
             polls.push(t.poll.as_ref().map(|p| PollSchedule::new(p.interval_secs)));
         }
+        let mut idp_credentials = Vec::new();
+        for api in &config.idp_sessions {
+            idp_credentials.push(secret(
+                &api.credential_env,
+                &format!("idp_sessions for {}", api.issuer),
+            )?);
+        }
         let holder = revocation::unique_id(&mut HostStore)
             .map_err(|e| format!("shared data: cannot take a VM id: {e:?}"))?;
         let n = config.transmitters.len();
@@ -82,6 +98,8 @@ impl RevocationState {
             acks: vec![Vec::new(); n],
             set_errs: vec![Vec::new(); n],
             holder,
+            idp_credentials,
+            idp_calls: RetryQueue::new(MAX_QUEUED_IDP_CALLS),
         })
     }
 }
@@ -531,4 +549,155 @@ pub fn initialise_store() {
     if matches!(crate::store::Store::get(&store, &generation), Ok(None)) {
         let _ = crate::store::Store::set_if_cas(&mut store, &generation, &[0; 8], 0);
     }
+}
+
+/// Queues the call that ends `session` at its IdP, when its issuer has one configured.
+/// `token` is the session's token (only RFC 7009 sends it).
+pub fn queue_idp_call(state: &mut VmState, session: &Session, token: Option<&str>, now_secs: u64) {
+    let Some(settings) = &state.config.revocation else {
+        return;
+    };
+    let found =
+        (settings.idp_sessions.iter().enumerate()).find(|(_, a)| a.issuer == session.issuer);
+    let Some((index, api)) = found else {
+        return;
+    };
+    let Some(call) = end_session_call(index, api, session, token) else {
+        log::warn!(
+            "cannot end the session at {}: the session lacks what the {:?} API needs",
+            api.issuer,
+            api.api
+        );
+        state.metrics.increment(metrics::IDP_SESSION_GAVE_UP);
+        return;
+    };
+    if let Some(rev) = state.revocation.as_mut() {
+        if rev.idp_calls.push(call, now_secs).is_some() {
+            state.metrics.increment(metrics::IDP_SESSION_GAVE_UP);
+            log::error!("too many IdP calls waiting: the oldest was dropped");
+        }
+    }
+}
+
+/// Starts every IdP call that is due. Returns (call token, call, attempts so far).
+pub fn start_due_idp_calls(state: &mut VmState, now_secs: u64) -> Vec<(u32, EndSessionCall, u32)> {
+    let mut started = Vec::new();
+    let Some(settings) = state.config.revocation.clone() else {
+        return started;
+    };
+    let Some(rev) = state.revocation.as_mut() else {
+        return started;
+    };
+    for (call, attempts) in rev.idp_calls.take_due(now_secs) {
+        let (Some(api), Some(secret)) = (
+            settings.idp_sessions.get(call.api),
+            rev.idp_credentials.get(call.api),
+        ) else {
+            continue;
+        };
+        let authorization = match &call.credential {
+            Credential::Ssws => format!("SSWS {secret}"),
+            Credential::Bearer => format!("Bearer {secret}"),
+            Credential::Basic { client_id } => {
+                let pair = format!("{client_id}:{secret}");
+                format!("Basic {}", base64_standard(pair.as_bytes()))
+            }
+        };
+        let mut headers = vec![
+            (":method", call.method),
+            (":path", call.path.as_str()),
+            (":authority", api.authority.as_str()),
+            ("accept", "application/json"),
+            ("authorization", authorization.as_str()),
+        ];
+        if call.body.is_some() {
+            headers.push(("content-type", "application/x-www-form-urlencoded"));
+        }
+        let dispatched = hostcalls::dispatch_http_call(
+            &api.cluster,
+            headers,
+            call.body.as_deref().map(str::as_bytes),
+            vec![],
+            Duration::from_millis(api.timeout_ms),
+        );
+        match dispatched {
+            Ok(token) => started.push((token, call, attempts)),
+            Err(status) => {
+                log::warn!(
+                    "ending {} at {}: dispatch_http_call failed: {status:?}",
+                    call.what,
+                    api.issuer
+                );
+                state.metrics.increment(metrics::IDP_SESSION_FAILURE);
+                retry_later(rev, &mut state.metrics, call, attempts, now_secs);
+            }
+        }
+    }
+    started
+}
+
+/// Completes an IdP call inside `on_http_call_response`.
+pub fn complete_idp_call(
+    state: &mut VmState,
+    call: EndSessionCall,
+    attempts: u32,
+    num_headers: usize,
+    now_secs: u64,
+) {
+    let status = if num_headers == 0 {
+        0
+    } else {
+        hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    let issuer = (state.config.revocation.as_ref())
+        .and_then(|r| r.idp_sessions.get(call.api))
+        .map(|a| a.issuer.clone())
+        .unwrap_or_default();
+    if ended(status) {
+        state.metrics.increment(metrics::IDP_SESSION_ENDED);
+        log::info!("ended {} at {issuer} (HTTP {status})", call.what);
+        return;
+    }
+    state.metrics.increment(metrics::IDP_SESSION_FAILURE);
+    let Some(rev) = state.revocation.as_mut() else {
+        return;
+    };
+    if worth_retrying(status) {
+        log::warn!(
+            "ending {} at {issuer}: HTTP {status}; trying again",
+            call.what
+        );
+        retry_later(rev, &mut state.metrics, call, attempts, now_secs);
+    } else {
+        state.metrics.increment(metrics::IDP_SESSION_GAVE_UP);
+        log::error!(
+            "ending {} at {issuer}: HTTP {status}; not retried (check the API credential and its permissions); the session stays revoked here",
+            call.what
+        );
+    }
+}
+
+fn retry_later(
+    rev: &mut RevocationState,
+    metrics: &mut super::metrics::Metrics,
+    call: EndSessionCall,
+    attempts: u32,
+    now_secs: u64,
+) {
+    if let Retry::GaveUp(call) = rev.idp_calls.failed(call, attempts, now_secs) {
+        metrics.increment(metrics::IDP_SESSION_GAVE_UP);
+        log::error!(
+            "gave up ending {} at the IdP; the session stays revoked here",
+            call.what
+        );
+    }
+}
+
+fn base64_standard(bytes: &[u8]) -> String {
+    use ct_codecs::{Base64, Encoder};
+    Base64::encode_to_string(bytes).unwrap_or_default()
 }

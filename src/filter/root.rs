@@ -7,6 +7,7 @@ use super::keys;
 use super::revocation::{self, RevocationState};
 use super::state::{Shared, VmState};
 use crate::config;
+use crate::idp_sessions::EndSessionCall;
 use crate::metrics;
 use crate::schedule::{FetchKind, TICK_SECS};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -25,12 +26,14 @@ pub struct GateRoot {
 }
 
 /// What a root-context call is for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Pending {
     /// A scheduled fetch of key source `index`.
     Keys(usize),
     /// A poll of transmitter `index`.
     Poll(usize),
+    /// A call ending a session at its IdP, with the attempts made before it.
+    IdpCall(EndSessionCall, u32),
 }
 
 impl GateRoot {
@@ -71,6 +74,9 @@ impl GateRoot {
             for (token, transmitter) in revocation::start_due_polls(&mut state, now) {
                 self.pending.insert(token, Pending::Poll(transmitter));
             }
+            for (token, call, attempts) in revocation::start_due_idp_calls(&mut state, now) {
+                self.pending.insert(token, Pending::IdpCall(call, attempts));
+            }
         }
     }
 }
@@ -106,6 +112,9 @@ impl Context for GateRoot {
             Pending::Poll(index) => {
                 revocation::complete_poll(&mut state, index, num_headers, body_size, now);
             }
+            Pending::IdpCall(call, attempts) => {
+                revocation::complete_idp_call(&mut state, call, attempts, num_headers, now);
+            }
         }
     }
 }
@@ -116,7 +125,11 @@ fn poll_tick_secs(config: &config::Config) -> Option<u64> {
     let polls = (config.revocation.iter())
         .flat_map(|r| r.transmitters.iter().filter_map(|t| t.poll.as_ref()))
         .map(|p| p.interval_secs);
-    polls.min().map(|s| s.clamp(1, TICK_SECS))
+    // Sessions to end at an IdP go out within a second.
+    let idp_calls = (config.revocation.iter())
+        .filter(|r| !r.idp_sessions.is_empty())
+        .map(|_| 1);
+    polls.chain(idp_calls).min().map(|s| s.clamp(1, TICK_SECS))
 }
 
 impl RootContext for GateRoot {

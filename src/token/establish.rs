@@ -81,6 +81,8 @@ pub struct Trust<'a> {
 pub struct RevocationClaims<'a> {
     pub email: Option<&'a str>,
     pub opaque: Option<&'a str>,
+    /// By issuer index: the claim naming the user at the IdP (sessions ended there).
+    pub idp_user: &'a [Option<String>],
 }
 
 /// A session and how it was obtained, for the record.
@@ -395,8 +397,12 @@ fn new_session(
         };
         SessionKeys::new(&issuer.verify.issuer, ids, issued_at)
     });
+    let idp_user = (trust.revocation_claims)
+        .and_then(|names| names.idp_user.get(index).cloned().flatten())
+        .and_then(|claim| string_claim(claims, &claim));
     let facts = SessionFacts {
         revocation,
+        idp_user,
         issuer_index: index,
         issuer: issuer.verify.issuer.clone(),
         subject: string_claim(claims, "sub"),

@@ -30,6 +30,8 @@ pub struct SessionFacts {
     pub expires_at: u64,
     /// Its revocation digests (when revocation is on).
     pub revocation: Option<SessionKeys>,
+    /// The user's id at the IdP (when the gate ends its sessions there).
+    pub idp_user: Option<String>,
 }
 
 /// A session whose token (or jwt_authn payload) was verified: its facts (read through
@@ -187,6 +189,7 @@ mod tests {
             issued_at: None,
             expires_at: 10,
             revocation: None,
+            idp_user: None,
         };
         let names = UpstreamHeaders {
             subject: Some("x-sub".into()),
