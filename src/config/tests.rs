@@ -270,3 +270,116 @@ fn upstream_header_can_be_disabled_or_renamed() {
         Some("x-mfa-gate-methods")
     );
 }
+
+const TRANSMITTER: &str = r#"{"name":"okta","issuer":"https://idp.example","audience":"gate",
+    "remote_jwks":{"cluster":"idp","path":"/ssf/jwks"},
+    "poll":{"cluster":"idp","path":"/ssf/poll","bearer_env":"SSF_BEARER"},
+    "push":{"path":"/.mfa-gate/ssf","bearer_env":"SSF_PUSH"}}"#;
+
+#[test]
+fn revocation_section_gets_documented_defaults() {
+    let doc = minimal(
+        "",
+        &format!(r#","revocation":{{"transmitters":[{TRANSMITTER}]}}"#),
+    );
+    let c = parse(doc.as_bytes()).unwrap();
+    let r = c.revocation.as_ref().unwrap();
+    assert_eq!(r.max_entries, 100_000);
+    assert_eq!(r.max_token_lifetime_secs, 86_400);
+    assert_eq!(r.email_claim.as_deref(), Some("email"));
+    assert_eq!(r.opaque_claim, None);
+    assert_eq!(r.on_store_unavailable, StoreUnavailable::Deny);
+    let t = &r.transmitters[0];
+    assert_eq!(t.subject_issuers, vec!["https://idp.example".to_string()]);
+    let poll = t.poll.as_ref().unwrap();
+    assert_eq!(
+        (poll.interval_secs, poll.max_events, poll.timeout_ms),
+        (5, 100, 5000)
+    );
+    assert_eq!(poll.authority, "idp");
+    assert_eq!(
+        r.endpoint_paths().collect::<Vec<_>>(),
+        vec!["/.mfa-gate/ssf"]
+    );
+    assert!(parse(minimal("", "").as_bytes())
+        .unwrap()
+        .revocation
+        .is_none());
+}
+
+#[test]
+fn revocation_errors_name_their_field() {
+    let cases = [
+        (r#"{"max_entries":5}"#, "revocation.max_entries: 5 is out of range"),
+        (r#"{"max_token_lifetime_secs":10}"#, "revocation.max_token_lifetime_secs: 10 is out of range"),
+        (r#"{"on_store_unavailable":"maybe"}"#, "revocation.on_store_unavailable: unknown"),
+        (
+            r#"{"transmitters":[{"name":"x y","issuer":"i","audience":"a","remote_jwks":{"cluster":"c","path":"/j"},"push":{"path":"/p","bearer_env":"B"}}]}"#,
+            "revocation.transmitters[0].name: invalid name \"x y\"",
+        ),
+        (
+            r#"{"transmitters":[{"name":"x","issuer":"i","audience":"a","push":{"path":"/p","bearer_env":"B"}}]}"#,
+            "revocation.transmitters[0]: needs the transmitter's keys",
+        ),
+        (
+            r#"{"transmitters":[{"name":"x","issuer":"i","audience":"a","remote_jwks":{"cluster":"c","path":"/j"}}]}"#,
+            "revocation.transmitters[0]: set poll, push or both",
+        ),
+        (
+            r#"{"transmitters":[{"name":"x","issuer":"i","audience":"a","remote_jwks":{"cluster":"c","path":"/j"},"push":{"path":"/p","bearer_env":"s3cr3t-value!"}}]}"#,
+            "revocation.transmitters[0].push.bearer_env: \"s3cr3t-value!\" is not an environment variable name",
+        ),
+        (
+            r#"{"transmitters":[{"name":"x","issuer":"i","audience":"a","remote_jwks":{"cluster":"c","path":"/j"},"push":{"path":"/a/../p","bearer_env":"B"}}]}"#,
+            "revocation.transmitters[0].push.path: \"/a/../p\" must be a plain absolute path",
+        ),
+        (
+            r#"{"transmitters":[{"name":"x","issuer":"i","audience":"a","remote_jwks":{"cluster":"c","path":"/j"},"subject_issuers":["https://elsewhere"],"push":{"path":"/p","bearer_env":"B"}}]}"#,
+            "revocation.transmitters[0].subject_issuers[0]: \"https://elsewhere\" is not a configured issuer",
+        ),
+        (
+            r#"{"transmitters":[{"name":"x","issuer":"i","audience":"a","remote_jwks":{"cluster":"c","path":"/j"},"push":{"path":"/p","bearer_env":"B"}}],"backchannel_logout":{"path":"/p","audiences":["a"]}}"#,
+            "revocation: two endpoints share the path \"/p\"",
+        ),
+        (r#"{"backchannel_logout":{"path":"/bcl","audiences":[]}}"#, "revocation.backchannel_logout.audiences"),
+        (
+            r#"{"idp_sessions":[{"issuer":"https://idp.example","api":"keycloak","cluster":"kc","credential_env":"KC"}]}"#,
+            "revocation.idp_sessions[0].realm: keycloak needs the realm",
+        ),
+        (
+            r#"{"idp_sessions":[{"issuer":"https://idp.example","api":"ping","cluster":"kc","credential_env":"KC"}]}"#,
+            "revocation.idp_sessions[0].api: unknown",
+        ),
+        (
+            r#"{"idp_sessions":[{"issuer":"https://other","api":"okta","cluster":"o","credential_env":"O"}]}"#,
+            "revocation.idp_sessions[0].issuer: \"https://other\" is not a configured issuer",
+        ),
+        (r#"{"transmiters":[]}"#, "revocation: unknown field `transmiters`"),
+    ];
+    for (section, expected) in cases {
+        let errs = errors_of(&minimal("", &format!(r#","revocation":{section}"#)));
+        assert!(
+            errs.iter().any(|e| e.starts_with(expected)),
+            "{section}: expected {expected:?}, got {errs:?}"
+        );
+    }
+    // A rule that revokes needs somewhere to keep the revocation.
+    let doc = minimal("", "").replace(
+        r#""max_auth_age_secs":900}"#,
+        r#""max_auth_age_secs":900},"on_insufficient":"revoke""#,
+    );
+    let errs = errors_of(&doc);
+    assert!(
+        errs.iter()
+            .any(|e| e
+                .starts_with("routes[0].on_insufficient: \"revoke\" needs a revocation section")),
+        "{errs:?}"
+    );
+    let with = doc.replacen(
+        r#""routes""#,
+        r#""revocation":{"backchannel_logout":{"path":"/bcl","audiences":["api"]}},"routes""#,
+        1,
+    );
+    let c = parse(with.as_bytes()).unwrap();
+    assert_eq!(c.routes[0].on_insufficient, OnInsufficient::Revoke);
+}
