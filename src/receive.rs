@@ -178,6 +178,167 @@ pub fn bearer_matches(authorization: Option<&[u8]>, expected: &str) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::events::fixture::{self, AUDIENCE, ISSUER, KEYS, NOW, SESSION_REVOKED};
+    use crate::signals::revocation::{apply, Identifiers, LocalCopy, SessionKeys, Standing};
+    use crate::store::MemoryStore;
+    use serde_json::{json, Value};
+
+    fn config() -> Config {
+        let doc = json!({
+            "issuers": [
+                {"issuer": ISSUER, "audiences": ["api"], "jwks": serde_json::from_str::<Value>(&KEYS.jwks).unwrap()},
+                {"issuer": "https://second.example", "audiences": ["api"], "jwks": serde_json::from_str::<Value>(&KEYS.jwks).unwrap()}
+            ],
+            "routes": [],
+            "revocation": {
+                "subject_claims": {"opaque": "uid"},
+                "transmitters": [{"name": "t", "issuer": ISSUER, "audience": AUDIENCE,
+                    "jwks": serde_json::from_str::<Value>(&KEYS.jwks).unwrap(),
+                    "push": {"path": "/push", "bearer_env": "B"}}],
+                "backchannel_logout": {"path": "/bcl", "audiences": ["other", AUDIENCE]}
+            }
+        });
+        crate::config::parse(doc.to_string().as_bytes()).unwrap()
+    }
+
+    fn set(subject: Value) -> String {
+        fixture::mint(
+            "secevent+jwt",
+            &json!({"iss": ISSUER, "aud": AUDIENCE, "iat": NOW, "jti": "e-1", "sub_id": subject,
+                    "events": {SESSION_REVOKED: {"event_timestamp": NOW - 5}}}),
+        )
+    }
+
+    fn received(token: &str) -> Result<Received, EventError> {
+        let c = config();
+        let r = c.revocation.as_ref().unwrap();
+        receive_set(
+            &c,
+            r,
+            &r.transmitters[0],
+            &KEYS.keys,
+            token.as_bytes(),
+            NOW,
+            Source::Push,
+        )
+    }
+
+    /// Whether a session of `issuer` with these identifiers, issued at `iat`, is covered
+    /// once `entries` are recorded.
+    fn covers(entries: &[Entry], issuer: &str, ids: Identifiers<'_>, iat: u64) -> bool {
+        let mut store = MemoryStore::default();
+        apply(&mut store, entries, 1000, NOW).unwrap();
+        let keys = SessionKeys::new(issuer, ids, Some(iat));
+        matches!(
+            LocalCopy::default().standing(&store, &keys),
+            Standing::Covered(_)
+        )
+    }
+
+    fn sid(s: &str) -> Identifiers<'_> {
+        Identifiers {
+            session_id: Some(s),
+            ..Identifiers::default()
+        }
+    }
+
+    #[test]
+    fn a_session_revoked_set_covers_that_session_only() {
+        let subject = json!({"format": "complex",
+            "user": {"format": "iss_sub", "iss": ISSUER, "sub": "alice"},
+            "session": {"format": "opaque", "id": "s-1"}});
+        let r = received(&set(subject)).unwrap();
+        assert_eq!(r.entries.len(), 1);
+        assert!(covers(&r.entries, ISSUER, sid("s-1"), NOW - 100));
+        assert!(!covers(&r.entries, ISSUER, sid("s-2"), NOW - 100));
+        assert!(!covers(
+            &r.entries,
+            "https://second.example",
+            sid("s-1"),
+            NOW - 100
+        ));
+        // Issued after the event's time: a new sign-in.
+        assert!(!covers(&r.entries, ISSUER, sid("s-1"), NOW - 4));
+    }
+
+    #[test]
+    fn user_subjects_cover_their_issuers_sessions() {
+        let alice = Identifiers {
+            subject: Some("alice"),
+            ..Identifiers::default()
+        };
+        let r = received(&set(
+            json!({"format": "iss_sub", "iss": ISSUER, "sub": "alice"}),
+        ))
+        .unwrap();
+        assert!(covers(&r.entries, ISSUER, alice, NOW - 100));
+        assert!(!covers(
+            &r.entries,
+            "https://second.example",
+            alice,
+            NOW - 100
+        ));
+        // An iss_sub of an issuer the gate does not trust asks nothing.
+        let r = received(&set(
+            json!({"format": "iss_sub", "iss": "https://x", "sub": "alice"}),
+        ))
+        .unwrap();
+        assert!(r.entries.is_empty());
+        // email: every issuer the transmitter speaks for.
+        let r = received(&set(json!({"format": "email", "email": "a@example.com"}))).unwrap();
+        assert_eq!(r.entries.len(), 2);
+        let email = Identifiers {
+            email: Some("a@example.com"),
+            ..Identifiers::default()
+        };
+        assert!(covers(
+            &r.entries,
+            "https://second.example",
+            email,
+            NOW - 100
+        ));
+        // opaque: through the configured claim.
+        let r = received(&set(json!({"format": "opaque", "id": "u-9"}))).unwrap();
+        let opaque = Identifiers {
+            opaque: Some("u-9"),
+            ..Identifiers::default()
+        };
+        assert!(covers(&r.entries, ISSUER, opaque, NOW - 100));
+    }
+
+    #[test]
+    fn a_bad_set_is_refused_and_asks_nothing() {
+        let good = set(json!({"format": "iss_sub", "iss": ISSUER, "sub": "alice"}));
+        assert!(received(&fixture::tampered(&good)).is_err());
+        let wrong_aud = fixture::mint(
+            "secevent+jwt",
+            &json!({"iss": ISSUER, "aud": "elsewhere", "iat": NOW, "jti": "e", "sub_id": {"format": "email", "email": "a@b"},
+                    "events": {SESSION_REVOKED: {}}}),
+        );
+        assert_eq!(received(&wrong_aud), Err(EventError::WrongAudience));
+    }
+
+    #[test]
+    fn logout_tokens_are_checked_against_each_configured_audience() {
+        let c = config();
+        let r = c.revocation.as_ref().unwrap();
+        let keys = &KEYS.keys;
+        let keys_of = |_: usize| Some(keys);
+        let logout = |aud: &str| {
+            fixture::mint(
+                "logout+jwt",
+                &json!({"iss": ISSUER, "aud": aud, "iat": NOW, "exp": NOW + 120, "jti": "l-1",
+                        "sid": "s-7", "events": {fixture::LOGOUT: {}}}),
+            )
+        };
+        let ok = receive_logout(&c, r, &keys_of, logout(AUDIENCE).as_bytes(), NOW).unwrap();
+        assert!(covers(&ok.entries, ISSUER, sid("s-7"), NOW - 10));
+        let refused = receive_logout(&c, r, &keys_of, logout("nobody").as_bytes(), NOW);
+        assert_eq!(refused, Err(EventError::WrongAudience));
+        // A SET is not a logout token, even when posted to the logout endpoint.
+        let set = set(json!({"format": "iss_sub", "iss": ISSUER, "sub": "alice"}));
+        assert!(receive_logout(&c, r, &keys_of, set.as_bytes(), NOW).is_err());
+    }
 
     #[test]
     fn bearer_credentials_are_compared_exactly() {

@@ -202,4 +202,4 @@ impl fmt::Display for EventError {
 }
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
