@@ -8,7 +8,7 @@ use mfa_gate_envoy::{repo_root, GatewayBuilder};
 use std::collections::BTreeMap;
 
 /// Each counter's name in `/stats` and its series in `/stats/prometheus`.
-const SERIES: [(&str, &str); 16] = [
+const SERIES: [(&str, &str); 25] = [
     (
         "wasmcustom.mfa_gate.decision.allow",
         r#"mfa_gate_decision{decision="allow"}"#,
@@ -68,6 +68,42 @@ const SERIES: [(&str, &str); 16] = [
     (
         "wasmcustom.mfa_gate.jwks_fetch.failure",
         r#"mfa_gate_jwks_fetch{result="failure"}"#,
+    ),
+    (
+        "wasmcustom.mfa_gate.decision.revoke",
+        r#"mfa_gate_decision{decision="revoke"}"#,
+    ),
+    (
+        "wasmcustom.mfa_gate.revocation.hit",
+        "mfa_gate_revocation_hit{}",
+    ),
+    (
+        "wasmcustom.mfa_gate.revocation.event.accepted",
+        r#"mfa_gate_revocation_event{result="accepted"}"#,
+    ),
+    (
+        "wasmcustom.mfa_gate.revocation.event.rejected",
+        r#"mfa_gate_revocation_event{result="rejected"}"#,
+    ),
+    (
+        "wasmcustom.mfa_gate.revocation.event.replayed",
+        r#"mfa_gate_revocation_event{result="replayed"}"#,
+    ),
+    (
+        "wasmcustom.mfa_gate.revocation.poll.success",
+        r#"mfa_gate_revocation_poll{result="success"}"#,
+    ),
+    (
+        "wasmcustom.mfa_gate.revocation.poll.failure",
+        r#"mfa_gate_revocation_poll{result="failure"}"#,
+    ),
+    (
+        "wasmcustom.mfa_gate.idp_session.ended",
+        r#"mfa_gate_idp_session{result="ended"}"#,
+    ),
+    (
+        "wasmcustom.mfa_gate.idp_session.gave_up",
+        r#"mfa_gate_idp_session{result="gave_up"}"#,
     ),
     (
         "wasmcustom.mfa_gate.jwks_fetch.unknown_kid_refresh",
@@ -145,6 +181,9 @@ fn counters_are_labelled_families_in_prometheus_and_dotted_in_stats() {
         r#"mfa_gate_token_cache{result="hit"}"#,
         r#"mfa_gate_jwks_fetch{result="success"}"#,
         "mfa_gate_jwks_fetch_unknown_kid_refresh",
+        r#"mfa_gate_revocation_event{result="accepted"}"#,
+        r#"mfa_gate_revocation_poll{result="success"}"#,
+        r#"mfa_gate_idp_session{result="ended"}"#,
         "`wasmcustom.mfa_gate.decision.allow`",
     ] {
         assert!(metrics.contains(family), "README Metrics names {family}");
