@@ -30,7 +30,7 @@ echo "| case | instructions per request | vs no-op filter, same request |"
 echo "|---|---|---|"
 echo "| noop (bearer request) | $noop | 1.00× |"
 echo "| noop (jwt_authn request) | $noop_meta | 1.00× |"
-for case in public cache_hit jwt_authn; do
+for case in public cache_hit cache_hit_revocation jwt_authn; do
   per=$(per_request "$case")
   floor=$noop
   [ "$case" = jwt_authn ] && floor=$noop_meta

@@ -433,16 +433,23 @@ pub fn shard_key(index: usize) -> String {
     format!("{KEY_PREFIX}.shard.{index}")
 }
 /// The shared-data key of the issuer horizons.
+pub const HORIZONS_KEY: &str = "mfa_gate.revocation.v1.horizons";
+/// The shared-data key bumped by every write (read on every gated request).
+pub const GENERATION_KEY: &str = "mfa_gate.revocation.v1.generation";
+/// The shared-data key of the event ids already processed.
+pub const SEEN_KEY: &str = "mfa_gate.revocation.v1.seen";
+
+/// The shared-data key of the issuer horizons.
 pub fn horizons_key() -> String {
-    format!("{KEY_PREFIX}.horizons")
+    HORIZONS_KEY.to_string()
 }
 /// The shared-data key bumped by every write.
 pub fn generation_key() -> String {
-    format!("{KEY_PREFIX}.generation")
+    GENERATION_KEY.to_string()
 }
 /// The shared-data key of the event ids already processed.
 pub fn seen_key() -> String {
-    format!("{KEY_PREFIX}.seen")
+    SEEN_KEY.to_string()
 }
 
 /// What a session is, according to the revocation set.
@@ -470,7 +477,7 @@ pub struct LocalCopy {
 impl LocalCopy {
     /// The standing of the session with `keys`, reading the store only as far as needed.
     pub fn standing<S: Store + ?Sized>(&mut self, store: &S, keys: &SessionKeys) -> Standing {
-        let generation = match store.get(&generation_key()) {
+        let generation = match store.get(GENERATION_KEY) {
             Ok(g) => g.map(|v| v.cas),
             Err(_) => return Standing::Unknown,
         };
@@ -529,7 +536,7 @@ impl LocalCopy {
         let slot = self.copies.get_mut(index).ok_or(())?;
         if self.current & bit == 0 {
             let key = if index == SHARDS {
-                horizons_key()
+                HORIZONS_KEY.to_string()
             } else {
                 shard_key(index)
             };
@@ -864,6 +871,13 @@ mod tests {
             Effect::Revoke,
             Source::Push,
         )
+    }
+
+    #[test]
+    fn key_constants_carry_the_prefix() {
+        for key in [HORIZONS_KEY, GENERATION_KEY, SEEN_KEY] {
+            assert!(key.starts_with(KEY_PREFIX), "{key}");
+        }
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! `valgrind --tool=callgrind` (deterministic where wall-clock timing is not): the
 //! difference between two N gives the cost of one request. Used by scripts/bench.sh.
 //!
-//!     request_cost <noop|noop_jwt_authn|public|cache_hit|jwt_authn> <N>
+//!     request_cost <noop|noop_jwt_authn|public|cache_hit|cache_hit_revocation|jwt_authn> <N>
+//!
+//! `cache_hit_revocation` is `cache_hit` with a revocation section: the shared revocation
+//! set is checked on every request (one shared-data read while it is unchanged).
 //!
 //! `noop` sends the bearer request of `cache_hit` through the no-op filter; `noop_jwt_authn`
 //! sends the jwt_authn request (payload in dynamic metadata) through it: each filter case is
@@ -81,6 +84,12 @@ fn main() {
         "noop" | "noop_jwt_authn" => ("noop_filter.wasm", String::new(), "/admin/users"),
         "public" => ("mfa_gate.wasm", gate_config.to_string(), "/public/logo.png"),
         "cache_hit" => ("mfa_gate.wasm", gate_config.to_string(), "/admin/users"),
+        "cache_hit_revocation" => {
+            let mut config = gate_config.clone();
+            config["revocation"] =
+                json!({"backchannel_logout": {"path": "/.bcl", "audiences": ["api"]}});
+            ("mfa_gate.wasm", config.to_string(), "/admin/users")
+        }
         "jwt_authn" => ("mfa_gate.wasm", meta_config.to_string(), "/admin/users"),
         other => panic!("unknown case {other}"),
     };
