@@ -68,6 +68,11 @@ pub const IDP_SESSION_FAILURE: &str = "mfa_gate.idp_session.failure";
 /// Sessions the IdP could not be made to end (out of attempts, or refused outright).
 pub const IDP_SESSION_GAVE_UP: &str = "mfa_gate.idp_session.gave_up";
 
+/// Gauge: entries in the shared revocation set (all shards and horizons).
+pub const REVOCATION_ENTRIES: &str = "mfa_gate.revocation.entries";
+/// Gauge: bytes the revocation set keeps in shared data.
+pub const REVOCATION_STORED_BYTES: &str = "mfa_gate.revocation.stored_bytes";
+
 /// Every fixed counter name, defined at start so they show at 0.
 pub const FIXED_COUNTERS: [&str; 31] = [
     DECISION_ALLOW,

@@ -307,6 +307,14 @@ mod tests {
     }
 
     #[test]
+    fn garbage_is_refused_quickly() {
+        for body in [&b"abc"[..], b"", b"a.b.c", b"....", b"\xff\xfe"] {
+            let text = String::from_utf8_lossy(body).to_string();
+            assert!(received(&text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn a_bad_set_is_refused_and_asks_nothing() {
         let good = set(json!({"format": "iss_sub", "iss": ISSUER, "sub": "alice"}));
         assert!(received(&fixture::tampered(&good)).is_err());

@@ -63,6 +63,30 @@ impl Metrics {
         }
     }
 
+    /// Sets the gauge `name` to `value` (gauges have their own ids).
+    pub fn set_gauge(&mut self, name: &str, value: u64) {
+        let key = format!("gauge:{name}");
+        let id = match self.ids.get(&key) {
+            Some(id) => Some(*id),
+            None if self.broken || self.ids.len() >= 512 => None,
+            None => match hostcalls::define_metric(MetricType::Gauge, name) {
+                Ok(id) => {
+                    self.ids.insert(key, id);
+                    Some(id)
+                }
+                Err(status) => {
+                    log::warn!("define_metric({name}) failed: {status:?}");
+                    None
+                }
+            },
+        };
+        if let Some(id) = id {
+            if let Err(status) = hostcalls::record_metric(id, value) {
+                log::warn!("record_metric({name}) failed: {status:?}");
+            }
+        }
+    }
+
     /// Adds one to the counter `name`.
     pub fn increment(&mut self, name: &str) {
         if let Some(id) = self.id(name) {

@@ -701,3 +701,17 @@ fn base64_standard(bytes: &[u8]) -> String {
     use ct_codecs::{Base64, Encoder};
     Base64::encode_to_string(bytes).unwrap_or_default()
 }
+
+/// Seconds between updates of the size gauges.
+pub const GAUGE_EVERY_SECS: u64 = 10;
+
+/// Updates the gauges of the set's size (entries, bytes in shared data).
+pub fn update_gauges(state: &mut VmState) {
+    let (entries, bytes) = revocation::size(&HostStore);
+    state
+        .metrics
+        .set_gauge(metrics::REVOCATION_ENTRIES, entries as u64);
+    state
+        .metrics
+        .set_gauge(metrics::REVOCATION_STORED_BYTES, bytes as u64);
+}

@@ -23,6 +23,8 @@ pub struct GateRoot {
     state: Option<Shared>,
     /// Calls in flight: call token → what it is for.
     pending: HashMap<u32, Pending>,
+    /// When the revocation size gauges are next updated.
+    gauges_due: u64,
 }
 
 /// What a root-context call is for.
@@ -43,6 +45,7 @@ impl GateRoot {
             context_id,
             state: None,
             pending: HashMap::new(),
+            gauges_due: 0,
         }
     }
 
@@ -76,6 +79,10 @@ impl GateRoot {
             }
             for (token, call, attempts) in revocation::start_due_idp_calls(&mut state, now) {
                 self.pending.insert(token, Pending::IdpCall(call, attempts));
+            }
+            if now >= self.gauges_due {
+                self.gauges_due = now + revocation::GAUGE_EVERY_SECS;
+                revocation::update_gauges(&mut state);
             }
         }
     }
@@ -169,7 +176,8 @@ impl RootContext for GateRoot {
             }
         }
         state.metrics.define_all(&metrics::FIXED_COUNTERS);
-        let periodic = state.schedule.has_periodic_work() || poll_tick.is_some();
+        let periodic =
+            state.schedule.has_periodic_work() || poll_tick.is_some() || state.revocation.is_some();
         let tick_secs = poll_tick.unwrap_or(TICK_SECS);
         self.state = Some(Rc::new(RefCell::new(state)));
         self.pending.clear();

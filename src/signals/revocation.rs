@@ -828,12 +828,28 @@ pub fn unique_id<S: Store + ?Sized>(store: &mut S) -> Result<u64, UpdateError> {
 
 /// Size in bytes of everything the set keeps in `store` (for the figures).
 pub fn stored_bytes<S: Store + ?Sized>(store: &S) -> usize {
+    size(store).1
+}
+
+/// Entries (shards and horizons) and bytes the set keeps in `store`, read from the stored
+/// sizes (nothing is decoded).
+pub fn size<S: Store + ?Sized>(store: &S) -> (usize, usize) {
     let mut keys: Vec<String> = (0..SHARDS).map(shard_key).collect();
-    keys.extend([horizons_key(), generation_key(), seen_key()]);
-    keys.iter()
-        .filter_map(|k| store.get(k).ok().flatten())
-        .map(|v| v.bytes.len())
-        .sum()
+    keys.push(horizons_key());
+    let mut entries = 0;
+    let mut bytes = 0;
+    for key in &keys {
+        if let Ok(Some(v)) = store.get(key) {
+            entries += v.bytes.len().saturating_sub(1) / ENTRY_BYTES;
+            bytes += v.bytes.len();
+        }
+    }
+    for key in [GENERATION_KEY, SEEN_KEY] {
+        if let Ok(Some(v)) = store.get(key) {
+            bytes += v.bytes.len();
+        }
+    }
+    (entries, bytes)
 }
 
 #[cfg(test)]
