@@ -892,3 +892,137 @@ fn with_stop_iteration_allowed_a_body_waits_while_keys_are_fetched() {
     assert_eq!(answer.json()["body"], "payload");
     gateway.assert_no_wasm_failure();
 }
+
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// A logout token's claims for session `sid` of `sub` at the demo issuer.
+fn logout_claims(sub: &str, sid: &str) -> Value {
+    json!({
+        "iss": DEMO_ISSUER,
+        "aud": DEMO_AUDIENCE,
+        "iat": now_secs(),
+        "exp": now_secs() + 120,
+        "jti": format!("logout-{sid}"),
+        "sub": sub,
+        "sid": sid,
+        "events": {LOGOUT_EVENT: {}},
+    })
+}
+
+fn logout(gateway: &Gateway, token: &str) -> Answer {
+    gateway.request(
+        "POST",
+        LOGOUT_PATH,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        format!("logout_token={token}").as_bytes(),
+    )
+}
+
+#[test]
+fn bad_logout_tokens_are_refused_and_none_is_recorded() {
+    // The issuer's keys are the test's own (served where the demo_idp cluster points),
+    // so the test signs session tokens and logout tokens alike.
+    let signer = Signer::new("issuer-key");
+    let stranger = Signer::new("stranger");
+    let keys = KeyServer::serving(&signer.jwks);
+    let setup = Setup {
+        push: false,
+        logout: true,
+        ..Setup::push()
+    };
+    let gateway = builder(&setup).idp_cluster_port(keys.port()).start();
+    let (sub, sid) = ("pat@example.com", "sid-under-test");
+    let session = signer.sign(
+        "JWT",
+        &json!({"iss": DEMO_ISSUER, "aud": DEMO_AUDIENCE, "sub": sub, "sid": sid,
+                "amr": ["pwd", "pop"], "iat": now_secs(), "auth_time": now_secs(),
+                "exp": now_secs() + 600}),
+    );
+    assert_eq!(profile(&gateway, &session).status, 200);
+
+    let good = logout_claims(sub, sid);
+    let valid = signer.sign("logout+jwt", &good);
+    let with = |name: &str, value: Value| {
+        let mut payload = good.clone();
+        payload[name] = value;
+        signer.sign("logout+jwt", &payload)
+    };
+    let without = |name: &str| {
+        let mut payload = good.clone();
+        payload.as_object_mut().unwrap().remove(name);
+        signer.sign("logout+jwt", &payload)
+    };
+    let unsigned = |header: &Value| {
+        format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(good.to_string().as_bytes())
+        )
+    };
+    let hs256_public_key = {
+        let input = unsigned(&json!({"alg": "HS256", "typ": "logout+jwt", "kid": "issuer-key"}));
+        let secret = signer.jwks["keys"][0].to_string();
+        let tag = hmac_sha256::HMAC::mac(input.as_bytes(), secret.as_bytes());
+        format!("{input}.{}", b64(&tag))
+    };
+    let tampered = {
+        let dot = valid.rfind('.').unwrap();
+        let mut signature = Base64UrlSafeNoPadding::decode_to_vec(&valid[dot + 1..], None).unwrap();
+        signature[10] ^= 0x01;
+        format!("{}.{}", &valid[..dot], b64(&signature))
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("a tampered signature", tampered),
+        ("a wrong iss", with("iss", json!("https://other.example"))),
+        ("a wrong aud", with("aud", json!("someone-else"))),
+        ("typ JWT", signer.sign("JWT", &good)),
+        ("the session token itself", session.clone()),
+        ("an unknown kid", stranger.sign("logout+jwt", &good)),
+        (
+            "alg none",
+            format!(
+                "{}.",
+                unsigned(&json!({"alg": "none", "typ": "logout+jwt"}))
+            ),
+        ),
+        ("HS256 with the public key as secret", hs256_public_key),
+        ("a nonce", with("nonce", json!("n-0S6_WzA2Mj"))),
+        ("no events", without("events")),
+        ("no exp", without("exp")),
+        ("neither sub nor sid", {
+            let mut payload = good.clone();
+            payload.as_object_mut().unwrap().remove("sub");
+            payload.as_object_mut().unwrap().remove("sid");
+            signer.sign("logout+jwt", &payload)
+        }),
+    ];
+    for (i, (what, token)) in cases.iter().enumerate() {
+        let answer = logout(&gateway, token);
+        assert_eq!(answer.status, 400, "{what}: {}", answer.text());
+        assert_eq!(
+            metric(&gateway, "revocation.event.rejected"),
+            i as u64 + 1,
+            "{what}"
+        );
+    }
+    assert_eq!(
+        metric(&gateway, "revocation.event.accepted"),
+        0,
+        "0 accepted"
+    );
+    assert_eq!(metric(&gateway, "revocation.entries_added"), 0);
+    assert_eq!(
+        profile(&gateway, &session).status,
+        200,
+        "the session still passes"
+    );
+
+    let answer = logout(&gateway, &valid);
+    assert_eq!(answer.status, 200, "valid: {}", answer.text());
+    assert_session_revoked(&profile(&gateway, &session), "logged out");
+    let answer = logout(&gateway, &valid);
+    assert_eq!(answer.status, 200, "redelivered: {}", answer.text());
+    assert_eq!(metric(&gateway, "revocation.event.replayed"), 1);
+    assert_eq!(metric(&gateway, "revocation.event.accepted"), 1);
+    gateway.assert_no_wasm_failure();
+}
