@@ -528,6 +528,74 @@ impl Signer {
         };
         self.key.sign_with_options(claims, &options).unwrap()
     }
+
+    /// `payload` signed, `with` one claim set to `value`.
+    fn sign_with(&self, typ: &str, payload: &Value, name: &str, value: Value) -> String {
+        let mut payload = payload.clone();
+        payload[name] = value;
+        self.sign(typ, &payload)
+    }
+
+    /// `payload` signed, without these claims.
+    fn sign_without(&self, typ: &str, payload: &Value, names: &[&str]) -> String {
+        let mut payload = payload.clone();
+        for name in names {
+            payload.as_object_mut().unwrap().remove(*name);
+        }
+        self.sign(typ, &payload)
+    }
+
+    /// `payload` "MACed" HS256 with this key's public JWK as the secret (the algorithm
+    /// confusion attack).
+    fn hs256_with_public_key(&self, typ: &str, payload: &Value) -> String {
+        let kid = self.jwks["keys"][0]["kid"].clone();
+        let input = signing_input(&json!({"alg": "HS256", "typ": typ, "kid": kid}), payload);
+        let secret = self.jwks["keys"][0].to_string();
+        let tag = hmac_sha256::HMAC::mac(input.as_bytes(), secret.as_bytes());
+        format!("{input}.{}", b64(&tag))
+    }
+}
+
+/// `header.payload`, base64url.
+fn signing_input(header: &Value, payload: &Value) -> String {
+    format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(payload.to_string().as_bytes())
+    )
+}
+
+/// `payload` unsigned (`alg: none`, empty signature).
+fn alg_none(typ: &str, payload: &Value) -> String {
+    format!(
+        "{}.",
+        signing_input(&json!({"alg": "none", "typ": typ}), payload)
+    )
+}
+
+/// `token` with one signature byte changed.
+fn tampered(token: &str) -> String {
+    let dot = token.rfind('.').unwrap();
+    let mut signature = Base64UrlSafeNoPadding::decode_to_vec(&token[dot + 1..], None).unwrap();
+    signature[10] ^= 0x01;
+    format!("{}.{}", &token[..dot], b64(&signature))
+}
+
+/// After a set of bad tokens: none accepted, nothing recorded, `session` still let in.
+fn assert_nothing_recorded(gateway: &Gateway, session: &str) {
+    assert_eq!(
+        metric(gateway, "revocation.event.accepted"),
+        0,
+        "0 accepted"
+    );
+    assert_eq!(metric(gateway, "revocation.entries_added"), 0);
+    let answer = profile(gateway, session);
+    assert_eq!(
+        answer.status,
+        200,
+        "the session still passes: {}",
+        answer.text()
+    );
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -599,39 +667,10 @@ fn bad_security_event_tokens_are_refused_and_none_is_recorded() {
     let mut other_events = good.clone();
     other_events["events"]
         ["https://schemas.openid.net/secevent/risc/event-type/account-disabled"] = json!({});
-    let header_and_payload = |header: &Value, payload: &Value| {
-        format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(payload.to_string().as_bytes())
-        )
-    };
-    let public_key_as_secret = {
-        let input = header_and_payload(
-            &json!({"alg": "HS256", "typ": "secevent+jwt", "kid": "test-transmitter"}),
-            &good,
-        );
-        let secret = signer.jwks["keys"][0].to_string();
-        let tag = hmac_sha256::HMAC::mac(input.as_bytes(), secret.as_bytes());
-        format!("{input}.{}", b64(&tag))
-    };
-    let alg_none = format!(
-        "{}.",
-        header_and_payload(&json!({"alg": "none", "typ": "secevent+jwt"}), &good)
-    );
-    let tampered = {
-        let dot = valid.rfind('.').unwrap();
-        let mut signature = Base64UrlSafeNoPadding::decode_to_vec(&valid[dot + 1..], None).unwrap();
-        signature[10] ^= 0x01;
-        format!("{}.{}", &valid[..dot], b64(&signature))
-    };
-    let with = |name: &str, value: Value| {
-        let mut payload = good.clone();
-        payload[name] = value;
-        signer.sign("secevent+jwt", &payload)
-    };
+    const TYP: &str = "secevent+jwt";
+    let with = |name: &str, value: Value| signer.sign_with(TYP, &good, name, value);
     let cases: Vec<(&str, String, &str)> = vec![
-        ("a tampered signature", tampered, "invalid_key"),
+        ("a tampered signature", tampered(&valid), "invalid_key"),
         (
             "a wrong iss",
             with("iss", json!("https://other.example")),
@@ -643,20 +682,16 @@ fn bad_security_event_tokens_are_refused_and_none_is_recorded() {
             "invalid_audience",
         ),
         ("typ JWT", signer.sign("JWT", &good), "invalid_request"),
-        (
-            "an unknown kid",
-            stranger.sign("secevent+jwt", &good),
-            "invalid_key",
-        ),
+        ("an unknown kid", stranger.sign(TYP, &good), "invalid_key"),
         (
             "two events",
-            signer.sign("secevent+jwt", &other_events),
+            signer.sign(TYP, &other_events),
             "invalid_request",
         ),
-        ("alg none", alg_none, "invalid_key"),
+        ("alg none", alg_none(TYP, &good), "invalid_key"),
         (
             "HS256 with the public key as secret",
-            public_key_as_secret,
+            signer.hs256_with_public_key(TYP, &good),
             "invalid_key",
         ),
         (
@@ -681,17 +716,7 @@ fn bad_security_event_tokens_are_refused_and_none_is_recorded() {
             "{what}"
         );
     }
-    assert_eq!(
-        metric(&gateway, "revocation.event.accepted"),
-        0,
-        "0 accepted"
-    );
-    assert_eq!(metric(&gateway, "revocation.entries_added"), 0);
-    assert_eq!(
-        profile(&gateway, &token).status,
-        200,
-        "the session still passes"
-    );
+    assert_nothing_recorded(&gateway, &token);
 
     // The valid one: 202, the session refused; again: 202, counted as replayed.
     let answer = push(&gateway, Some(&with_bearer), "POST", &valid);
@@ -940,61 +965,27 @@ fn bad_logout_tokens_are_refused_and_none_is_recorded() {
     );
     assert_eq!(profile(&gateway, &session).status, 200);
 
+    const TYP: &str = "logout+jwt";
     let good = logout_claims(sub, sid);
-    let valid = signer.sign("logout+jwt", &good);
-    let with = |name: &str, value: Value| {
-        let mut payload = good.clone();
-        payload[name] = value;
-        signer.sign("logout+jwt", &payload)
-    };
-    let without = |name: &str| {
-        let mut payload = good.clone();
-        payload.as_object_mut().unwrap().remove(name);
-        signer.sign("logout+jwt", &payload)
-    };
-    let unsigned = |header: &Value| {
-        format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(good.to_string().as_bytes())
-        )
-    };
-    let hs256_public_key = {
-        let input = unsigned(&json!({"alg": "HS256", "typ": "logout+jwt", "kid": "issuer-key"}));
-        let secret = signer.jwks["keys"][0].to_string();
-        let tag = hmac_sha256::HMAC::mac(input.as_bytes(), secret.as_bytes());
-        format!("{input}.{}", b64(&tag))
-    };
-    let tampered = {
-        let dot = valid.rfind('.').unwrap();
-        let mut signature = Base64UrlSafeNoPadding::decode_to_vec(&valid[dot + 1..], None).unwrap();
-        signature[10] ^= 0x01;
-        format!("{}.{}", &valid[..dot], b64(&signature))
-    };
+    let valid = signer.sign(TYP, &good);
+    let with = |name: &str, value: Value| signer.sign_with(TYP, &good, name, value);
+    let without = |names: &[&str]| signer.sign_without(TYP, &good, names);
     let cases: Vec<(&str, String)> = vec![
-        ("a tampered signature", tampered),
+        ("a tampered signature", tampered(&valid)),
         ("a wrong iss", with("iss", json!("https://other.example"))),
         ("a wrong aud", with("aud", json!("someone-else"))),
         ("typ JWT", signer.sign("JWT", &good)),
         ("the session token itself", session.clone()),
-        ("an unknown kid", stranger.sign("logout+jwt", &good)),
+        ("an unknown kid", stranger.sign(TYP, &good)),
+        ("alg none", alg_none(TYP, &good)),
         (
-            "alg none",
-            format!(
-                "{}.",
-                unsigned(&json!({"alg": "none", "typ": "logout+jwt"}))
-            ),
+            "HS256 with the public key as secret",
+            signer.hs256_with_public_key(TYP, &good),
         ),
-        ("HS256 with the public key as secret", hs256_public_key),
         ("a nonce", with("nonce", json!("n-0S6_WzA2Mj"))),
-        ("no events", without("events")),
-        ("no exp", without("exp")),
-        ("neither sub nor sid", {
-            let mut payload = good.clone();
-            payload.as_object_mut().unwrap().remove("sub");
-            payload.as_object_mut().unwrap().remove("sid");
-            signer.sign("logout+jwt", &payload)
-        }),
+        ("no events", without(&["events"])),
+        ("no exp", without(&["exp"])),
+        ("neither sub nor sid", without(&["sub", "sid"])),
     ];
     for (i, (what, token)) in cases.iter().enumerate() {
         let answer = logout(&gateway, token);
@@ -1005,17 +996,7 @@ fn bad_logout_tokens_are_refused_and_none_is_recorded() {
             "{what}"
         );
     }
-    assert_eq!(
-        metric(&gateway, "revocation.event.accepted"),
-        0,
-        "0 accepted"
-    );
-    assert_eq!(metric(&gateway, "revocation.entries_added"), 0);
-    assert_eq!(
-        profile(&gateway, &session).status,
-        200,
-        "the session still passes"
-    );
+    assert_nothing_recorded(&gateway, &session);
 
     let answer = logout(&gateway, &valid);
     assert_eq!(answer.status, 200, "valid: {}", answer.text());
