@@ -278,7 +278,15 @@ impl GateHttp {
 impl HttpContext for GateHttp {
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(endpoint) = self.receiving else {
-            return Action::Continue;
+            // Still deciding (keys being fetched): the body waits with the headers. Envoy
+            // hands it over while the headers are paused when the plugin is configured
+            // with allow_on_headers_stop_iteration (the revocation endpoints need it);
+            // Continue here would send the request on before the decision.
+            return if self.fetching.is_some() {
+                Action::Pause
+            } else {
+                Action::Continue
+            };
         };
         if body_size > revocation::MAX_EVENT_BODY_BYTES {
             self.receiving = None;

@@ -151,3 +151,17 @@ pub fn edit_plugin_config(bootstrap: &mut Value, edit: &mut dyn FnMut(&mut serde
         "no wasm filter with a configuration in the bootstrap"
     );
 }
+
+/// Sets `vm_config.environment_variables.host_env_keys` of every wasm filter: the Envoy
+/// process variables its VMs may read.
+pub fn set_host_env_keys(bootstrap: &mut Value, names: &[String]) {
+    let keys = Value::Sequence(names.iter().cloned().map(Value::String).collect());
+    let mut found = false;
+    for filter in wasm_filters(bootstrap) {
+        let vm = &mut filter["typed_config"]["config"]["vm_config"];
+        assert!(vm.is_mapping(), "wasm filter without vm_config");
+        vm["environment_variables"]["host_env_keys"] = keys.clone();
+        found = true;
+    }
+    assert!(found, "no wasm filter in the bootstrap");
+}

@@ -47,6 +47,8 @@ pub struct GatewayBuilder {
     idp_cluster_port: Option<u16>,
     configured_marker: Option<String>,
     extra_args: Vec<String>,
+    envoy_env: Vec<(String, String)>,
+    demo_args: Vec<String>,
 }
 
 impl GatewayBuilder {
@@ -61,6 +63,8 @@ impl GatewayBuilder {
             idp_cluster_port: None,
             configured_marker: Some(CONFIGURED_MARKER.to_string()),
             extra_args: Vec::new(),
+            envoy_env: Vec::new(),
+            demo_args: Vec::new(),
         }
     }
 
@@ -134,6 +138,42 @@ impl GatewayBuilder {
         self
     }
 
+    /// Sets a field of the mfa-gate wasm filter's `PluginConfig` (the filter's
+    /// `typed_config.config`), e.g. `allow_on_headers_stop_iteration: true`.
+    pub fn plugin_option(mut self, name: &str, value: serde_yaml::Value) -> Self {
+        let name = name.to_string();
+        self.edits.push(Box::new(move |b| {
+            for filter in bootstrap::wasm_filters(b) {
+                filter["typed_config"]["config"][name.as_str()] = value.clone();
+            }
+        }));
+        self
+    }
+
+    /// Sets an environment variable of the Envoy process (e.g. a secret the plugin reads
+    /// through [`GatewayBuilder::host_env_keys`]).
+    pub fn envoy_env(mut self, name: &str, value: &str) -> Self {
+        self.envoy_env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Passes these Envoy process variables on to the mfa-gate wasm VMs
+    /// (`vm_config.environment_variables.host_env_keys`).
+    pub fn host_env_keys(mut self, names: &[&str]) -> Self {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_string()).collect();
+        self.edits
+            .push(Box::new(move |b| bootstrap::set_host_env_keys(b, &names)));
+        self
+    }
+
+    /// More `mfa-gate demo` arguments; `{listener}` in them becomes the gateway's listener
+    /// port, `{idp}` the demo IdP's (e.g. `--ssf-push-url
+    /// http://127.0.0.1:{listener}/.mfa-gate/ssf/push`).
+    pub fn demo_args(mut self, args: &[&str]) -> Self {
+        self.demo_args.extend(args.iter().map(|a| (*a).to_string()));
+        self
+    }
+
     /// Starts the demo IdP and app (`mfa-gate demo` on free ports) and Envoy; waits for
     /// Envoy's `/ready` and for the filter to be configured on every worker. On failure,
     /// panics with the tail of Envoy's log.
@@ -147,7 +187,15 @@ impl GatewayBuilder {
                 .replace(".yaml", ""),
         );
         let (listener, admin, idp, demo_app) = (free_port(), free_port(), free_port(), free_port());
-        let (demo, demo_printed) = start_demo(listener, idp, demo_app, &scratch);
+        let demo_args: Vec<String> = self
+            .demo_args
+            .iter()
+            .map(|a| {
+                a.replace("{listener}", &listener.to_string())
+                    .replace("{idp}", &idp.to_string())
+            })
+            .collect();
+        let (demo, demo_printed) = start_demo(listener, idp, demo_app, &demo_args, &scratch);
         let echo = self.echo.then(EchoUpstream::start);
         let app_cluster = echo.as_ref().map_or(demo_app, EchoUpstream::port);
         let ports = Ports {
@@ -182,6 +230,7 @@ impl GatewayBuilder {
                 .arg("--disable-hot-restart")
                 .args(["--log-level", "info", "--component-log-level", "wasm:info"])
                 .args(&self.extra_args)
+                .envs(self.envoy_env.iter().map(|(k, v)| (k, v)))
                 .current_dir(scratch.path())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log file"))
@@ -198,7 +247,7 @@ impl GatewayBuilder {
             log_path,
             config_path,
             envoy,
-            _demo: demo,
+            demo: Some(demo),
             echo,
             scratch,
         };
@@ -225,7 +274,7 @@ pub struct Gateway {
     config_path: PathBuf,
     // Declaration order is drop order: Envoy first, then its upstreams, then the files.
     envoy: Running,
-    _demo: Running,
+    demo: Option<Running>,
     echo: Option<EchoUpstream>,
     scratch: Scratch,
 }
@@ -278,6 +327,11 @@ impl Gateway {
     /// concrete token, curl line, expect), `ports`, `issuer`, `audience`.
     pub fn demo_printed(&self) -> &serde_json::Value {
         &self.demo_printed
+    }
+
+    /// Stops the demo IdP and app (e.g. the transmitter going away); Envoy keeps running.
+    pub fn stop_demo(&mut self) {
+        self.demo = None;
     }
 
     /// The echo upstream, when the builder asked for one.

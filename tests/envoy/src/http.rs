@@ -243,3 +243,14 @@ pub fn request_bytes(
 pub fn get(port: u16, path: &str) -> Answer {
     exchange(port, &request_bytes(port, "GET", path, &[], &[]))
 }
+
+/// Any request to a server on `127.0.0.1:port` (e.g. the demo IdP's session API).
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Answer {
+    exchange(port, &request_bytes(port, method, path, headers, body))
+}

@@ -26,7 +26,7 @@ mod upstreams;
 
 pub use demo_cases::DemoCase;
 pub use gateway::{Gateway, GatewayBuilder};
-pub use http::{get as http_get, Answer};
+pub use http::{get as http_get, request as http_request, Answer};
 pub use keys::{demo_claims, jwks_of, now_secs, TestKey, DEMO_AUDIENCE, DEMO_ISSUER};
 pub use process::{cli, Scratch};
 pub use server::{Reply, Request};

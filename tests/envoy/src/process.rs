@@ -91,12 +91,13 @@ pub fn cli(args: &[&str]) -> Output {
     out
 }
 
-/// `mfa-gate demo --print-json` on the given ports; returns it running and the JSON it
+/// `mfa-gate demo --print-json` on the given ports, with `extra` arguments; returns it running and the JSON it
 /// printed (its cases, with concrete tokens). Both listeners are bound once it has printed.
 pub fn start_demo(
     proxy: u16,
     idp: u16,
     app: u16,
+    extra: &[String],
     scratch: &Scratch,
 ) -> (Running, serde_json::Value) {
     let log = std::fs::File::create(scratch.path().join("demo.log")).expect("demo log");
@@ -106,6 +107,7 @@ pub fn start_demo(
             .args(["--proxy-port", &proxy.to_string()])
             .args(["--idp-port", &idp.to_string()])
             .args(["--app-port", &app.to_string()])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(log),
         "mfa-gate demo",
