@@ -82,6 +82,25 @@ fn check(hcm: &Value, listener: &str, found: &mut Vec<String>) {
             "/admin%2Fusers reaches the filter as one segment, while some upstreams decode it to /admin/users (set UNESCAPE_AND_REDIRECT or REJECT_REQUEST)",
         );
     }
+    let wasm_filters = (hcm
+        .get("http_filters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten())
+    .filter(|f| f.pointer("/typed_config/@type").and_then(Value::as_str) == Some(WASM_FILTER_TYPE));
+    for filter in wasm_filters {
+        let config = filter.pointer("/typed_config/config");
+        let allowed = config
+            .and_then(|c| c.get("allow_on_headers_stop_iteration"))
+            .and_then(Value::as_bool)
+            == Some(true);
+        if !allowed && config.is_some_and(serves_revocation_endpoints) {
+            warn(
+                "allow_on_headers_stop_iteration is off",
+                "the revocation push and back-channel logout endpoints never get their body and hang: Envoy stops the whole stream while the filter waits for it (set allow_on_headers_stop_iteration: true beside failure_policy, Envoy >= 1.35)",
+            );
+        }
+    }
     let underscores = hcm
         .pointer("/common_http_protocol_options/headers_with_underscores_action")
         .and_then(Value::as_str)
@@ -92,6 +111,24 @@ fn check(hcm: &Value, listener: &str, found: &mut Vec<String>) {
             "WSGI, Rack, CGI and PHP read x_mfa_gate_level as X-Mfa-Gate-Level (set common_http_protocol_options.headers_with_underscores_action: REJECT_REQUEST)",
         );
     }
+}
+
+/// Whether a wasm filter's plugin configuration (a StringValue's JSON) has a push or
+/// back-channel logout endpoint.
+fn serves_revocation_endpoints(config: &Value) -> bool {
+    let Some(text) = config
+        .pointer("/configuration/value")
+        .and_then(Value::as_str)
+    else {
+        return false;
+    };
+    let Ok(plugin) = serde_json::from_str::<Value>(text) else {
+        return false;
+    };
+    let revocation = &plugin["revocation"];
+    let push = (revocation["transmitters"].as_array().into_iter().flatten())
+        .any(|t| t.get("push").is_some());
+    push || revocation.get("backchannel_logout").is_some()
 }
 
 #[cfg(test)]
@@ -152,5 +189,38 @@ mod tests {
         other["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
             ["typed_config"]["http_filters"] = json!([{"name": "envoy.filters.http.router"}]);
         assert_eq!(warnings(&other), Vec::<String>::new());
+    }
+
+    #[test]
+    fn revocation_endpoints_need_headers_only_pauses() {
+        let plugin = |revocation: Value| {
+            json!({"@type": WASM_FILTER_TYPE, "config": {
+                "configuration": {"value": json!({"revocation": revocation}).to_string()}}})
+        };
+        let with_filter = |filter: Value, allow: Option<bool>| {
+            let mut filter = filter;
+            if let Some(allow) = allow {
+                filter["config"]["allow_on_headers_stop_iteration"] = allow.into();
+            }
+            let mut doc = bootstrap(json!({"normalize_path": true, "merge_slashes": true,
+                "path_with_escaped_slashes_action": "REJECT_REQUEST",
+                "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"}}));
+            doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+                ["typed_config"]["http_filters"][0]["typed_config"] = filter;
+            warnings(&doc)
+        };
+        let logout = plugin(json!({"backchannel_logout": {"path": "/bcl", "audiences": ["a"]}}));
+        let found = with_filter(logout.clone(), None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("allow_on_headers_stop_iteration is off"),
+            "{found:?}"
+        );
+        assert!(with_filter(logout, Some(true)).is_empty());
+        let push = plugin(json!({"transmitters": [{"name": "t", "push": {"path": "/p"}}]}));
+        assert_eq!(with_filter(push, Some(false)).len(), 1);
+        // Poll only: no endpoint, nothing to warn about.
+        let poll = plugin(json!({"transmitters": [{"name": "t", "poll": {"path": "/p"}}]}));
+        assert!(with_filter(poll, None).is_empty());
     }
 }

@@ -660,6 +660,7 @@ impl Parser {
                 "failure_policy",
                 "fail_open",
                 "vm_config",
+                "allow_on_headers_stop_iteration",
             ],
         );
         let failure_policy = match self.string(config, "failure_policy", &cpath)?.as_deref() {

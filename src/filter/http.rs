@@ -308,6 +308,16 @@ impl HttpContext for GateHttp {
         self.reply(&reply)
     }
 
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // Trailers while the headers wait (keys being fetched, an endpoint reading its
+        // body) wait too: Continue would send the request on before the decision.
+        if self.fetching.is_some() || self.receiving.is_some() {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         if let Some(action) = self.revocation_endpoint(end_of_stream) {
             return action;
