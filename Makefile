@@ -7,7 +7,7 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup wasm-target envoy build wasm dist fixtures native test lint fmt bench run oci clean
+.PHONY: all setup wasm-target envoy build wasm dist fixtures native test lint fmt bench bench-revocation run oci clean
 
 all: build
 
@@ -80,6 +80,11 @@ fmt:
 ## target/bench/ instead.
 bench: setup dist native
 	./scripts/bench.sh
+
+## bench-revocation: the revocation check's cost per request (callgrind) and N=1000000 SETs
+## pushed into real Envoy (shared-data size, RSS); writes its section of BENCHMARKS.md.
+bench-revocation: setup wasm native
+	./scripts/bench-revocation.sh
 
 ## run: the demo — real Envoy on envoy/envoy.yaml with the filter inline, demo IdP and app
 run: setup wasm native

@@ -215,7 +215,22 @@ def main():
     for section in (envoy_section(run), targets_section(run), rss_section(run),
                     instructions_section(cost_md), module_section()):
         out.extend(section)
+    out.append(kept_sections())
     print("\n".join(out).rstrip())
+
+
+# Sections other scripts write (scripts/bench-revocation.sh): kept from the current file.
+KEPT_MARKER = "<!-- written by scripts/bench-revocation.sh -->"
+
+
+def kept_sections():
+    try:
+        with open("BENCHMARKS.md") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    at = text.find(KEPT_MARKER)
+    return "" if at < 0 else "\n" + text[at:]
 
 
 if __name__ == "__main__":

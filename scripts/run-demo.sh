@@ -44,7 +44,14 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-"$CLI" demo --proxy-port $PROXY_PORT --idp-port $IDP_PORT --app-port $APP_PORT &
+# The demo IdP's Shared Signals credentials: the same demo-only values envoy/envoy.yaml
+# gives the filter (vm_config.environment_variables).
+"$CLI" demo --proxy-port $PROXY_PORT --idp-port $IDP_PORT --app-port $APP_PORT \
+  --ssf-bearer demo-ssf-poll-credential \
+  --ssf-push-url "http://127.0.0.1:$PROXY_PORT/.mfa-gate/ssf/push" \
+  --ssf-push-bearer demo-ssf-push-credential \
+  --backchannel-logout-url "http://127.0.0.1:$PROXY_PORT/.mfa-gate/backchannel-logout" \
+  --okta-api-token demo-okta-api-token &
 pids+=($!)
 
 # The filter fetches the IdP's JWKS at start: let the IdP listen first.

@@ -112,7 +112,7 @@ fn check_accepts_every_shipped_envoy_file() {
     }
     let out = mfa_gate(&["check", "envoy/envoy.yaml"]);
     assert!(
-        stdout(&out).contains("1 issuer, 4 routes"),
+        stdout(&out).contains("1 issuer, 5 routes"),
         "{}",
         stdout(&out)
     );

@@ -388,8 +388,45 @@ fn print_banner(idp: &IdentityProvider, cases: &[DemoCase]) {
          the gateway sends you to the IdP to re-authenticate with a passkey, then lets you in).",
         p.idp
     );
+    print_revocation(idp);
     println!();
     println!("Ctrl-C stops the demo.");
+}
+
+/// The revocation walk-through: end a session at the IdP (the gateway hears of it by push
+/// and by poll) and see the next request refused; and a session the gateway revokes itself.
+fn print_revocation(idp: &IdentityProvider) {
+    let p = idp.ports;
+    let gateway = format!("http://127.0.0.1:{}", p.proxy);
+    let token_url = format!("http://127.0.0.1:{}/token/push", p.idp);
+    let config = idp.transmitter.config();
+    let api_token = config
+        .okta_api_token
+        .as_deref()
+        .unwrap_or("<--okta-api-token>");
+    println!();
+    println!(
+        "Revocation (the IdP is a Shared Signals transmitter; envoy/envoy.yaml polls it every 2 s"
+    );
+    println!("and takes its pushes at /.mfa-gate/ssf/push):");
+    println!("  T=$(curl -s {token_url})");
+    println!("  curl -si -H \"Authorization: Bearer $T\" {gateway}/api/profile");
+    println!("      -> 200");
+    println!(
+        "  curl -si -X DELETE -H 'Authorization: SSWS {api_token}' http://127.0.0.1:{}/api/v1/users/push/sessions",
+        p.idp
+    );
+    println!("      -> 204: the IdP ended pat's sessions and sent a CAEP session-revoked SET");
+    println!("  curl -si -H \"Authorization: Bearer $T\" {gateway}/api/profile");
+    println!("      -> 401 invalid_token \"session revoked\" on every route (at once by push, within 2 s by poll)");
+    println!("  T=$(curl -s {token_url})");
+    println!("  curl -si -H \"Authorization: Bearer $T\" {gateway}/admin/keys/rotate");
+    println!(
+        "      -> 401 \"session revoked\": a push session on /admin/keys is revoked by the gateway"
+    );
+    println!("         itself, which then ends it at the IdP (Okta-shaped DELETE) too");
+    println!("  curl -si -H \"Authorization: Bearer $T\" {gateway}/api/profile");
+    println!("      -> 401 \"session revoked\"");
 }
 
 /// Runs the demo IdP and app until Ctrl-C / SIGTERM. With `print_json`, prints the cases

@@ -317,6 +317,11 @@ impl IdentityProvider {
         if !authorized(request.header("authorization"), "SSWS", token) {
             return okta_error(401, "E0000011", "Invalid token provided");
         }
+        // The id is a path segment: percent-decoded, as any server routes it
+        // (`pat%40example.com` is the user `pat@example.com`).
+        let decoded = mfa_gate::request::percent_decode(id.as_bytes());
+        let id = String::from_utf8_lossy(&decoded);
+        let id = id.as_ref();
         let Some(user) = find_user(id) else {
             return okta_error(
                 404,

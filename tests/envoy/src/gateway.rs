@@ -18,6 +18,15 @@ const LOG_TAIL_LINES: usize = 60;
 /// The filter's `on_configure` success line (one per VM), as Envoy logs it.
 const CONFIGURED_MARKER: &str = "configured: ";
 
+/// The demo IdP's credentials as envoy/envoy.yaml's `vm_config.environment_variables`
+/// give them to the filter (scripts/run-demo.sh passes the same).
+const DEMO_CREDENTIALS: [&str; 4] = [
+    "--ssf-bearer",
+    "demo-ssf-poll-credential",
+    "--okta-api-token",
+    "demo-okta-api-token",
+];
+
 /// Log fragments that mean a wasm VM failed, was refused or was killed.
 const WASM_FAILURE_MARKERS: [&str; 9] = [
     "Wasm VM failed",
@@ -187,9 +196,11 @@ impl GatewayBuilder {
                 .replace(".yaml", ""),
         );
         let (listener, admin, idp, demo_app) = (free_port(), free_port(), free_port(), free_port());
-        let demo_args: Vec<String> = self
-            .demo_args
-            .iter()
+        // The demo IdP takes the credentials envoy/envoy.yaml gives the filter (its poll and
+        // the Okta-shaped session API); a test's own arguments come after and win.
+        let defaults = DEMO_CREDENTIALS.iter().map(|a| (*a).to_string());
+        let demo_args: Vec<String> = defaults
+            .chain(self.demo_args.iter().cloned())
             .map(|a| {
                 a.replace("{listener}", &listener.to_string())
                     .replace("{idp}", &idp.to_string())

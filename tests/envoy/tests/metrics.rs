@@ -78,8 +78,10 @@ fn every_readme_counter_is_in_envoy_stats_under_its_name() {
             value.is_some(),
             "{full} (README: `{name}`) in /stats at start"
         );
-        // Only the key fetches have happened before the first request.
-        if !name.starts_with("mfa_gate.jwks_fetch.") {
+        // Only the key fetches and revocation polls have happened before the first request.
+        if !name.starts_with("mfa_gate.jwks_fetch.")
+            && !name.starts_with("mfa_gate.revocation.poll.")
+        {
             assert_eq!(value, Some(&0), "{full} reads 0 before any request");
         }
     }
@@ -143,9 +145,19 @@ fn every_readme_counter_is_in_envoy_stats_under_its_name() {
             "malformed_credential",
         ),
     ];
+    // A session the gate revoked (the shipped /admin/keys rule), then seen on another route.
+    let revoked = key.demo_token("rev@example.com", &["pwd", "okta_verify", "swk"]);
+    let revoking = send("/admin/keys/rotate", Some(&revoked));
+    assert_eq!(revoking.status, 401, "{}", revoking.text());
     let cases: Vec<(&str, Option<&str>, u16, &str)> = cases
         .into_iter()
         .chain([
+            (
+                "/api/profile",
+                Some(revoked.as_str()),
+                401,
+                "session_revoked",
+            ),
             (
                 "/admin/users",
                 Some(auth_time_malformed.as_str()),

@@ -21,7 +21,7 @@ fn both_workers_are_configured_and_answer() {
     let main_thread = log.lines().next().and_then(thread_of).unwrap().to_string();
     let configured: BTreeSet<&str> = log
         .lines()
-        .filter(|l| l.contains("configured: 1 issuers, 4 routes"))
+        .filter(|l| l.contains("configured: 1 issuers, 5 routes"))
         .filter_map(thread_of)
         .filter(|t| *t != main_thread)
         .collect();
