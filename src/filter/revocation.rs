@@ -337,9 +337,9 @@ pub fn start_due_polls(state: &mut VmState, now_secs: u64) -> Vec<(u32, usize)> 
         if !schedule.due(now_secs) {
             continue;
         }
-        // Until the transmitter's keys are in, nothing it sends could be verified.
+        // Until the transmitter's keys are in, nothing it sends could be verified: the
+        // poll stays due and starts on the first tick after they arrive.
         if !keys_loaded {
-            schedule.skipped(now_secs);
             continue;
         }
         let lease = revocation::lease_key(&t.name);

@@ -224,7 +224,10 @@ impl GatewayBuilder {
         for edit in self.edits {
             edit(&mut yaml);
         }
-        let has_wasm = bootstrap::wasm_filters(&mut yaml).next().is_some();
+        // A listener moved out to a file (LDS) is taken to run the filter.
+        let static_listener =
+            (yaml["static_resources"]["listeners"].as_sequence()).is_some_and(|l| !l.is_empty());
+        let has_wasm = !static_listener || bootstrap::wasm_filters(&mut yaml).next().is_some();
         let config_path = scratch.write(
             "envoy.yaml",
             serde_yaml::to_string(&yaml).expect("bootstrap YAML"),
