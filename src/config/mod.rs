@@ -95,6 +95,18 @@ pub struct JwtAuthnSource {
 }
 
 impl Config {
+    /// The remote refresh interval of every key source, in the order the glue keeps their
+    /// keys: the issuers, then the revocation transmitters (`None`: keys not fetched).
+    pub fn key_refresh_intervals(&self) -> Vec<Option<u64>> {
+        let issuers = self.issuers.iter().map(|i| i.remote_jwks.as_ref());
+        let transmitters = (self.revocation.iter())
+            .flat_map(|r| r.transmitters.iter().map(|t| t.remote_jwks.as_ref()));
+        issuers
+            .chain(transmitters)
+            .map(|r| r.map(|r| r.refresh_interval_secs))
+            .collect()
+    }
+
     /// The issuer whose `iss` is exactly `iss`.
     pub fn issuer_index(&self, iss: &str) -> Option<usize> {
         crate::token::issuer::issuer_index(&self.issuers, iss)

@@ -43,17 +43,6 @@ fn source_name(config: &Config, index: usize) -> String {
     }
 }
 
-/// The remote refresh interval of every key source (issuers, then transmitters).
-pub fn refresh_intervals(config: &Config) -> Vec<Option<u64>> {
-    let issuers = config.issuers.iter().map(|i| i.remote_jwks.as_ref());
-    let transmitters = (config.revocation.iter())
-        .flat_map(|r| r.transmitters.iter().map(|t| t.remote_jwks.as_ref()));
-    issuers
-        .chain(transmitters)
-        .map(|r| r.map(|r| r.refresh_interval_secs))
-        .collect()
-}
-
 /// Starts a fetch of key source `index`'s JWKS from the current context. Returns the call
 /// token.
 pub fn dispatch(state: &VmState, index: usize) -> Result<u32, String> {

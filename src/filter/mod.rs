@@ -9,6 +9,7 @@ mod keys;
 mod local_reply;
 mod metrics;
 mod revocation;
+mod revocation_state;
 mod root;
 mod shared_data;
 mod state;

@@ -3,16 +3,17 @@
 //! transmitters (one VM at a time, holding a lease). What to decide lives in
 //! [`crate::receive`], [`crate::signals::revocation`] and [`crate::schedule`].
 
+use super::revocation_state::RevocationState;
 use super::shared_data::HostStore;
 use super::state::VmState;
-use crate::config::{Config, RevocationConfig};
+use crate::config::Config;
 use crate::engine::{RevocationLookup, SessionKeys, Standing};
 use crate::events::{parse_poll_response, poll_request_body, EventError, SetErr};
 use crate::idp_sessions::{end_session_call, ended, worth_retrying, Credential, EndSessionCall};
 use crate::metrics;
 use crate::receive::{bearer_matches, receive_logout, receive_set, Received};
 use crate::response::{self, LocalReply};
-use crate::schedule::{PollSchedule, Retry, RetryQueue};
+use crate::schedule::Retry;
 use crate::signals::revocation::{self, Entry, LocalCopy, Source};
 use crate::token::session::Session;
 use proxy_wasm::hostcalls;
@@ -22,87 +23,6 @@ use std::time::Duration;
 
 /// Largest push or logout body read, bytes.
 pub const MAX_EVENT_BODY_BYTES: usize = 64 * 1024;
-
-/// What one VM keeps for revocation.
-pub struct RevocationState {
-    /// The VM's copy of the shared set.
-    pub copy: RefCell<LocalCopy>,
-    /// Per transmitter: the bearer credential pushers must present (from the VM
-    /// environment).
-    push_bearers: Vec<Option<String>>,
-    /// Per transmitter: the bearer credential for polling.
-    poll_bearers: Vec<Option<String>>,
-    /// Per transmitter: when it is polled.
-    pub polls: Vec<Option<PollSchedule>>,
-    /// Per transmitter: event ids to acknowledge, and errors to report, on the next poll.
-    acks: Vec<Vec<String>>,
-    set_errs: Vec<Vec<SetErr>>,
-    /// This VM's lease-holder id.
-    holder: u64,
-    /// Per `idp_sessions` entry: its API credential (from the VM environment).
-    idp_credentials: Vec<String>,
-    /// Calls that end revoked sessions at their IdP, tried until they succeed.
-    pub idp_calls: RetryQueue<EndSessionCall>,
-}
-
-/// Calls to IdPs waiting at most (the oldest is dropped, and counted, beyond).
-const MAX_QUEUED_IDP_CALLS: usize = 1000;
-
-impl RevocationState {
-    /// The state for `config`, with every secret read from the VM environment. Fails when
-    /// a named environment variable is unset or empty.
-    pub fn new(config: &RevocationConfig) -> Result<Self, String> {
-        let secret = |name: &str, field: &str| -> Result<String, String> {
-            match std::env::var(name) {
-                Ok(value) if !value.is_empty() => Ok(value),
-                _ => Err(format!(
-                    "{field}: environment variable {name} is not set (add it to the plugin's vm_config.environment_variables)"
-                )),
-            }
-        };
-        let mut push_bearers = Vec::new();
-        let mut poll_bearers = Vec::new();
-        let mut polls = Vec::new();
-        for t in &config.transmitters {
-            push_bearers.push(match &t.push {
-                Some(p) => Some(secret(
-                    &p.bearer_env,
-                    &format!("transmitter {}: push", t.name),
-                )?),
-                None => None,
-            });
-            poll_bearers.push(match &t.poll {
-                Some(p) => Some(secret(
-                    &p.bearer_env,
-                    &format!("transmitter {}: poll", t.name),
-                )?),
-                None => None,
-            });
-            polls.push(t.poll.as_ref().map(|p| PollSchedule::new(p.interval_secs)));
-        }
-        let mut idp_credentials = Vec::new();
-        for api in &config.idp_sessions {
-            idp_credentials.push(secret(
-                &api.credential_env,
-                &format!("idp_sessions for {}", api.issuer),
-            )?);
-        }
-        let holder = revocation::unique_id(&mut HostStore)
-            .map_err(|e| format!("shared data: cannot take a VM id: {e:?}"))?;
-        let n = config.transmitters.len();
-        Ok(RevocationState {
-            copy: RefCell::new(LocalCopy::default()),
-            push_bearers,
-            poll_bearers,
-            polls,
-            acks: vec![Vec::new(); n],
-            set_errs: vec![Vec::new(); n],
-            holder,
-            idp_credentials,
-            idp_calls: RetryQueue::new(MAX_QUEUED_IDP_CALLS),
-        })
-    }
-}
 
 /// The engine's view of the shared set through this VM's copy.
 pub struct HostRevocations<'a>(pub &'a RefCell<LocalCopy>);

@@ -4,7 +4,8 @@
 use super::clock;
 use super::http::{GateHttp, Unconfigured};
 use super::keys;
-use super::revocation::{self, RevocationState};
+use super::revocation;
+use super::revocation_state::RevocationState;
 use super::state::{Shared, VmState};
 use crate::config;
 use crate::idp_sessions::EndSessionCall;

@@ -2,7 +2,7 @@
 //! (single-threaded, so `Rc<RefCell<_>>`).
 
 use super::metrics::Metrics;
-use super::revocation::RevocationState;
+use super::revocation_state::RevocationState;
 use crate::config::Config;
 use crate::engine::SessionCache;
 use crate::schedule::KeySchedule;
@@ -41,7 +41,7 @@ impl VmState {
             .map(|i| i.initial_keys(None))
             .chain(transmitter_keys)
             .collect();
-        let schedule = KeySchedule::new(super::keys::refresh_intervals(&config));
+        let schedule = KeySchedule::new(config.key_refresh_intervals());
         let cache = SessionCache::new(config.token_cache_entries);
         VmState {
             config,
