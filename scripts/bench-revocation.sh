@@ -19,15 +19,8 @@ export ENVOY=${ENVOY:-$(./scripts/install-envoy.sh)}
 
 cargo build -q -p mfa-gate-e2e --example request_cost --profile bench
 cost_bin=target/release/examples/request_cost
-count() {
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null --smc-check=all-non-file \
-    "$cost_bin" "$1" "$2" 2>&1 | awk '/Collected/ {print $4}'
-}
-per_request() {
-  local a b
-  a=$(count "$1" "$N1"); b=$(count "$1" "$N2")
-  echo $(( (b - a) / (N2 - N1) ))
-}
+# shellcheck source=lib/callgrind.sh
+. scripts/lib/callgrind.sh
 noop=$(per_request noop)
 hit=$(per_request cache_hit)
 revocation=$(per_request cache_hit_revocation)

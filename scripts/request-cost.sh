@@ -10,18 +10,9 @@ N1=${N1:-100}
 N2=${N2:-400}
 command -v valgrind >/dev/null || { echo "request-cost: valgrind not installed" >&2; exit 1; }
 cargo build -q -p mfa-gate-e2e --example request_cost --profile bench
-bin=target/release/examples/request_cost
-
-count() {
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null --smc-check=all-non-file \
-    "$bin" "$1" "$2" 2>&1 | awk '/Collected/ {print $4}'
-}
-
-per_request() {
-  local a b
-  a=$(count "$1" "$N1"); b=$(count "$1" "$N2")
-  echo $(( (b - a) / (N2 - N1) ))
-}
+cost_bin=target/release/examples/request_cost
+# shellcheck source=lib/callgrind.sh
+. scripts/lib/callgrind.sh
 
 # Each filter case beside the no-op filter given the same request.
 noop=$(per_request noop)

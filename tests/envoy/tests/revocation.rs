@@ -797,7 +797,7 @@ fn a_fleet_of_two_envoys_each_polling_its_stream_enforces_one_revocation() {
 }
 
 #[test]
-fn a_transmitter_answering_garbage_is_counted_and_backed_off_and_revocations_stay() {
+fn a_transmitter_answering_garbage_or_too_slowly_is_counted_and_backed_off_and_revocations_stay() {
     let interval = 1;
     let transmitter = KeyServer::start(Reply::json(200, &json!({"sets": {}})));
     let setup = Setup {
@@ -837,6 +837,13 @@ fn a_transmitter_answering_garbage_is_counted_and_backed_off_and_revocations_sta
             Reply::text(200, "<html>maintenance</html>"),
         ),
         ("answering 503", Reply::text(503, "unavailable")),
+        (
+            "slower than the poll timeout (500 ms)",
+            Reply::Delayed(
+                Duration::from_millis(1500),
+                Box::new(Reply::json(200, &json!({"sets": {}}))),
+            ),
+        ),
     ] {
         transmitter.set(reply);
         // One failure to start the back-off, then count.
