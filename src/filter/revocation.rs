@@ -205,17 +205,28 @@ fn apply_received(
     received: &Received,
     now_secs: u64,
 ) -> Result<(), ()> {
-    match revocation::first_delivery(&mut HostStore, from, &received.event.jti) {
-        Ok(false) => {
+    let jti = &received.event.jti;
+    match revocation::delivered_before(&HostStore, from, jti) {
+        Ok(true) => {
             state.metrics.increment(metrics::REVOCATION_EVENT_REPLAYED);
             return Ok(());
         }
-        Ok(true) => {}
+        Ok(false) => {}
         Err(e) => {
             state.metrics.increment(metrics::REVOCATION_STORE_ERROR);
-            log::error!("cannot record event ids: {e:?}");
+            log::error!("cannot read event ids: {e:?}");
             return Err(());
         }
+    }
+    // Applied first, remembered after: an event that could not be recorded is not taken
+    // for a replay when it comes again (applying one twice changes nothing).
+    if !received.entries.is_empty() && !record(state, &received.entries, now_secs) {
+        return Err(());
+    }
+    if let Err(e) = revocation::first_delivery(&mut HostStore, from, jti) {
+        // Recorded, not remembered: a redelivery applies it again, harmlessly.
+        state.metrics.increment(metrics::REVOCATION_STORE_ERROR);
+        log::warn!("cannot remember event id: {e:?}");
     }
     if received.entries.is_empty() {
         state.metrics.increment(metrics::REVOCATION_EVENT_IGNORED);
@@ -224,9 +235,6 @@ fn apply_received(
             received.event.kind
         );
         return Ok(());
-    }
-    if !record(state, &received.entries, now_secs) {
-        return Err(());
     }
     state.metrics.increment(metrics::REVOCATION_EVENT_ACCEPTED);
     log::info!(

@@ -748,6 +748,20 @@ fn bump_generation<S: Store + ?Sized>(store: &mut S) -> Result<(), UpdateError> 
     .map(|_| ())
 }
 
+/// Whether event `event_id` of `transmitter` was processed already (read only).
+pub fn delivered_before<S: Store + ?Sized>(
+    store: &S,
+    transmitter: &str,
+    event_id: &str,
+) -> Result<bool, StoreError> {
+    let id = digest(IdentifierKind::TokenId, transmitter, event_id);
+    let Some(value) = store.get(SEEN_KEY)? else {
+        return Ok(false);
+    };
+    let ids = store::decode(FORMAT, &value.bytes, usize::MAX).unwrap_or_default();
+    Ok(ids.chunks_exact(16).any(|c| c == id))
+}
+
 /// Records that event `event_id` of `transmitter` was processed; returns false when it
 /// already was (a redelivery: acknowledge it again, do not process it again). The last
 /// [`SEEN_EVENTS`] ids are remembered.
@@ -1099,7 +1113,9 @@ mod tests {
     #[test]
     fn redelivered_events_are_recognised_and_the_memory_is_bounded() {
         let mut store = MemoryStore::default();
+        assert!(!delivered_before(&store, "t", "e1").unwrap());
         assert!(first_delivery(&mut store, "t", "e1").unwrap());
+        assert!(delivered_before(&store, "t", "e1").unwrap());
         assert!(!first_delivery(&mut store, "t", "e1").unwrap());
         assert!(first_delivery(&mut store, "other", "e1").unwrap());
         for i in 0..SEEN_EVENTS + 10 {
