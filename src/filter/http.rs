@@ -10,7 +10,7 @@ use super::revocation::{self, Endpoint, HostRevocations};
 use super::state::Shared;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Need, Outcome, Request};
 use crate::metrics;
-use crate::request::RequestView;
+use crate::request::{RequestHeaders, RequestView};
 use crate::response::LocalReply;
 use crate::schedule::FetchKind;
 use crate::token::jwt_authn;
@@ -40,13 +40,19 @@ impl GateHttp {
         }
     }
 
+    /// Evaluates the request as its headers are now (read in one hostcall).
     fn evaluate(&self, may_fetch_keys: bool) -> Evaluation {
-        let now = clock::now_secs();
-        let mut state = self.state.borrow_mut();
-        let state = &mut *state;
         let header_bytes = header_map::request_header_bytes();
         // A malformed map reads as empty, as Envoy's own parser treats it.
         let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
+        self.evaluate_view(&view, may_fetch_keys)
+    }
+
+    /// Evaluates the request whose headers `view` holds.
+    fn evaluate_view(&self, view: &crate::pairs::Pairs<'_>, may_fetch_keys: bool) -> Evaluation {
+        let now = clock::now_secs();
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
         let metadata = match &state.config.jwt_authn {
             // Unavailable reads as "no verified payload".
             Some(_) => view
@@ -66,7 +72,7 @@ impl GateHttp {
             None => &engine::NothingRevoked,
         };
         let request = Request {
-            headers: &view,
+            headers: view,
             claims,
             now_secs: now,
             may_fetch_keys,
@@ -247,18 +253,17 @@ impl GateHttp {
 
     /// A request for one of the revocation endpoints: refused at once, answered now (no
     /// body), or left to wait for its body. `None` when the request is for another path.
-    fn revocation_endpoint(&mut self, end_of_stream: bool) -> Option<Action> {
+    fn revocation_endpoint(
+        &mut self,
+        view: &crate::pairs::Pairs<'_>,
+        end_of_stream: bool,
+    ) -> Option<Action> {
         let endpoint = {
             let state = self.state.borrow();
             state.config.revocation.as_ref()?;
-            let path = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":path")
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            let endpoint = revocation::endpoint_for(&state.config, &path)?;
-            let header_bytes = header_map::request_header_bytes();
-            let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
-            if let Some(refusal) = revocation::admit(&state, endpoint, &view) {
+            let path = view.header(":path").unwrap_or_default();
+            let endpoint = revocation::endpoint_for(&state.config, path)?;
+            if let Some(refusal) = revocation::admit(&state, endpoint, view) {
                 return Some(self.reply(&refusal));
             }
             endpoint
@@ -319,10 +324,13 @@ impl HttpContext for GateHttp {
     }
 
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        if let Some(action) = self.revocation_endpoint(end_of_stream) {
+        // The header map is read once for the endpoint check and the evaluation.
+        let header_bytes = header_map::request_header_bytes();
+        let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
+        if let Some(action) = self.revocation_endpoint(&view, end_of_stream) {
             return action;
         }
-        let evaluation = self.evaluate(true);
+        let evaluation = self.evaluate_view(&view, true);
         if let Outcome::Need(need) = evaluation.outcome {
             if self.fulfil(need) {
                 return Action::Pause;
