@@ -19,6 +19,7 @@ use crate::token::session::Session;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Largest push or logout body read, bytes.
@@ -117,7 +118,8 @@ pub fn admit(
 
 /// Handles a complete push or logout body: verify, record, answer.
 pub fn receive(state: &mut VmState, endpoint: Endpoint, body: &[u8], now_secs: u64) -> LocalReply {
-    let Some(settings) = state.config.revocation.clone() else {
+    let config = Rc::clone(&state.config);
+    let Some(settings) = &config.revocation else {
         return response::denied("not_configured");
     };
     let issuers = state.config.issuers.len();
@@ -133,7 +135,7 @@ pub fn receive(state: &mut VmState, endpoint: Endpoint, body: &[u8], now_secs: u
             let token = trim_ascii(body);
             receive_set(
                 &state.config,
-                &settings,
+                settings,
                 t,
                 keys,
                 token,
@@ -151,7 +153,7 @@ pub fn receive(state: &mut VmState, endpoint: Endpoint, body: &[u8], now_secs: u
             let keys_of = |index: usize| keys.get(index).and_then(Option::as_ref);
             receive_logout(
                 &state.config,
-                &settings,
+                settings,
                 &keys_of,
                 token.as_bytes(),
                 now_secs,
@@ -249,7 +251,8 @@ fn apply_received(
 /// transmitter index) of each started poll.
 pub fn start_due_polls(state: &mut VmState, now_secs: u64) -> Vec<(u32, usize)> {
     let mut started = Vec::new();
-    let Some(settings) = state.config.revocation.clone() else {
+    let config = Rc::clone(&state.config);
+    let Some(settings) = &config.revocation else {
         return started;
     };
     let issuers = state.config.issuers.len();
@@ -339,7 +342,8 @@ pub fn complete_poll(
     body_size: usize,
     now_secs: u64,
 ) {
-    let Some(settings) = state.config.revocation.clone() else {
+    let config = Rc::clone(&state.config);
+    let Some(settings) = &config.revocation else {
         return;
     };
     let Some(t) = settings.transmitters.get(index) else {
@@ -377,7 +381,7 @@ pub fn complete_poll(
         };
         let result = receive_set(
             &state.config,
-            &settings,
+            settings,
             t,
             keys,
             token.as_bytes(),
@@ -466,16 +470,19 @@ fn read_poll_body(num_headers: usize, body_size: usize) -> Result<Vec<u8>, Strin
 /// (a write to an absent key cannot detect a concurrent one).
 pub fn initialise_store() {
     let mut keys: Vec<String> = (0..revocation::SHARDS).map(revocation::shard_key).collect();
-    keys.extend([revocation::horizons_key(), revocation::seen_key()]);
+    keys.extend([
+        revocation::HORIZONS_KEY.to_string(),
+        revocation::SEEN_KEY.to_string(),
+    ]);
     let mut store = HostStore;
     for key in keys {
         if matches!(crate::store::Store::get(&store, &key), Ok(None)) {
             let _ = crate::store::Store::set_if_cas(&mut store, &key, &[1], 0);
         }
     }
-    let generation = revocation::generation_key();
-    if matches!(crate::store::Store::get(&store, &generation), Ok(None)) {
-        let _ = crate::store::Store::set_if_cas(&mut store, &generation, &[0; 8], 0);
+    let generation = revocation::GENERATION_KEY;
+    if matches!(crate::store::Store::get(&store, generation), Ok(None)) {
+        let _ = crate::store::Store::set_if_cas(&mut store, generation, &[0; 8], 0);
     }
 }
 
@@ -510,7 +517,8 @@ pub fn queue_idp_call(state: &mut VmState, session: &Session, token: Option<&str
 /// Starts every IdP call that is due. Returns (call token, call, attempts so far).
 pub fn start_due_idp_calls(state: &mut VmState, now_secs: u64) -> Vec<(u32, EndSessionCall, u32)> {
     let mut started = Vec::new();
-    let Some(settings) = state.config.revocation.clone() else {
+    let config = Rc::clone(&state.config);
+    let Some(settings) = &config.revocation else {
         return started;
     };
     let Some(rev) = state.revocation.as_mut() else {

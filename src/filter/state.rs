@@ -12,8 +12,9 @@ use std::rc::Rc;
 
 /// Everything one worker VM keeps between requests.
 pub struct VmState {
-    /// The checked configuration.
-    pub config: Config,
+    /// The checked configuration (shared, so tick and event work can hold it while
+    /// changing the rest of the state).
+    pub config: Rc<Config>,
     /// Current key set per issuer, then per transmitter (inline, or the last good fetch).
     pub keys: Vec<Option<KeySet>>,
     /// Revocation (shared set copy, receivers, polls), when configured.
@@ -44,7 +45,7 @@ impl VmState {
         let schedule = KeySchedule::new(config.key_refresh_intervals());
         let cache = SessionCache::new(config.token_cache_entries);
         VmState {
-            config,
+            config: Rc::new(config),
             keys,
             schedule,
             cache,

@@ -439,19 +439,6 @@ pub const GENERATION_KEY: &str = "mfa_gate.revocation.v1.generation";
 /// The shared-data key of the event ids already processed.
 pub const SEEN_KEY: &str = "mfa_gate.revocation.v1.seen";
 
-/// The shared-data key of the issuer horizons.
-pub fn horizons_key() -> String {
-    HORIZONS_KEY.to_string()
-}
-/// The shared-data key bumped by every write.
-pub fn generation_key() -> String {
-    GENERATION_KEY.to_string()
-}
-/// The shared-data key of the event ids already processed.
-pub fn seen_key() -> String {
-    SEEN_KEY.to_string()
-}
-
 /// What a session is, according to the revocation set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
@@ -648,7 +635,7 @@ fn apply_to_shard<S: Store + ?Sized>(
         if !fold.is_empty() {
             raise_horizons(store, &fold, now_secs)?;
         }
-        let horizons = read_entries(store, &horizons_key())?;
+        let horizons = read_entries(store, HORIZONS_KEY)?;
         let mut outcome = Applied::default();
         let mut over_cap = false;
         let written = store::update(store, &key, |bytes| {
@@ -717,7 +704,7 @@ fn raise_horizons<S: Store + ?Sized>(
     folded: &[Entry],
     now_secs: u64,
 ) -> Result<(), ApplyError> {
-    let result = store::update(store, &horizons_key(), |bytes| {
+    let result = store::update(store, HORIZONS_KEY, |bytes| {
         let mut horizons = bytes.and_then(Entries::decode).unwrap_or_default();
         horizons.prune(now_secs);
         for entry in folded {
@@ -738,7 +725,7 @@ fn raise_horizons<S: Store + ?Sized>(
 }
 
 fn bump_generation<S: Store + ?Sized>(store: &mut S) -> Result<(), UpdateError> {
-    store::update(store, &generation_key(), |bytes| {
+    store::update(store, GENERATION_KEY, |bytes| {
         let n = bytes
             .and_then(|b| b.get(..8))
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -772,7 +759,7 @@ pub fn first_delivery<S: Store + ?Sized>(
 ) -> Result<bool, UpdateError> {
     let id = digest(IdentifierKind::TokenId, transmitter, event_id);
     let mut first = true;
-    store::update(store, &seen_key(), |bytes| {
+    store::update(store, SEEN_KEY, |bytes| {
         let mut ids: Vec<u8> = bytes
             .and_then(|b| store::decode(FORMAT, b, usize::MAX).ok())
             .filter(|p| p.len() % 16 == 0)
@@ -849,7 +836,7 @@ pub fn stored_bytes<S: Store + ?Sized>(store: &S) -> usize {
 /// sizes (nothing is decoded).
 pub fn size<S: Store + ?Sized>(store: &S) -> (usize, usize) {
     let mut keys: Vec<String> = (0..SHARDS).map(shard_key).collect();
-    keys.push(horizons_key());
+    keys.push(HORIZONS_KEY.to_string());
     let mut entries = 0;
     let mut bytes = 0;
     for key in &keys {
@@ -1121,7 +1108,7 @@ mod tests {
         for i in 0..SEEN_EVENTS + 10 {
             first_delivery(&mut store, "t", &format!("n{i}")).unwrap();
         }
-        let size = store.get(&seen_key()).unwrap().unwrap().bytes.len();
+        let size = store.get(SEEN_KEY).unwrap().unwrap().bytes.len();
         assert_eq!(size, 1 + SEEN_EVENTS * 16);
     }
 
@@ -1154,8 +1141,8 @@ mod tests {
         store
             .set_if_cas(&shard_key(shard), b"\x09garbage", cas)
             .unwrap();
-        let g = store.get(&generation_key()).unwrap().unwrap().cas;
-        store.set_if_cas(&generation_key(), &[0; 8], g).unwrap();
+        let g = store.get(GENERATION_KEY).unwrap().unwrap().cas;
+        store.set_if_cas(GENERATION_KEY, &[0; 8], g).unwrap();
         let mut copy = LocalCopy::default();
         assert_eq!(
             copy.standing(&store, &session("s", "alice", 5)),
