@@ -1,5 +1,6 @@
 //! Who is calling: the compact JWS and strict JSON a token is made of (`jose`), the
-//! issuer's keys (`jwks`), the signature and registered claims (`verify`), where the
+//! issuer's keys (`jwks`), the signature and registered claims (`verify`), DPoP proofs
+//! (`dpop`), a token's confirmation (`cnf`) and the mTLS comparison (`binding`), where the
 //! credential is (`extract`), Envoy jwt_authn's verified payload (`jwt_authn`), the
 //! verified-session cache (`cache`), the session every later stage reads (`session`), the
 //! compiled issuer (`issuer`), and establishing a request's session from all of them
@@ -8,6 +9,8 @@
 pub mod jose;
 pub mod jwks;
 pub mod verify;
+pub mod dpop;
+pub mod binding;
 pub mod extract;
 pub mod jwt_authn;
 pub mod cache;
