@@ -165,3 +165,52 @@ pub fn set_host_env_keys(bootstrap: &mut Value, names: &[String]) {
     }
     assert!(found, "no wasm filter in the bootstrap");
 }
+
+/// Makes the (only) listener's filter chains terminate TLS with `transport_socket`.
+pub fn set_listener_transport_socket(bootstrap: &mut Value, transport_socket: &Value) {
+    let listener = &mut seq_mut(&mut bootstrap["static_resources"]["listeners"])[0];
+    let chains = seq_mut(&mut listener["filter_chains"]);
+    assert!(!chains.is_empty(), "the listener has no filter chain");
+    for chain in chains {
+        chain["transport_socket"] = transport_socket.clone();
+    }
+}
+
+/// Inserts `filters` into the HCM's `http_filters` just before the first wasm filter, in
+/// order (before the router when there is no wasm filter).
+pub fn insert_http_filters_before_wasm(bootstrap: &mut Value, filters: Vec<Value>) {
+    let http_filters = seq_mut(&mut hcm(bootstrap)["http_filters"]);
+    let position = http_filters
+        .iter()
+        .position(|f| f["name"].as_str() == Some(WASM))
+        .or_else(|| {
+            http_filters
+                .iter()
+                .position(|f| f["name"].as_str() == Some("envoy.filters.http.router"))
+        })
+        .expect("no wasm filter and no router in http_filters");
+    for (offset, filter) in filters.into_iter().enumerate() {
+        http_filters.insert(position + offset, filter);
+    }
+}
+
+/// Adds a file access log to the HCM: one JSON object per request, `fields` (name →
+/// Envoy command operator, e.g. `%DOWNSTREAM_PEER_SUBJECT%`), written to `path`.
+pub fn add_json_access_log(bootstrap: &mut Value, path: &Path, fields: &[(String, String)]) {
+    let mut format = serde_yaml::Mapping::new();
+    for (name, operator) in fields {
+        format.insert(Value::String(name.clone()), Value::String(operator.clone()));
+    }
+    let mut log: Value = serde_yaml::from_str(&format!(
+        r#"
+name: envoy.access_loggers.file
+typed_config:
+  "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+  path: "{}"
+"#,
+        path.display()
+    ))
+    .expect("access log YAML");
+    log["typed_config"]["log_format"]["json_format"] = Value::Mapping(format);
+    seq_mut(&mut hcm(bootstrap)["access_log"]).push(log);
+}

@@ -2,8 +2,10 @@
 //! test, in front of the demo IdP and app (or the test's own upstreams).
 
 use crate::bootstrap::{self, Ports};
+use crate::geo::GeoSetup;
 use crate::http::{self, Answer};
 use crate::process::{start_demo, Running, Scratch};
+use crate::tls::{ClientCerts, TlsClient, TlsFailure, TlsMaterial};
 use crate::upstreams::EchoUpstream;
 use crate::{envoy_binary, free_port, release_wasm, repo_root};
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// How long Envoy may take to become ready with every worker's filter configured.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// The JSON access log [`GatewayBuilder::access_log_fields`] asks for, in the scratch dir.
+const ACCESS_LOG: &str = "access.log";
 /// Lines of Envoy's log quoted in a failure message.
 const LOG_TAIL_LINES: usize = 60;
 /// The filter's `on_configure` success line (one per VM), as Envoy logs it.
@@ -58,6 +62,7 @@ pub struct GatewayBuilder {
     extra_args: Vec<String>,
     envoy_env: Vec<(String, String)>,
     demo_args: Vec<String>,
+    access_log: Vec<(String, String)>,
 }
 
 impl GatewayBuilder {
@@ -74,6 +79,7 @@ impl GatewayBuilder {
             extra_args: Vec::new(),
             envoy_env: Vec::new(),
             demo_args: Vec::new(),
+            access_log: Vec::new(),
         }
     }
 
@@ -183,6 +189,41 @@ impl GatewayBuilder {
         self
     }
 
+    /// Makes the listener terminate TLS with `tls`'s server certificate and check client
+    /// certificates against its device CA, required or optional
+    /// ([`TlsMaterial::downstream_transport_socket`]). Talk to it with
+    /// [`Gateway::tls_request`]; the plain [`Gateway::request`] no longer works.
+    pub fn tls_listener(mut self, tls: &TlsMaterial, mode: ClientCerts) -> Self {
+        let socket = tls.downstream_transport_socket(mode);
+        self.edits.push(Box::new(move |b| {
+            bootstrap::set_listener_transport_socket(b, &socket)
+        }));
+        self
+    }
+
+    /// Puts Envoy's geoip filter (and, unless [`GeoSetup::without_strip`], the
+    /// header_mutation filter that removes client-sent `x-geo-*` headers before it) in
+    /// front of the mfa-gate filter: strip, geoip, wasm, router.
+    pub fn geoip(mut self, setup: &GeoSetup) -> Self {
+        let filters = setup.http_filters();
+        self.edits.push(Box::new(move |b| {
+            bootstrap::insert_http_filters_before_wasm(b, filters)
+        }));
+        self
+    }
+
+    /// Adds a JSON access log with these fields (name, command operator such as
+    /// `%DOWNSTREAM_PEER_URI_SAN%` or `%CEL(connection.mtls)%`); read it with
+    /// [`Gateway::access_log`].
+    pub fn access_log_fields(mut self, fields: &[(&str, &str)]) -> Self {
+        self.access_log.extend(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+        );
+        self
+    }
+
     /// Starts the demo IdP and app (`mfa-gate demo` on free ports) and Envoy; waits for
     /// Envoy's `/ready` and for the filter to be configured on every worker. On failure,
     /// panics with the tail of Envoy's log.
@@ -224,6 +265,10 @@ impl GatewayBuilder {
         for edit in self.edits {
             edit(&mut yaml);
         }
+        let access_log_path = scratch.path().join(ACCESS_LOG);
+        if !self.access_log.is_empty() {
+            bootstrap::add_json_access_log(&mut yaml, &access_log_path, &self.access_log);
+        }
         // A listener moved out to a file (LDS) is taken to run the filter.
         let static_listener =
             (yaml["static_resources"]["listeners"].as_sequence()).is_some_and(|l| !l.is_empty());
@@ -259,6 +304,7 @@ impl GatewayBuilder {
             concurrency: self.concurrency,
             demo_printed,
             log_path,
+            access_log_path,
             config_path,
             envoy,
             demo: Some(demo),
@@ -285,6 +331,7 @@ pub struct Gateway {
     pub concurrency: u32,
     demo_printed: serde_json::Value,
     log_path: PathBuf,
+    access_log_path: PathBuf,
     config_path: PathBuf,
     // Declaration order is drop order: Envoy first, then its upstreams, then the files.
     envoy: Running,
@@ -399,6 +446,44 @@ impl Gateway {
     /// Envoy closes without one).
     pub fn raw(&self, bytes: &[u8]) -> Answer {
         http::exchange(self.port, bytes)
+    }
+
+    /// A request through the gateway's TLS listener ([`GatewayBuilder::tls_listener`]) with
+    /// `client` (which presents its client certificate or none); `Err` when the handshake
+    /// fails or Envoy closes the connection without an answer.
+    pub fn tls_request(
+        &self,
+        client: &TlsClient,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Answer, TlsFailure> {
+        client.request(self.port, method, path, headers, body)
+    }
+
+    /// A GET through the TLS listener.
+    pub fn tls_get(
+        &self,
+        client: &TlsClient,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, TlsFailure> {
+        self.tls_request(client, "GET", path, headers, &[])
+    }
+
+    /// The JSON access log's entries so far ([`GatewayBuilder::access_log_fields`]), one per
+    /// finished request or refused connection. Envoy writes it asynchronously: wait with
+    /// [`Gateway::wait_until`] for the count you expect.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.access_log_path).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("access log line is not JSON ({e}): {l}"))
+            })
+            .collect()
     }
 
     /// Counters and gauges from `/stats?format=json`.

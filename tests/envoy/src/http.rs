@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 /// How long a test waits for an answer before failing.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest message head accepted.
 const MAX_HEAD_BYTES: usize = 256 * 1024;
 
@@ -176,40 +176,49 @@ pub fn exchange(port: u16, bytes: &[u8]) -> Answer {
             panic!("cannot send to 127.0.0.1:{port}: {e}");
         }
     }
-    let mut reader = BufReader::new(stream);
+    match read_answer(&mut BufReader::new(stream), bytes.starts_with(b"HEAD ")) {
+        Ok(Some(answer)) => answer,
+        Ok(None) => Answer::default(),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Answer::default(),
+        Err(e) => panic!("reading the answer from 127.0.0.1:{port}: {e}"),
+    }
+}
+
+/// Reads one answer from `reader` (a `100 Continue` is skipped); `None` when the stream
+/// ends before any byte of it. `head_request`: the request was a HEAD (no body follows).
+pub fn read_answer(
+    reader: &mut impl BufRead,
+    head_request: bool,
+) -> std::io::Result<Option<Answer>> {
     loop {
-        let head = match read_head(&mut reader) {
-            Ok(Some(head)) => head,
-            Ok(None) => return Answer::default(),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Answer::default(),
-            Err(e) => panic!("reading the answer from 127.0.0.1:{port}: {e}"),
+        let Some(head) = read_head(reader)? else {
+            return Ok(None);
         };
         let status: u16 = head
             .start_line
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no status line from 127.0.0.1:{port}: {:?}",
-                    head.start_line
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("no status line: {:?}", head.start_line),
                 )
-            });
+            })?;
         if status == 100 {
             continue;
         }
         // An answer to HEAD has a content-length but never a body (RFC 9110 §9.3.2).
-        let body = if status == 204 || status == 304 || bytes.starts_with(b"HEAD ") {
+        let body = if status == 204 || status == 304 || head_request {
             Vec::new()
         } else {
-            read_body(&mut reader, &head, true)
-                .unwrap_or_else(|e| panic!("reading the body from 127.0.0.1:{port}: {e}"))
+            read_body(reader, &head, true)?
         };
-        return Answer {
+        return Ok(Some(Answer {
             status,
             headers: head.headers,
             body,
-        };
+        }));
     }
 }
 

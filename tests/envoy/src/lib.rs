@@ -18,18 +18,29 @@
 mod bootstrap;
 mod demo_cases;
 mod gateway;
+mod geo;
 mod http;
 mod keys;
 mod process;
 mod server;
+mod tls;
 mod upstreams;
 
 pub use demo_cases::DemoCase;
 pub use gateway::{Gateway, GatewayBuilder};
+pub use geo::{
+    geoip_filter, headers as geo_headers, strip_geo_headers_filter, venv_python, ClientAddress,
+    GeoDatabases, GeoNetwork, GeoSetup, GEO_HEADER_PREFIX, TEST_CLIENT_IP_HEADER,
+};
 pub use http::{get as http_get, request as http_request, Answer};
 pub use keys::{demo_claims, jwks_of, now_secs, TestKey, DEMO_AUDIENCE, DEMO_ISSUER};
 pub use process::{cli, Scratch};
+pub use rcgen::DnType;
 pub use server::{Reply, Request};
+pub use tls::{
+    downstream_transport_socket, CertSpec, ClientCerts, Identity, TestCa, TlsClient, TlsFailure,
+    TlsMaterial, SERVER_NAME,
+};
 pub use upstreams::{EchoUpstream, KeyServer};
 
 use std::collections::hash_map::RandomState;
