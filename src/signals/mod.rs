@@ -11,3 +11,4 @@
 pub mod revocation;
 pub mod places;
 pub mod location;
+pub mod sightings;
