@@ -12,3 +12,4 @@ pub mod revocation;
 pub mod places;
 pub mod location;
 pub mod sightings;
+pub mod posture;
