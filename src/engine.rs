@@ -6,14 +6,16 @@
 use crate::config::StoreUnavailable;
 use crate::config::{Config, DEFAULT_CLOCK_SKEW_SECS};
 use crate::metrics::{self, Counters};
+use crate::observe::{gather, BindingRefusal, Gathered};
 use crate::policy::{
     decide, decision_counter, match_route_index, BrowserMode, Decision, Mode, OnInsufficient,
-    RequestFacts, RouteRule, Unmatched, Verdict,
+    RequestFacts, Requirement, RouteRule, Unmatched, Verdict,
 };
 use crate::reason::Reason;
 use crate::record::DecisionRecord;
 use crate::request::{self, RequestView, Unreadable};
 use crate::response::{self, LocalReply, RedirectTarget, StepUpEndpoint};
+use crate::risk::{self, Observed};
 use crate::signals::revocation::{self, Effect, Entry, Lifetime};
 use crate::token::establish::{
     establish, Attempt, NotEstablished, Refusal, RefusalKind, RevocationClaims, Trust,
@@ -24,6 +26,7 @@ use crate::token::session::HeaderList;
 use smallvec::SmallVec;
 use std::rc::Rc;
 
+pub use crate::observe::{SharedSignals, SignalStores};
 pub use crate::schedule::KeysWanted;
 pub use crate::signals::revocation::{SessionKeys, Standing};
 pub use crate::token::establish::{ClaimsInput, KeyLookup, SessionCache};
@@ -98,7 +101,12 @@ pub struct Request<'a> {
     pub may_fetch_keys: bool,
     /// The shared revocation set (read only when revocation is configured).
     pub revocations: &'a dyn RevocationLookup,
+    /// The shared stores of request signals (DPoP proofs seen, sightings).
+    pub signals: &'a dyn SignalStores,
 }
+
+/// The request signals, gathered once per request however many rules its readings match.
+type SignalMemo = std::cell::RefCell<Option<Rc<Gathered>>>;
 
 /// What a gated request was judged to be, before its reply is chosen.
 enum Judged {
@@ -116,6 +124,11 @@ enum Judged {
     Revoked {
         session: Rc<Session>,
         reason: Reason,
+    },
+    /// A bound token whose binding does not hold.
+    Unbound {
+        session: Rc<Session>,
+        refusal: BindingRefusal,
     },
 }
 
@@ -165,12 +178,13 @@ pub fn evaluate(
         return preflight(config, headers, &rules);
     }
     let rule_at = |index: Option<usize>| index.and_then(|i| config.routes.get(i));
-    let mut chosen = evaluate_rule(config, request, keys, cache, rule_at(rules[0]));
+    let memo = SignalMemo::default();
+    let mut chosen = evaluate_rule(config, request, keys, cache, &memo, rule_at(rules[0]));
     for &other in &rules[1..] {
         if matches!(chosen.outcome, Outcome::Need(_)) {
             break;
         }
-        let evaluation = evaluate_rule(config, request, keys, cache, rule_at(other));
+        let evaluation = evaluate_rule(config, request, keys, cache, &memo, rule_at(other));
         let needs_keys = matches!(evaluation.outcome, Outcome::Need(_));
         if needs_keys || strictness(&evaluation) > strictness(&chosen) {
             chosen = evaluation;
@@ -258,6 +272,7 @@ fn evaluate_rule(
     request: &Request<'_>,
     keys: &dyn KeyLookup,
     cache: &mut SessionCache,
+    memo: &SignalMemo,
     rule: Option<&RouteRule>,
 ) -> Evaluation {
     let headers = request.headers;
@@ -268,7 +283,7 @@ fn evaluate_rule(
     };
 
     match rule {
-        Some(r) if r.require.is_none() => {
+        Some(r) if r.is_public() => {
             let mut e = pass(config, headers, Counters::one(metrics::PUBLIC_ALLOWED));
             e.rule = Some(Rc::clone(&r.name));
             return e;
@@ -359,6 +374,26 @@ fn evaluate_rule(
         }
     }
 
+    let gathered = gathered(memo, || {
+        gather(config, headers, &session, request.now_secs, request.signals)
+    });
+    for counter in &gathered.counters {
+        counters.push(counter);
+    }
+    let binding = match gathered.binding {
+        Ok(binding) => binding,
+        Err(refusal) => {
+            counters.push(metrics::BINDING_REFUSED);
+            let judged = Judged::Unbound { session, refusal };
+            return answer(config, headers, rule, judged, record, counters);
+        }
+    };
+    match binding {
+        Some(risk::Binding::Dpop) => counters.push(metrics::BINDING_DPOP),
+        Some(risk::Binding::Certificate) => counters.push(metrics::BINDING_MTLS),
+        None => {}
+    }
+
     let verdict = match rule {
         None => Verdict {
             decision: Decision::Allow,
@@ -367,20 +402,56 @@ fn evaluate_rule(
         Some(rule) => {
             let skew = (config.issuers.get(session.issuer_index))
                 .map_or(DEFAULT_CLOCK_SKEW_SECS, |i| i.verify.clock_skew_secs);
+            // An assurance-level-change event: the session counts as the lowest level.
+            let mut lowered_assurance = None;
             if lowered {
-                // An assurance-level-change event: the session counts as the lowest level.
                 let mut assurance = session.assurance.clone();
                 assurance.level = crate::assurance::Level::None;
-                let mut verdict =
-                    decide(rule, &assurance, session.issued_at, request.now_secs, skew);
+                lowered_assurance = Some(assurance);
+            }
+            let assurance = lowered_assurance.as_ref().unwrap_or(&session.assurance);
+            let mut verdict = match rule.require {
+                Some(_) => decide(rule, assurance, session.issued_at, request.now_secs, skew),
+                None => Verdict {
+                    decision: Decision::Allow,
+                    reasons: Default::default(),
+                },
+            };
+            if let Some(route_risk) = &rule.risk {
+                let observed = Observed {
+                    level: assurance.level,
+                    binding,
+                    posture: gathered.posture,
+                    location: gathered.location.clone(),
+                    auth_age_secs: record.auth_age_secs.or(record.token_age_secs),
+                };
+                let default_profile;
+                let profile = match &config.risk {
+                    Some(r) => &r.profile,
+                    None => {
+                        default_profile = risk::Profile::default();
+                        &default_profile
+                    }
+                };
+                let score = risk::score(profile, &observed);
+                let reached = risk::judge(&score, &route_risk.thresholds);
+                counters.push(metrics::RISK_SCORED);
+                for c in &score.contributions {
+                    if let Some(name) = metrics::RISK_SIGNAL_COUNTERS.get(c.signal as usize) {
+                        counters.push(name);
+                    }
+                }
+                let mut json = String::with_capacity(256);
+                risk::write_json(&mut json, &score, reached);
+                record.risk = Some(json);
+                judge_risk(&mut verdict, &score, reached, route_risk, assurance.level);
+            }
+            if lowered {
                 verdict
                     .reasons
                     .insert(0, Reason::Refused("assurance_lowered"));
-                verdict
-            } else {
-                let assurance = &session.assurance;
-                decide(rule, assurance, session.issued_at, request.now_secs, skew)
             }
+            verdict
         }
     };
     let mut revocations = Vec::new();
@@ -392,6 +463,80 @@ fn evaluate_rule(
     let mut evaluation = answer(config, headers, rule, judged, record, counters);
     evaluation.revocations = revocations;
     evaluation
+}
+
+/// The request's signals: gathered by `run` the first time, then shared.
+fn gathered(memo: &SignalMemo, run: impl FnOnce() -> Gathered) -> Rc<Gathered> {
+    if let Ok(mut slot) = memo.try_borrow_mut() {
+        if let Some(done) = slot.as_ref() {
+            return Rc::clone(done);
+        }
+        let done = Rc::new(run());
+        *slot = Some(Rc::clone(&done));
+        return done;
+    }
+    Rc::new(run())
+}
+
+/// Folds the risk score into the level verdict: the stricter decision wins, and the score's
+/// reason says why. A step-up the session's level already meets cannot lower the score, so
+/// it becomes a deny instead of a sign-in loop.
+fn judge_risk(
+    verdict: &mut Verdict,
+    score: &risk::Score,
+    reached: Option<(Decision, i32)>,
+    route_risk: &crate::policy::RouteRisk,
+    level: crate::assurance::Level,
+) {
+    let Some((mut decision, threshold)) = reached else {
+        let lowest = [
+            route_risk.thresholds.step_up_at,
+            route_risk.thresholds.deny_at,
+            route_risk.thresholds.revoke_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        verdict.reasons.push(Reason::RiskScoreBelow {
+            score: score.total,
+            threshold: lowest,
+        });
+        return;
+    };
+    let mut reasons: crate::reason::Reasons = smallvec::smallvec![Reason::RiskScore {
+        score: score.total,
+        threshold
+    }];
+    if decision == Decision::StepUp && level >= route_risk.step_up.level {
+        decision = Decision::Deny;
+        reasons.push(Reason::StepUpCannotHelp);
+    }
+    if rank(decision) >= rank(verdict.decision) {
+        // The score decides: its reasons come first (a deny's reply names the first).
+        reasons.extend(verdict.reasons.drain(..));
+        verdict.reasons = reasons;
+        verdict.decision = decision;
+    } else {
+        verdict.reasons.extend(reasons);
+    }
+}
+
+/// How strict a decision is.
+fn rank(decision: Decision) -> u8 {
+    match decision {
+        Decision::Allow => 0,
+        Decision::StepUp => 1,
+        Decision::Deny => 2,
+        Decision::Revoke => 3,
+    }
+}
+
+/// What a step-up on `rule` asks for: its requirement, else its risk gate's.
+fn step_up_requirement(rule: Option<&RouteRule>) -> Option<&Requirement> {
+    let rule = rule?;
+    rule.require
+        .as_ref()
+        .or(rule.risk.as_ref().map(|r| &r.step_up))
 }
 
 /// The entry a rule's `revoke` records for `session`: its `sid`, else its `jti`, else its
@@ -437,6 +582,14 @@ fn trust(config: &Config) -> Trust<'_> {
             opaque: r.opaque_claim.as_deref(),
             idp_user: &r.idp_user_claims,
         }),
+        posture_claim: (config.risk.as_ref())
+            .and_then(|r| r.posture.as_ref())
+            .and_then(|p| {
+                p.sources.iter().find_map(|s| match s {
+                    crate::config::PostureSourceConfig::Claim(name) => Some(name.as_str()),
+                    _ => None,
+                })
+            }),
     }
 }
 
@@ -500,6 +653,15 @@ fn answer(
             record.reasons = smallvec::smallvec![reason];
             (Decision::Deny, Some(reply), Some(session))
         }
+        Judged::Unbound { session, refusal } => {
+            let reply = if refusal.dpop {
+                response::dpop_refused(&config.realm, refusal.proof, refusal.description)
+            } else {
+                response::invalid_token(&config.realm, refusal.description)
+            };
+            record.reasons = smallvec::smallvec![Reason::Refused(refusal.code)];
+            (Decision::Deny, Some(reply), Some(session))
+        }
     };
     counters.push(decision_counter(decision, mode));
     // Per-reason counters explain refusals; an allow is already counted by its decision.
@@ -546,7 +708,7 @@ fn refusal_reply(
     let realm = &config.realm;
     let reply = match refusal {
         RefusalKind::Missing => {
-            let requirement = rule.and_then(|r| r.require.as_ref());
+            let requirement = step_up_requirement(rule);
             if let (true, Some(step_up), Some(req)) = (
                 wants_browser_answer(rule, headers),
                 first_step_up(config),
@@ -598,7 +760,7 @@ fn revoked_reply(
 ) -> LocalReply {
     let mut reply = match (wants_browser_answer(rule, headers), first_step_up(config)) {
         (true, Some(step_up)) => {
-            let requirement = rule.and_then(|r| r.require.as_ref());
+            let requirement = step_up_requirement(rule);
             let acr_values = requirement.map_or("", |q| q.acr_values.as_str());
             redirect(
                 step_up,
@@ -665,7 +827,7 @@ fn step_up_reply(
     issuer: Option<&IssuerConfig>,
     headers: &dyn RequestView,
 ) -> LocalReply {
-    let Some(req) = &rule.require else {
+    let Some(req) = step_up_requirement(Some(rule)) else {
         return response::denied("policy_deny");
     };
     if rule.on_insufficient == OnInsufficient::Deny {

@@ -161,6 +161,8 @@ mod tests {
             expires_at: 1,
             revocation: None,
             idp_user: user.map(str::to_string),
+            binding: Ok(None),
+            posture_claim: None,
         };
         Session::new(facts, &UpstreamHeaders::default())
     }

@@ -116,6 +116,14 @@ pub fn json_str(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// Appends a signed integer in decimal.
+pub fn push_i32(out: &mut String, value: i32) {
+    if value < 0 {
+        out.push('-');
+    }
+    push_u64(out, u64::from(value.unsigned_abs()));
+}
+
 /// Appends a decimal number.
 pub fn push_u64(out: &mut String, n: u64) {
     // Statuses, stream ids and ages are mostly under 1000: digit by digit, no buffer.

@@ -73,8 +73,40 @@ pub const REVOCATION_ENTRIES: &str = "mfa_gate.revocation.entries";
 /// Gauge: bytes the revocation set keeps in shared data.
 pub const REVOCATION_STORED_BYTES: &str = "mfa_gate.revocation.stored_bytes";
 
-/// Every fixed counter name, defined at start so they show at 0.
-pub const FIXED_COUNTERS: [&str; 31] = [
+/// Requests whose DPoP-bound token came with a valid, fresh proof of its key.
+pub const BINDING_DPOP: &str = "mfa_gate.binding.dpop";
+/// Requests whose certificate-bound token came on a connection with its certificate.
+pub const BINDING_MTLS: &str = "mfa_gate.binding.mtls";
+/// Requests refused because a token's binding did not hold (or a proof was bad).
+pub const BINDING_REFUSED: &str = "mfa_gate.binding.refused";
+/// DPoP `jti`s dropped from the full replay store before their window ended.
+pub const DPOP_REPLAY_EVICTED: &str = "mfa_gate.binding.dpop_replay_evicted";
+/// DPoP proofs refused because the replay store could not be read or written.
+pub const DPOP_REPLAY_UNAVAILABLE: &str = "mfa_gate.binding.dpop_replay_unavailable";
+/// Sightings that could not be read or recorded (the request is scored without history).
+pub const LOCATION_STORE_ERROR: &str = "mfa_gate.location.store_error";
+/// Requests judged on a risk score.
+pub const RISK_SCORED: &str = "mfa_gate.risk.scored";
+/// Per signal (in `risk::Signal::ALL` order): requests the signal contributed to.
+pub const RISK_SIGNAL_COUNTERS: [&str; 13] = [
+    "mfa_gate.risk.signal.assurance",
+    "mfa_gate.risk.signal.device_bound",
+    "mfa_gate.risk.signal.device_unbound",
+    "mfa_gate.risk.signal.posture_managed",
+    "mfa_gate.risk.signal.posture_compliant",
+    "mfa_gate.risk.signal.posture_unmanaged",
+    "mfa_gate.risk.signal.posture_unknown",
+    "mfa_gate.risk.signal.new_country",
+    "mfa_gate.risk.signal.first_sighting",
+    "mfa_gate.risk.signal.anonymous_network",
+    "mfa_gate.risk.signal.impossible_travel",
+    "mfa_gate.risk.signal.location_unknown",
+    "mfa_gate.risk.signal.stale_authentication",
+];
+
+/// Every fixed counter name, defined at start so they show at 0 (the per-signal counters
+/// of [`RISK_SIGNAL_COUNTERS`] too).
+pub const FIXED_COUNTERS: [&str; 38] = [
     DECISION_ALLOW,
     DECISION_STEP_UP,
     DECISION_DENY,
@@ -106,6 +138,13 @@ pub const FIXED_COUNTERS: [&str; 31] = [
     IDP_SESSION_ENDED,
     IDP_SESSION_FAILURE,
     IDP_SESSION_GAVE_UP,
+    BINDING_DPOP,
+    BINDING_MTLS,
+    BINDING_REFUSED,
+    DPOP_REPLAY_EVICTED,
+    DPOP_REPLAY_UNAVAILABLE,
+    LOCATION_STORE_ERROR,
+    RISK_SCORED,
 ];
 
 /// The counters one evaluation bumps, in order: mfa-gate's fixed names held inline (no

@@ -133,7 +133,7 @@ pub struct RouteRule {
     pub name_json: std::rc::Rc<str>,
     /// Which requests the rule applies to.
     pub matcher: RouteMatch,
-    /// None = the route is public (no token needed).
+    /// The level (and age) required; `None` with no `risk` either: the route is public.
     pub require: Option<Requirement>,
     /// Enforce or report only.
     pub mode: Mode,
@@ -141,6 +141,15 @@ pub struct RouteRule {
     pub on_insufficient: OnInsufficient,
     /// How a step-up reaches the client.
     pub browser: BrowserMode,
+    /// The risk score's thresholds, when the rule is judged on its score too.
+    pub risk: Option<RouteRisk>,
+}
+
+impl RouteRule {
+    /// Whether the rule needs no session at all.
+    pub fn is_public(&self) -> bool {
+        self.require.is_none() && self.risk.is_none()
+    }
 }
 
 /// The facts of a request that rules match on.
@@ -229,6 +238,36 @@ pub fn host_matches(pattern: &str, host: &[u8]) -> bool {
         }
         None => host.eq_ignore_ascii_case(pattern.as_bytes()),
     }
+}
+
+/// Scores at which a route steps up, denies or revokes (each optional; the strictest
+/// reached wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Thresholds {
+    /// At or above: step up to phishing-resistant authentication.
+    pub step_up_at: Option<i32>,
+    /// At or above: 403.
+    pub deny_at: Option<i32>,
+    /// At or above: revoke the session (needs the revocation section).
+    pub revoke_at: Option<i32>,
+}
+
+/// The default thresholds: step up at 50, deny at 100, no revoke (configure `revoke_at`
+/// with a revocation section to end sessions on the score).
+pub const DEFAULT_THRESHOLDS: Thresholds = Thresholds {
+    step_up_at: Some(50),
+    deny_at: Some(100),
+    revoke_at: None,
+};
+
+/// A rule's risk gate: the thresholds its score is judged against, and what a step-up asks
+/// for (the rule's own requirement, else phishing-resistant authentication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRisk {
+    /// Score thresholds.
+    pub thresholds: Thresholds,
+    /// The level (and `acr_values`, `max_age`) a risk step-up asks for.
+    pub step_up: Requirement,
 }
 
 /// The decision for a request.
@@ -391,6 +430,7 @@ mod tests {
             mode: Mode::Enforce,
             on_insufficient: on,
             browser: BrowserMode::Auto,
+            risk: None,
         }
     }
 

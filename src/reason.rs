@@ -5,7 +5,7 @@
 //! data, so it can name a counter.
 
 use crate::assurance::{with_level_names, Level};
-use crate::json::{json_str, push_u64};
+use crate::json::{json_str, push_i32, push_u64};
 use crate::metrics::reason_counter;
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -49,6 +49,13 @@ pub enum Reason {
     MalformedCredential(&'static str),
     /// Refused before any policy applied: `missing_token`, `expired`, `unknown_issuer`, ...
     Refused(&'static str),
+    /// The risk score reached a threshold (points).
+    RiskScore { score: i32, threshold: i32 },
+    /// The risk score is below every threshold (the lowest one, when any is set).
+    RiskScoreBelow { score: i32, threshold: Option<i32> },
+    /// A risk step-up for a session already at the level a step-up asks for: denied, since
+    /// signing in again cannot lower the score.
+    StepUpCannotHelp,
 }
 
 impl Reason {
@@ -71,6 +78,9 @@ impl Reason {
             Reason::Unknown(_) => "unknown",
             Reason::MalformedCredential(_) => "malformed_credential",
             Reason::Refused(code) => code,
+            Reason::RiskScore { .. } => "risk_score",
+            Reason::RiskScoreBelow { .. } => "risk_score_ok",
+            Reason::StepUpCannotHelp => "step_up_cannot_help",
         }
     }
 
@@ -109,6 +119,20 @@ impl Reason {
             Reason::InvalidHost(kind) => {
                 out.push_str("invalid_host:");
                 out.push_str(kind);
+            }
+            Reason::RiskScore { score, threshold } => {
+                out.push_str("risk_score:");
+                push_i32(out, *score);
+                out.push_str(">=");
+                push_i32(out, *threshold);
+            }
+            Reason::RiskScoreBelow { score, threshold } => {
+                out.push_str("risk_score_ok:");
+                push_i32(out, *score);
+                if let Some(threshold) = threshold {
+                    out.push('<');
+                    push_i32(out, *threshold);
+                }
             }
             other => out.push_str(other.code()),
         }

@@ -44,6 +44,8 @@ pub struct DecisionRecord {
     pub auth_age_secs: Option<u64>,
     /// The revocation entry that covers the session, when one does.
     pub revocation: Option<Hit>,
+    /// The risk score as JSON (`{"score":…,"signals":[…]}`), on rules judged on it.
+    pub risk: Option<String>,
 }
 
 impl DecisionRecord {
@@ -152,6 +154,10 @@ impl DecisionRecord {
             push_u64(out, hit.revoked_before);
             out.push('}');
         }
+        if let Some(risk) = &self.risk {
+            out.push_str(",\"risk\":");
+            out.push_str(risk);
+        }
         out.push('}');
     }
 }
@@ -234,6 +240,8 @@ mod tests {
                     expires_at: 1,
                     revocation: None,
                     idp_user: None,
+                    binding: Ok(None),
+                    posture_claim: None,
                 },
                 &crate::token::session::UpstreamHeaders::default(),
             ))),

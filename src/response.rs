@@ -294,6 +294,37 @@ pub fn invalid_token(realm: &str, description: &str) -> LocalReply {
     )
 }
 
+/// The algorithms a DPoP proof may be signed with, as `algs` advertises them (RFC 9449 §7.1).
+pub const DPOP_ALGS: &str = "ES256 ES384 EdDSA RS256 PS256";
+
+/// 401 for a DPoP-bound token (or a `DPoP` request) whose binding does not hold, with the
+/// `DPoP` scheme's challenge (RFC 9449 §7.1): `error="invalid_dpop_proof"` when the proof is
+/// at fault, `error="invalid_token"` otherwise.
+pub fn dpop_refused(realm: &str, proof_at_fault: bool, description: &str) -> LocalReply {
+    let error = if proof_at_fault {
+        "invalid_dpop_proof"
+    } else {
+        "invalid_token"
+    };
+    let params = [
+        ("realm", realm),
+        ("error", error),
+        ("error_description", description),
+        ("algs", DPOP_ALGS),
+    ];
+    let (name, value) = www_authenticate(&params);
+    let value = format!("DPoP {}", value.strip_prefix("Bearer ").unwrap_or(&value));
+    reply(
+        401,
+        vec![(name, value)],
+        serde_json::json!({
+            "error": error,
+            "error_description": header_text(description),
+        }),
+        "mfa_gate_dpop_refused",
+    )
+}
+
 /// 403 for a token whose audience is not accepted, as Envoy jwt_authn answers:
 /// `error="invalid_token"`, description "Audiences in Jwt are not allowed".
 pub fn audience_mismatch(realm: &str) -> LocalReply {

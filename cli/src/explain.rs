@@ -12,9 +12,11 @@ use mfa_gate::config::Config;
 use mfa_gate::engine::{self, ClaimsInput, Evaluation, Need, Outcome, SessionCache};
 use mfa_gate::extract::TokenSource;
 use mfa_gate::jwks::KeySet;
+use mfa_gate::signals::location::{Coordinates, CoordinatesSource, Place};
 use mfa_gate::signals::revocation::{
     self, Effect, Entry, IdentifierKind, Lifetime, LocalCopy, Source,
 };
+use mfa_gate::signals::{places, sightings};
 use mfa_gate::store::MemoryStore;
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -34,6 +36,68 @@ struct Options {
     revoked: Option<String>,
     now: Option<u64>,
     json: bool,
+    /// Envoy connection properties (the mTLS client certificate), by path.
+    properties: Vec<(&'static [&'static str], Vec<u8>)>,
+    /// Earlier sightings of the subject: (country, coordinates, seconds ago).
+    last_seen: Vec<(String, Option<(f64, f64)>, u64)>,
+}
+
+const DIGEST_PROPERTY: [&str; 2] = ["connection", "sha256_peer_certificate_digest"];
+const MTLS_PROPERTY: [&str; 2] = ["connection", "mtls"];
+const URI_SAN_PROPERTY: [&str; 2] = ["connection", "uri_san_peer_certificate"];
+const DNS_SAN_PROPERTY: [&str; 2] = ["connection", "dns_san_peer_certificate"];
+const SUBJECT_PROPERTY: [&str; 2] = ["connection", "subject_peer_certificate"];
+
+/// `--last-seen COUNTRY[,LAT,LON],SECONDS_AGO`: an earlier sighting of the subject.
+fn parse_last_seen(text: &str) -> CliResult<(String, Option<(f64, f64)>, u64)> {
+    let bad = || {
+        CliError::new(format!(
+            "--last-seen \"{text}\": expected COUNTRY,SECONDS_AGO or COUNTRY,LAT,LON,SECONDS_AGO (e.g. FR,48.86,2.35,3600)"
+        ))
+    };
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let (country, coordinates, ago) = match parts.as_slice() {
+        [country, ago] => (*country, None, *ago),
+        [country, lat, lon, ago] => {
+            let lat: f64 = lat.parse().map_err(|_| bad())?;
+            let lon: f64 = lon.parse().map_err(|_| bad())?;
+            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                return Err(bad());
+            }
+            (*country, Some((lat, lon)), *ago)
+        }
+        _ => return Err(bad()),
+    };
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(bad());
+    }
+    let ago: u64 = ago.parse().map_err(|_| bad())?;
+    Ok((country.to_ascii_uppercase(), coordinates, ago))
+}
+
+/// The request as the engine reads it: headers, and the connection properties given.
+struct ExplainedRequest {
+    headers: Vec<(String, Vec<u8>)>,
+    properties: Vec<(&'static [&'static str], Vec<u8>)>,
+}
+
+impl mfa_gate::request::RequestHeaders for ExplainedRequest {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.header(name)
+    }
+
+    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
+        self.headers.each_header(visit);
+    }
+}
+
+impl mfa_gate::request::RequestView for ExplainedRequest {
+    fn property(&self, path: &[&str]) -> Option<std::borrow::Cow<'_, [u8]>> {
+        (self.properties.iter())
+            .rev()
+            .find(|(p, _)| *p == path)
+            .map(|(_, v)| std::borrow::Cow::Borrowed(v.as_slice()))
+    }
 }
 
 /// The options, or None when help was asked for.
@@ -63,6 +127,27 @@ fn parse_options(parser: &mut lexopt::Parser) -> CliResult<Option<Options>> {
             lexopt::Arg::Long("jwks") => o.jwks = Some(value(parser)?),
             lexopt::Arg::Long("revoked") => o.revoked = Some(value(parser)?),
             lexopt::Arg::Long("now") => o.now = Some(number(parser, "--now")?),
+            lexopt::Arg::Long("client-cert-digest") => {
+                let digest = value(parser)?;
+                o.properties.push((&DIGEST_PROPERTY, digest.into_bytes()));
+                o.properties.push((&MTLS_PROPERTY, b"true".to_vec()));
+            }
+            lexopt::Arg::Long("client-cert-uri-san") => {
+                o.properties
+                    .push((&URI_SAN_PROPERTY, value(parser)?.into_bytes()));
+                o.properties.push((&MTLS_PROPERTY, b"true".to_vec()));
+            }
+            lexopt::Arg::Long("client-cert-dns-san") => {
+                o.properties
+                    .push((&DNS_SAN_PROPERTY, value(parser)?.into_bytes()));
+                o.properties.push((&MTLS_PROPERTY, b"true".to_vec()));
+            }
+            lexopt::Arg::Long("client-cert-subject") => {
+                o.properties
+                    .push((&SUBJECT_PROPERTY, value(parser)?.into_bytes()));
+                o.properties.push((&MTLS_PROPERTY, b"true".to_vec()));
+            }
+            lexopt::Arg::Long("last-seen") => o.last_seen.push(parse_last_seen(&value(parser)?)?),
             lexopt::Arg::Long("json") => o.json = true,
             arg if usage::is_help(&arg) => return Ok(None),
             other => return Err(other.unexpected().into()),
@@ -183,6 +268,13 @@ pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
             .map(|(k, v)| (k.clone(), v.clone().into_bytes())),
     );
 
+    // Who the request is about, for seeding --last-seen (read unverified; the engine
+    // verifies as the filter does).
+    let claims_seen = match (&o.token, &o.claims) {
+        (Some(token), None) => Some(decode_unverified(token)?),
+        (None, Some(file)) => Some(read_claims(file)?),
+        _ => None,
+    };
     // Where the claims come from, and how much is checked.
     let (claims_for_input, verification): (Option<Claims>, &str) = match (&o.token, &o.claims) {
         (Some(_), Some(_)) => return Err(CliError::new("give --token or --claims, not both")),
@@ -231,12 +323,18 @@ pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
         Some(listed) => listed,
         None => &engine::NothingRevoked,
     };
+    let signals = engine::SharedSignals::new(sightings_store(&config, &o, &claims_seen, now)?);
+    let explained = ExplainedRequest {
+        headers,
+        properties: o.properties.clone(),
+    };
     let request = engine::Request {
-        headers: &headers,
+        headers: &explained,
         claims: claims_input,
         now_secs: now,
         may_fetch_keys: false,
         revocations,
+        signals: &signals,
     };
     let mut cache = SessionCache::new(0);
     let evaluation = engine::evaluate(&config, &request, &keys, &mut cache);
@@ -349,6 +447,67 @@ fn revoked_store(config: &Config, file: &str, now: u64) -> CliResult<ListedRevoc
     })
 }
 
+/// The sightings store, seeded with the `--last-seen` sightings of the request's subject
+/// (its `iss` and `sub`, read unverified from the token or claims given).
+fn sightings_store(
+    config: &Config,
+    o: &Options,
+    claims: &Option<Claims>,
+    now: u64,
+) -> CliResult<MemoryStore> {
+    let mut store = MemoryStore::default();
+    if o.last_seen.is_empty() {
+        return Ok(store);
+    }
+    let Some(location) = config.risk.as_ref().and_then(|r| r.location.as_ref()) else {
+        return Err(CliError::new(
+            "--last-seen needs a configuration with a risk.location section",
+        ));
+    };
+    let claim = |name: &str| {
+        claims
+            .as_ref()
+            .and_then(|c| c.get(name)?.as_str().map(str::to_string))
+    };
+    let (Some(iss), Some(sub)) = (claim("iss"), claim("sub")) else {
+        return Err(CliError::new(
+            "--last-seen needs a --token or --claims with iss and sub (whose sightings they are)",
+        ));
+    };
+    let subject = mfa_gate::observe::subject_digest(&iss, &sub);
+    let mut seen = o.last_seen.clone();
+    // Oldest first, as they happened.
+    seen.sort_by(|a, b| b.2.cmp(&a.2));
+    for (country, coordinates, ago) in seen {
+        let code = [country.as_bytes()[0], country.as_bytes()[1]];
+        if !places::is_country(code) {
+            return Err(CliError::new(format!(
+                "--last-seen: {country} is not an ISO 3166-1 country code"
+            )));
+        }
+        let point = coordinates.and_then(|(lat, lon)| Coordinates::new(lat, lon));
+        let place = Place {
+            country: Some(code),
+            coordinates: point.or_else(|| places::country_point(code)),
+            coordinates_source: Some(if point.is_some() {
+                CoordinatesSource::Header
+            } else {
+                CoordinatesSource::CountryTable
+            }),
+            ..Place::default()
+        };
+        sightings::observe(
+            &mut store,
+            subject,
+            &place,
+            now.saturating_sub(ago),
+            &location.sightings,
+        )
+        .map_err(|e| CliError::new(format!("--last-seen: {e}")))?;
+    }
+    Ok(store)
+}
+
 /// Puts the token where the configuration's first token source looks for it.
 fn place_token(config: &Config, token: &str, headers: &mut Vec<(String, Vec<u8>)>) {
     match config.token_sources.first() {
@@ -456,6 +615,9 @@ fn report(
                 Effect::LowerAssurance => "lower_assurance",
             },
         })),
+        "risk": record
+            .and_then(|r| r.risk.as_deref())
+            .and_then(|json| serde_json::from_str::<Value>(json).ok()),
         "answer": answer,
         "counters": evaluation.counters,
     })
@@ -521,6 +683,31 @@ fn print_table(report: &Value) {
                 text(&hit["revoked_before"])
             ),
         );
+    }
+    if let Value::Object(risk) = &report["risk"] {
+        let threshold = match (&risk.get("threshold"), &risk.get("threshold_points")) {
+            (Some(Value::String(t)), Some(at)) => format!(" (reached {t} at {at})"),
+            _ => " (below every threshold)".to_string(),
+        };
+        row("risk score", format!("{}{threshold}", text(&risk["score"])));
+        if let Some(Value::Array(signals)) = risk.get("signals") {
+            for s in signals {
+                let note = if s["report_only"] == Value::Bool(true) {
+                    "  (report only: not counted)"
+                } else {
+                    ""
+                };
+                row(
+                    "",
+                    format!(
+                        "{:>+5}  {:<22} {}{note}",
+                        s["points"].as_i64().unwrap_or(0),
+                        text(&s["signal"]),
+                        text(&s["value"])
+                    ),
+                );
+            }
+        }
     }
     let answer = &report["answer"];
     match &answer["status"] {

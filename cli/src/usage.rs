@@ -39,7 +39,9 @@ pub const EXPLAIN: Usage = Usage {
     synopsis: "\
 explain --config CONFIG (--token TOKEN | --claims FILE) --method M --path P
                  [--host H] [--header 'Name: value']... [--jwks FILE] [--revoked FILE]
-                 [--now UNIX] [--json]",
+                 [--client-cert-digest HEX] [--client-cert-uri-san URI]
+                 [--client-cert-dns-san NAME] [--client-cert-subject DN]
+                 [--last-seen COUNTRY[,LAT,LON],SECONDS_AGO]... [--now UNIX] [--json]",
     summary: "\
 The decision the filter makes for this request: methods and level found, the rule
 matched, each reason, and the answer sent.",
@@ -55,6 +57,14 @@ matched, each reason, and the answer sent.",
                         \"session\" (sid), \"subject\" (sub), \"email\", \"opaque\",
                         \"token\" (jti); optional \"before\": UNIX (default now), \"effect\":
                         \"revoke\" | \"lower_assurance\"}
+--client-cert-digest HEX  the mTLS client certificate's SHA-256 (hex), as Envoy's
+                        connection.sha256_peer_certificate_digest gives it
+--client-cert-uri-san, --client-cert-dns-san, --client-cert-subject
+                        the client certificate's SANs and subject (device posture)
+--last-seen SIGHTING    an earlier sighting of the token's subject (repeatable): e.g.
+                        AT,48.21,16.37,600 (Vienna ten minutes ago) or FR,86400
+                        Geo headers (x-geo-country, ...), a DPoP proof (--header
+                        'DPoP: ...') and posture headers go in --header.
 --now UNIX              the clock, in seconds since 1970 (default: now)
 --json                  print the explanation as one JSON object",
     lists_algorithms: false,

@@ -821,6 +821,7 @@ fn decision_records_are_pinned() {
             now_secs: NOW,
             may_fetch_keys: *may_fetch_keys,
             revocations: &mfa_gate::engine::NothingRevoked,
+            signals: &mfa_gate::engine::SharedSignals::new(mfa_gate::store::MemoryStore::default()),
         };
         let evaluation = engine::evaluate(&config, &request, &keys, &mut cache);
         out.push_str(&format!("== {name}\n{}", describe(&evaluation)));
@@ -905,6 +906,7 @@ fn decision_records_are_pinned() {
             now_secs: NOW,
             may_fetch_keys: false,
             revocations: &mfa_gate::engine::NothingRevoked,
+            signals: &mfa_gate::engine::SharedSignals::new(mfa_gate::store::MemoryStore::default()),
         };
         let evaluation = engine::evaluate(config, &request, &key_sets(config), &mut cache);
         out.push_str(&format!("== {name}\n{}", describe(&evaluation)));

@@ -9,6 +9,7 @@ mod error;
 mod issuer;
 mod raw;
 mod revocation;
+mod risk;
 mod route;
 mod shape;
 #[cfg(test)]
@@ -22,6 +23,7 @@ use error::{check_header_name, one, parse_choice, push, quote, MODES};
 use issuer::compile_issuer;
 use raw::{RawConfig, RawIssuer, RawPaths, RawTokenSource, RawUpstreamHeaders};
 use revocation::compile_revocation;
+use risk::{compile_binding, compile_risk};
 use route::compile_route;
 
 pub use crate::response::StepUpEndpoint;
@@ -31,6 +33,9 @@ pub use error::{ConfigError, ConfigErrors};
 pub use revocation::{
     BackchannelLogout, IdpApi, IdpSessions, Poll, PushEndpoint, RevocationConfig, StoreUnavailable,
     Transmitter,
+};
+pub use risk::{
+    BindingConfig, DpopConfig, LocationConfig, PostureConfig, PostureSourceConfig, RiskConfig,
 };
 pub use route::default_acr_values;
 
@@ -85,6 +90,10 @@ pub struct Config {
     pub host_rules: bool,
     /// Revocation (the shared set, transmitters, back-channel logout), when configured.
     pub revocation: Option<RevocationConfig>,
+    /// How bound tokens are checked (always: a token with `cnf` is held to it).
+    pub binding: BindingConfig,
+    /// The risk score's table, thresholds and signal sources, when configured.
+    pub risk: Option<RiskConfig>,
 }
 
 /// Reading Envoy jwt_authn's verified payload (`payload_in_metadata`).
@@ -191,10 +200,15 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
     let issuers = compile_issuers(raw.issuers, max_token_bytes, claims_from_metadata, errors);
     let token_sources = compile_token_sources(raw.token_sources, errors);
 
+    let binding = compile_binding(raw.binding, errors);
+    let risk = compile_risk(raw.risk, errors);
+    let thresholds = risk
+        .as_ref()
+        .map_or(crate::policy::DEFAULT_THRESHOLDS, |r| r.thresholds);
     let mut routes = Vec::with_capacity(raw.routes.len());
     for (i, route) in raw.routes.into_iter().enumerate() {
         let path = format!("routes[{i}]");
-        if let Some(r) = compile_route(route, i, &path, mode, errors) {
+        if let Some(r) = compile_route(route, i, &path, mode, thresholds, errors) {
             routes.push(r);
         }
     }
@@ -226,6 +240,18 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
                 "\"revoke\" needs a revocation section (where the revocation is kept)",
             );
         }
+        let scored = routes.iter().position(|r| {
+            r.risk
+                .as_ref()
+                .is_some_and(|k| k.thresholds.revoke_at.is_some())
+        });
+        if let Some(i) = scored {
+            push(
+                errors,
+                format!("routes[{i}].risk.revoke_at"),
+                "a revoke threshold needs a revocation section (where the revocation is kept)",
+            );
+        }
     }
 
     Config {
@@ -242,6 +268,8 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         paths,
         host_rules,
         revocation,
+        binding,
+        risk,
     }
 }
 

@@ -32,6 +32,116 @@ pub(super) struct RawConfig {
     pub(super) paths: Option<RawPaths>,
     #[serde(default)]
     pub(super) revocation: Option<RawRevocation>,
+    #[serde(default)]
+    pub(super) binding: Option<RawBinding>,
+    #[serde(default)]
+    pub(super) risk: Option<RawRisk>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBinding {
+    #[serde(default)]
+    pub(super) dpop: Option<RawDpop>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDpop {
+    #[serde(default)]
+    pub(super) max_age_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) clock_skew_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) replay_capacity: Option<usize>,
+    #[serde(default)]
+    pub(super) origins: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawThresholds {
+    #[serde(default)]
+    pub(super) step_up_at: Option<i32>,
+    #[serde(default)]
+    pub(super) deny_at: Option<i32>,
+    #[serde(default)]
+    pub(super) revoke_at: Option<i32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRisk {
+    #[serde(default)]
+    pub(super) points: Option<RawPoints>,
+    #[serde(default)]
+    pub(super) report_only: Vec<String>,
+    #[serde(default)]
+    pub(super) stale_authentication_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) thresholds: Option<RawThresholds>,
+    #[serde(default)]
+    pub(super) posture: Option<RawPosture>,
+    #[serde(default)]
+    pub(super) location: Option<RawLocation>,
+}
+
+/// Points per signal: the level table, then one field per signal (by its name; the shape
+/// check has already refused unknown names: serde cannot deny them beside `flatten`).
+#[derive(Debug, Deserialize)]
+pub(super) struct RawPoints {
+    #[serde(default)]
+    pub(super) level: BTreeMap<String, i32>,
+    #[serde(flatten)]
+    pub(super) signals: BTreeMap<String, i32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPosture {
+    pub(super) sources: Vec<RawPostureSource>,
+    #[serde(default)]
+    pub(super) values: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPostureSource {
+    #[serde(default)]
+    pub(super) claim: Option<String>,
+    #[serde(default)]
+    pub(super) header: Option<String>,
+    #[serde(default)]
+    pub(super) certificate: Option<RawCertificatePosture>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCertificatePosture {
+    #[serde(default)]
+    pub(super) uri_san_prefixes: Vec<String>,
+    #[serde(default)]
+    pub(super) dns_san_suffixes: Vec<String>,
+    #[serde(default)]
+    pub(super) subject_contains: Vec<String>,
+    pub(super) posture: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLocation {
+    #[serde(default)]
+    pub(super) headers: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) max_speed_kmh: Option<u64>,
+    #[serde(default)]
+    pub(super) min_distance_km: Option<u64>,
+    #[serde(default)]
+    pub(super) refresh_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) known_countries_days: Option<u64>,
+    #[serde(default)]
+    pub(super) capacity: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +245,8 @@ pub(super) struct RawRoute {
     pub(super) browser: Option<String>,
     #[serde(default)]
     pub(super) mode: Option<String>,
+    #[serde(default)]
+    pub(super) risk: Option<RawThresholds>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,8 +3,11 @@
 
 use super::error::{parse_choice, parse_level, push, quote, ConfigError, MODES};
 use super::raw::{RawMatch, RawRequire, RawRoute};
+use super::risk::compile_thresholds;
 use crate::assurance::Level;
-use crate::policy::{BrowserMode, Mode, OnInsufficient, Requirement, RouteMatch, RouteRule};
+use crate::policy::{
+    BrowserMode, Mode, OnInsufficient, Requirement, RouteMatch, RouteRisk, RouteRule, Thresholds,
+};
 
 /// One rule, or `None` (with its errors pushed) when it does not compile.
 pub(super) fn compile_route(
@@ -12,12 +15,22 @@ pub(super) fn compile_route(
     index: usize,
     path: &str,
     global_mode: Mode,
+    thresholds: Thresholds,
     errors: &mut Vec<ConfigError>,
 ) -> Option<RouteRule> {
     let before = errors.len();
     let name = raw.name.unwrap_or_else(|| format!("route_{index}"));
     let matcher = compile_match(raw.matcher, path, errors);
     let require = compile_require(raw.require, path, errors);
+    // A risk step-up asks for what the rule requires, else phishing-resistant sign-in.
+    let risk = raw.risk.map(|r| RouteRisk {
+        thresholds: compile_thresholds(Some(r), thresholds),
+        step_up: require.clone().unwrap_or_else(|| Requirement {
+            level: Level::PhishingResistant,
+            max_auth_age_secs: None,
+            acr_values: default_acr_values(Level::PhishingResistant).to_string(),
+        }),
+    });
 
     let on_insufficient = parse_choice(
         raw.on_insufficient.as_deref(),
@@ -59,6 +72,7 @@ pub(super) fn compile_route(
         mode,
         on_insufficient,
         browser,
+        risk,
     })
 }
 

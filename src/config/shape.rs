@@ -10,6 +10,8 @@ pub enum Shape {
     Str,
     Bool,
     UInt,
+    /// An integer, possibly negative.
+    Int,
     /// Anything (checked later, e.g. an inline JWKS).
     Any,
     List(&'static Shape),
@@ -81,7 +83,83 @@ const ROUTE: Shape = Shape::Obj(&[
     ("on_insufficient", Shape::Str, false),
     ("browser", Shape::Str, false),
     ("mode", Shape::Str, false),
+    ("risk", THRESHOLDS, false),
 ]);
+
+const THRESHOLDS: Shape = Shape::Obj(&[
+    ("step_up_at", Shape::Int, false),
+    ("deny_at", Shape::Int, false),
+    ("revoke_at", Shape::Int, false),
+]);
+
+const POINTS: Shape = Shape::Obj(&[
+    ("level", Shape::Map(&Shape::Int), false),
+    ("device_bound", Shape::Int, false),
+    ("device_unbound", Shape::Int, false),
+    ("posture_managed", Shape::Int, false),
+    ("posture_compliant", Shape::Int, false),
+    ("posture_unmanaged", Shape::Int, false),
+    ("posture_unknown", Shape::Int, false),
+    ("new_country", Shape::Int, false),
+    ("first_sighting", Shape::Int, false),
+    ("anonymous_network", Shape::Int, false),
+    ("impossible_travel", Shape::Int, false),
+    ("location_unknown", Shape::Int, false),
+    ("stale_authentication", Shape::Int, false),
+]);
+
+const POSTURE_SOURCE: Shape = Shape::Obj(&[
+    ("claim", Shape::Str, false),
+    ("header", Shape::Str, false),
+    (
+        "certificate",
+        Shape::Obj(&[
+            ("uri_san_prefixes", STR_LIST, false),
+            ("dns_san_suffixes", STR_LIST, false),
+            ("subject_contains", STR_LIST, false),
+            ("posture", Shape::Str, true),
+        ]),
+        false,
+    ),
+]);
+
+const RISK: Shape = Shape::Obj(&[
+    ("points", POINTS, false),
+    ("report_only", STR_LIST, false),
+    ("stale_authentication_secs", Shape::UInt, false),
+    ("thresholds", THRESHOLDS, false),
+    (
+        "posture",
+        Shape::Obj(&[
+            ("sources", Shape::List(&POSTURE_SOURCE), true),
+            ("values", STR_MAP, false),
+        ]),
+        false,
+    ),
+    (
+        "location",
+        Shape::Obj(&[
+            ("headers", Shape::Any, false),
+            ("max_speed_kmh", Shape::UInt, false),
+            ("min_distance_km", Shape::UInt, false),
+            ("refresh_secs", Shape::UInt, false),
+            ("known_countries_days", Shape::UInt, false),
+            ("capacity", Shape::UInt, false),
+        ]),
+        false,
+    ),
+]);
+
+const BINDING: Shape = Shape::Obj(&[(
+    "dpop",
+    Shape::Obj(&[
+        ("max_age_secs", Shape::UInt, false),
+        ("clock_skew_secs", Shape::UInt, false),
+        ("replay_capacity", Shape::UInt, false),
+        ("origins", STR_LIST, false),
+    ]),
+    false,
+)]);
 
 const TRANSMITTER: Shape = Shape::Obj(&[
     ("name", Shape::Str, true),
@@ -175,6 +253,8 @@ pub static ROOT: Shape = Shape::Obj(&[
         false,
     ),
     ("revocation", REVOCATION, false),
+    ("binding", BINDING, false),
+    ("risk", RISK, false),
 ]);
 
 fn kind(value: &Value) -> &'static str {
@@ -209,7 +289,8 @@ pub fn check(value: &Value, shape: &Shape, path: &str, errors: &mut Vec<ConfigEr
         Shape::Str if !value.is_string() => mismatch("a string", errors),
         Shape::Bool if !value.is_boolean() => mismatch("a boolean", errors),
         Shape::UInt if !value.is_u64() => mismatch("a non-negative integer", errors),
-        Shape::Str | Shape::Bool | Shape::UInt => {}
+        Shape::Int if !value.is_i64() => mismatch("an integer", errors),
+        Shape::Str | Shape::Bool | Shape::UInt | Shape::Int => {}
         Shape::List(item) => match value.as_array() {
             None => mismatch("an array", errors),
             Some(items) => {

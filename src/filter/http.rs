@@ -77,6 +77,7 @@ impl GateHttp {
             now_secs: now,
             may_fetch_keys,
             revocations,
+            signals: &state.signals,
         };
         engine::evaluate(&state.config, &request, &state.keys, &mut state.cache)
     }

@@ -3,8 +3,10 @@
 
 use super::metrics::Metrics;
 use super::revocation_state::RevocationState;
+use super::shared_data::HostStore;
 use crate::config::Config;
 use crate::engine::SessionCache;
+use crate::observe::SharedSignals;
 use crate::schedule::KeySchedule;
 use crate::token::jwks::KeySet;
 use std::cell::RefCell;
@@ -27,6 +29,9 @@ pub struct VmState {
     pub metrics: Metrics,
     /// The decision-record line, reused so logging a record does not allocate.
     pub log_line: String,
+    /// The request signals' shared stores (DPoP proofs seen, sightings), with this VM's
+    /// decoded copy of the sightings.
+    pub signals: SharedSignals<HostStore>,
 }
 
 /// Shared handle.
@@ -52,6 +57,7 @@ impl VmState {
             revocation: None,
             metrics: Metrics::default(),
             log_line: String::with_capacity(512),
+            signals: SharedSignals::new(HostStore),
         }
     }
 }

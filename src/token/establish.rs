@@ -74,6 +74,8 @@ pub struct Trust<'a> {
     /// When revocation is on: the claims email and opaque subjects are matched through
     /// (each session's revocation digests are worked out once, with it).
     pub revocation_claims: Option<RevocationClaims<'a>>,
+    /// The claim a device's posture is read from, when one is configured.
+    pub posture_claim: Option<&'a str>,
 }
 
 /// The claims a session's email and opaque revocation identifiers are read from.
@@ -400,9 +402,17 @@ fn new_session(
     let idp_user = (trust.revocation_claims)
         .and_then(|names| names.idp_user.get(index).cloned().flatten())
         .and_then(|claim| string_claim(claims, &claim));
+    let posture_claim = trust
+        .posture_claim
+        .and_then(|name| claims.get(name))
+        .and_then(|v| v.as_str())
+        .filter(|v| v.len() <= 64)
+        .map(str::to_string);
     let facts = SessionFacts {
         revocation,
         idp_user,
+        binding: crate::token::binding::confirmation(claims),
+        posture_claim,
         issuer_index: index,
         issuer: issuer.verify.issuer.clone(),
         subject: string_claim(claims, "sub"),

@@ -6,7 +6,8 @@ use crate::request::RequestView;
 /// A place a token can be carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
-    /// `Authorization: Bearer <token>` (scheme case-insensitive).
+    /// `Authorization: Bearer <token>` or `Authorization: DPoP <token>` (scheme
+    /// case-insensitive).
     AuthorizationBearer,
     /// A request header (lower-case name) whose whole value is the token.
     Header(String),
@@ -177,15 +178,48 @@ fn is_token_char(b: u8) -> bool {
     TOKEN_CHARS[b as usize]
 }
 
-/// The credential after a `Bearer` scheme (case-insensitive), trimmed; None for other schemes.
+/// The credential after a `Bearer` or `DPoP` scheme (case-insensitive), trimmed; None for
+/// other schemes. Which of the two it was is [`authorization_scheme`]'s answer: a
+/// DPoP-bound token must come with the `DPoP` scheme and its proof (RFC 9449 §7.1).
 fn bearer_credential(value: &[u8]) -> Option<&[u8]> {
+    match split_scheme(value) {
+        (Some(_), rest) => Some(rest),
+        (None, _) => None,
+    }
+}
+
+/// The scheme of an `Authorization` value, when it is `Bearer` or `DPoP`, and what follows it.
+fn split_scheme(value: &[u8]) -> (Option<AuthorizationScheme>, &[u8]) {
     let value = trim(value);
     let scheme_end = value
         .iter()
         .position(|&b| b == b' ' || b == b'\t')
         .unwrap_or(value.len());
     let (scheme, rest) = value.split_at(scheme_end);
-    scheme.eq_ignore_ascii_case(b"bearer").then(|| trim(rest))
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Some(AuthorizationScheme::Bearer)
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        Some(AuthorizationScheme::Dpop)
+    } else {
+        None
+    };
+    (scheme, trim(rest))
+}
+
+/// The token-carrying schemes of `Authorization`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationScheme {
+    /// RFC 6750.
+    Bearer,
+    /// RFC 9449: the token is bound to the key of the `DPoP` proof header.
+    Dpop,
+}
+
+/// The scheme of the request's (first) `Authorization` header, when it carries a token.
+pub fn authorization_scheme(headers: &dyn RequestView) -> Option<AuthorizationScheme> {
+    headers
+        .header("authorization")
+        .and_then(|v| split_scheme(v).0)
 }
 
 /// The value of cookie `name` (the first one), trimmed and unquoted.

@@ -5,6 +5,7 @@
 use crate::assurance::{Assurance, Level};
 use crate::json::{json_str, json_str_array};
 use crate::signals::revocation::SessionKeys;
+use crate::token::binding::Confirmation;
 use std::rc::Rc;
 
 /// Headers set on the upstream request, (name, value): shared, since a session's are the
@@ -32,6 +33,11 @@ pub struct SessionFacts {
     pub revocation: Option<SessionKeys>,
     /// The user's id at the IdP (when the gate ends its sessions there).
     pub idp_user: Option<String>,
+    /// What the token is bound to (`cnf`): `None` unbound; `Err` a malformed `cnf`, which
+    /// is refused (never read as unbound).
+    pub binding: Result<Option<Confirmation>, &'static str>,
+    /// The posture claim's value, when a posture claim is configured.
+    pub posture_claim: Option<String>,
 }
 
 /// A session whose token (or jwt_authn payload) was verified: its facts (read through
@@ -190,6 +196,8 @@ mod tests {
             expires_at: 10,
             revocation: None,
             idp_user: None,
+            binding: Ok(None),
+            posture_claim: None,
         };
         let names = UpstreamHeaders {
             subject: Some("x-sub".into()),

@@ -180,6 +180,9 @@ fn uncached_verification(c: &mut Criterion) {
                     now_secs: NOW,
                     may_fetch_keys: false,
                     revocations: &mfa_gate::engine::NothingRevoked,
+                    signals: &mfa_gate::engine::SharedSignals::new(
+                        mfa_gate::store::MemoryStore::default(),
+                    ),
                 };
                 let e = engine::evaluate(&parsed, &request, &keys, &mut cache);
                 assert!(matches!(e.outcome, engine::Outcome::Continue { .. }));

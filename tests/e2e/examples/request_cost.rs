@@ -71,6 +71,9 @@ fn main() {
                 now_secs: NOW,
                 may_fetch_keys: false,
                 revocations: &mfa_gate::engine::NothingRevoked,
+                signals: &mfa_gate::engine::SharedSignals::new(
+                    mfa_gate::store::MemoryStore::default(),
+                ),
             };
             let e = mfa_gate::engine::evaluate(&config, &request, &keys, &mut cache);
             if let Some(record) = &e.record {
