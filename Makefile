@@ -7,7 +7,7 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup wasm-target envoy build wasm dist fixtures native test lint fmt bench bench-revocation run oci clean
+.PHONY: all setup wasm-target envoy build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk run oci clean
 
 all: build
 
@@ -85,6 +85,11 @@ bench: setup dist native
 ## pushed into real Envoy (shared-data size, RSS); writes its section of BENCHMARKS.md.
 bench-revocation: setup wasm native
 	./scripts/bench-revocation.sh
+
+## bench-risk: what the request signals stage (binding, posture, location, score) costs per
+## cache-hit request (callgrind), written into BENCHMARKS.md
+bench-risk: setup wasm
+	./scripts/bench-risk.sh
 
 ## run: the demo — real Envoy on envoy/envoy.yaml with the filter inline, demo IdP and app
 run: setup wasm native

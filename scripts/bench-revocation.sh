@@ -63,15 +63,5 @@ subject; `max_entries` 100,000 by default):
 """)
 PY
 )
-python3 - "$MARKER" "$section" <<'PY'
-import sys
-marker, section = sys.argv[1], sys.argv[2]
-try:
-    text = open("BENCHMARKS.md").read()
-except OSError:
-    text = "# Benchmarks\n"
-at = text.find(marker)
-head = text if at < 0 else text[:at]
-open("BENCHMARKS.md", "w").write(head.rstrip() + "\n\n" + marker + "\n" + section.rstrip() + "\n")
-PY
+python3 scripts/lib/bench_section.py "$MARKER" "$section"
 echo "bench-revocation: BENCHMARKS.md updated" >&2

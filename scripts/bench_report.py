@@ -219,8 +219,9 @@ def main():
     print("\n".join(out).rstrip())
 
 
-# Sections other scripts write (scripts/bench-revocation.sh): kept from the current file.
-KEPT_MARKER = "<!-- written by scripts/bench-revocation.sh -->"
+# Sections other scripts write (scripts/bench-revocation.sh, scripts/bench-risk.sh), each
+# after its own marker: kept from the current file, from the first marker on.
+KEPT_MARKER = "<!-- written by scripts/"
 
 
 def kept_sections():

@@ -26,6 +26,11 @@ for built in "$WASM:make wasm" "$CLI:make native"; do
 done
 ENVOY=$(./scripts/install-envoy.sh)
 
+# The geoip filter's demo databases (envoy/envoy.yaml names them): four documentation
+# networks, from envoy/demo-geoip.json. install-envoy.sh put mmdb-writer into .venv.
+mkdir -p target/demo-geoip
+.venv/bin/python scripts/make-test-geoip.py envoy/demo-geoip.json target/demo-geoip
+
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in $PROXY_PORT $IDP_PORT $APP_PORT; do
   if port_busy "$port"; then

@@ -632,7 +632,10 @@ fn answer(
             let reply = match (rule, verdict.decision) {
                 (None, _) | (_, Decision::Allow) => None,
                 (Some(rule), Decision::StepUp) => {
-                    Some(step_up_reply(config, rule, issuer, headers))
+                    // A step-up the score decided asks for what the risk gate asks for.
+                    let by_score =
+                        matches!(verdict.reasons.first(), Some(Reason::RiskScore { .. }));
+                    Some(step_up_reply(config, rule, issuer, headers, by_score))
                 }
                 (Some(_), Decision::Deny) => Some(response::denied(
                     &(verdict.reasons.first())
@@ -826,8 +829,12 @@ fn step_up_reply(
     rule: &RouteRule,
     issuer: Option<&IssuerConfig>,
     headers: &dyn RequestView,
+    by_score: bool,
 ) -> LocalReply {
-    let Some(req) = step_up_requirement(Some(rule)) else {
+    let by_score = by_score
+        .then(|| rule.risk.as_ref().map(|r| &r.step_up))
+        .flatten();
+    let Some(req) = by_score.or(step_up_requirement(Some(rule))) else {
         return response::denied("policy_deny");
     };
     if rule.on_insufficient == OnInsufficient::Deny {

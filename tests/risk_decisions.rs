@@ -140,7 +140,12 @@ fn signals(e: &Evaluation) -> Vec<(String, i64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["signal"].as_str().unwrap().to_string(), s["points"].as_i64().unwrap()))
+        .map(|s| {
+            (
+                s["signal"].as_str().unwrap().to_string(),
+                s["points"].as_i64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -193,7 +198,10 @@ fn a_push_user_from_the_usual_place_passes_then_a_new_country_steps_up() {
     assert_eq!(decision(&stepped), Decision::StepUp, "{}", record(&stepped));
     assert_eq!(status(&stepped), 401);
     let challenge = header(&stepped, "www-authenticate").unwrap();
-    assert!(challenge.contains("insufficient_user_authentication"), "{challenge}");
+    assert!(
+        challenge.contains("insufficient_user_authentication"),
+        "{challenge}"
+    );
     assert!(challenge.contains("acr_values=\"phr\""), "{challenge}");
     let r = record(&stepped);
     assert_eq!(r["risk"]["score"], 55);
@@ -233,7 +241,11 @@ fn impossible_travel_revokes_when_a_revoke_threshold_is_set() {
         travel["value"].as_str().unwrap().starts_with("AT->JP:"),
         "{travel}"
     );
-    assert_eq!(tokyo.revocations.len(), 1, "the session is put in the revocation set");
+    assert_eq!(
+        tokyo.revocations.len(),
+        1,
+        "the session is put in the revocation set"
+    );
 }
 
 #[test]
@@ -244,7 +256,11 @@ fn a_passkey_user_from_a_new_country_is_allowed_but_tor_is_not() {
         status(&gate.eval(&request("/api/x", &from("AT", "Vienna")), &kim, NOW)),
         200
     );
-    let new_country = gate.eval(&request("/api/x", &from("SK", "Bratislava")), &kim, NOW + 60);
+    let new_country = gate.eval(
+        &request("/api/x", &from("SK", "Bratislava")),
+        &kim,
+        NOW + 60,
+    );
     assert_eq!(status(&new_country), 200, "{}", record(&new_country));
     assert_eq!(record(&new_country)["risk"]["score"], 25);
 
@@ -255,7 +271,12 @@ fn a_passkey_user_from_a_new_country_is_allowed_but_tor_is_not() {
     let mut gate = Gate::new(config(json!({})));
     gate.eval(&request("/api/x", &from("AT", "Vienna")), &kim, NOW);
     let through_tor = gate.eval(&request("/api/x", &tor), &kim, NOW + 60);
-    assert_eq!(decision(&through_tor), Decision::Deny, "{}", record(&through_tor));
+    assert_eq!(
+        decision(&through_tor),
+        Decision::Deny,
+        "{}",
+        record(&through_tor)
+    );
     assert_eq!(status(&through_tor), 403);
     let r = record(&through_tor);
     assert_eq!(r["risk"]["score"], 55);
@@ -287,11 +308,15 @@ fn posture_from_a_trusted_header_and_the_level_rule_both_count() {
     let e = gate.eval(&request("/admin/x", &managed), &pat, NOW + 2);
     assert_eq!(decision(&e), Decision::StepUp);
     let reasons = record(&e)["reasons"].clone();
-    assert!(reasons.as_array().unwrap().iter().any(|r| r
-        .as_str()
+    assert!(reasons
+        .as_array()
         .unwrap()
-        .starts_with("level_below_required")));
-    assert!(reasons.as_array().unwrap().contains(&json!("risk_score_ok:20<50")));
+        .iter()
+        .any(|r| r.as_str().unwrap().starts_with("level_below_required")));
+    assert!(reasons
+        .as_array()
+        .unwrap()
+        .contains(&json!("risk_score_ok:20<50")));
 }
 
 #[test]
@@ -301,7 +326,11 @@ fn report_only_signals_are_recorded_but_not_enforced() {
     })));
     let pat = claims("pat", &["pwd", "okta_verify"], json!({}));
     gate.eval(&request("/api/x", &from("AT", "Vienna")), &pat, NOW);
-    let e = gate.eval(&request("/api/x", &from("SK", "Bratislava")), &pat, NOW + 60);
+    let e = gate.eval(
+        &request("/api/x", &from("SK", "Bratislava")),
+        &pat,
+        NOW + 60,
+    );
     assert_eq!(status(&e), 200, "{}", record(&e));
     let r = record(&e);
     assert_eq!(r["risk"]["score"], 30);
@@ -347,7 +376,11 @@ fn a_bound_token_is_never_taken_as_a_bearer_token() {
     // A certificate-bound token: the connection's certificate must be the one named.
     let digest_hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
     let x5t = "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg";
-    let cert_bound = claims("pat", &["pwd", "okta_verify"], json!({"cnf": {"x5t#S256": x5t}}));
+    let cert_bound = claims(
+        "pat",
+        &["pwd", "okta_verify"],
+        json!({"cnf": {"x5t#S256": x5t}}),
+    );
     let mut on_tls = request("/api/x", &from("AT", "Vienna"));
     let e = gate.eval(&on_tls, &cert_bound, NOW);
     assert_eq!(record(&e)["reasons"][0], "certificate_binding_missing");
@@ -373,8 +406,13 @@ fn a_bound_token_is_never_taken_as_a_bearer_token() {
 #[test]
 fn risk_configuration_errors_name_the_field() {
     let typo = json!({"risk": {"points": {"new_contry": 5}}});
-    let errors = config::parse(typo.to_string().as_bytes()).unwrap_err().to_string();
-    assert!(errors.contains("risk.points: unknown field `new_contry`"), "{errors}");
+    let errors = config::parse(typo.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("risk.points: unknown field `new_contry`"),
+        "{errors}"
+    );
     let bad = json!({
         "issuers": [{"issuer": ISSUER, "audiences": ["api"],
                      "hmac_secret_base64": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}],
@@ -383,7 +421,9 @@ fn risk_configuration_errors_name_the_field() {
                  "location": {"headers": "maxmind", "max_speed_kmh": 5}},
         "binding": {"dpop": {"origins": ["https://gw.example/path"]}}
     });
-    let errors = config::parse(bad.to_string().as_bytes()).unwrap_err().to_string();
+    let errors = config::parse(bad.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
     for expected in [
         "risk.report_only[0]: unknown signal \"nope\"",
         "risk.location.headers: unknown preset \"maxmind\"",

@@ -88,8 +88,30 @@ fn check(hcm: &Value, listener: &str, found: &mut Vec<String>) {
         .into_iter()
         .flatten())
     .filter(|f| f.pointer("/typed_config/@type").and_then(Value::as_str) == Some(WASM_FILTER_TYPE));
+    let filters: Vec<&Value> = (hcm.get("http_filters").and_then(Value::as_array))
+        .into_iter()
+        .flatten()
+        .collect();
     for filter in wasm_filters {
         let config = filter.pointer("/typed_config/config");
+        if let Some(prefix) = config.and_then(geoip_header_prefix) {
+            let at = filters.iter().position(|f| std::ptr::eq(*f, filter));
+            let before = &filters[..at.unwrap_or(0)];
+            let geoip = before
+                .iter()
+                .position(|f| f.get("name").and_then(Value::as_str) == Some(GEOIP_FILTER));
+            match geoip {
+                None => warn(
+                    "no geoip filter before mfa-gate",
+                    "risk.location reads the geoip filter's headers, but no envoy.filters.http.geoip runs before the wasm filter: every request has no location, or a client's own x-geo-* headers (put the geoip filter, and a header_mutation filter removing those headers, before it)",
+                ),
+                Some(g) if !before[..g].iter().any(|f| removes_prefix(f, &prefix)) => warn(
+                    "geo headers are not stripped before the geoip filter",
+                    &format!("the geoip filter leaves a client's own {prefix}* header in place when its lookup finds nothing: a client could claim any country (put an envoy.filters.http.header_mutation filter removing the {prefix} prefix before it, as envoy/envoy.yaml does)"),
+                ),
+                Some(_) => {}
+            }
+        }
         let allowed = config
             .and_then(|c| c.get("allow_on_headers_stop_iteration"))
             .and_then(Value::as_bool)
@@ -111,6 +133,32 @@ fn check(hcm: &Value, listener: &str, found: &mut Vec<String>) {
             "WSGI, Rack, CGI and PHP read x_mfa_gate_level as X-Mfa-Gate-Level (set common_http_protocol_options.headers_with_underscores_action: REJECT_REQUEST)",
         );
     }
+}
+
+const GEOIP_FILTER: &str = "envoy.filters.http.geoip";
+
+/// The prefix of the geo headers a plugin configuration reads from Envoy's geoip filter
+/// (`risk.location.headers` "geoip", the default): `x-geo-`.
+fn geoip_header_prefix(config: &Value) -> Option<String> {
+    let text = config.pointer("/configuration/value")?.as_str()?;
+    let plugin: Value = serde_json::from_str(text).ok()?;
+    let location = plugin.pointer("/risk/location")?;
+    match location.get("headers") {
+        None => Some("x-geo-".into()),
+        Some(Value::String(preset)) if preset == "geoip" => Some("x-geo-".into()),
+        _ => None,
+    }
+}
+
+/// Whether `filter` is a header_mutation filter that removes every request header starting
+/// with `prefix` (or a shorter prefix of it).
+fn removes_prefix(filter: &Value, prefix: &str) -> bool {
+    let mutations = filter.pointer("/typed_config/mutations/request_mutations");
+    (mutations.and_then(Value::as_array).into_iter().flatten()).any(|m| {
+        m.pointer("/remove_on_match/key_matcher/prefix")
+            .and_then(Value::as_str)
+            .is_some_and(|p| !p.is_empty() && prefix.starts_with(&p.to_ascii_lowercase()))
+    })
 }
 
 /// Whether a wasm filter's plugin configuration (a StringValue's JSON) has a push or
@@ -189,6 +237,36 @@ mod tests {
         other["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
             ["typed_config"]["http_filters"] = json!([{"name": "envoy.filters.http.router"}]);
         assert_eq!(warnings(&other), Vec::<String>::new());
+    }
+
+    #[test]
+    fn location_needs_the_geoip_filter_and_the_strip_before_it() {
+        let plugin = json!({"risk": {"location": {"headers": "geoip"}}}).to_string();
+        let wasm = json!({"name": "envoy.filters.http.wasm", "typed_config": {
+            "@type": WASM_FILTER_TYPE,
+            "config": {"configuration": {"value": plugin}}}});
+        let geoip = json!({"name": "envoy.filters.http.geoip", "typed_config": {}});
+        let strip = json!({"name": "envoy.filters.http.header_mutation", "typed_config": {
+            "mutations": {"request_mutations": [{"remove_on_match": {"key_matcher": {"prefix": "x-geo-"}}}]}}});
+        let doc = |filters: Vec<Value>| bootstrap(json!({"http_filters": filters}));
+        let named = |filters: Vec<Value>, what: &str| {
+            warnings(&doc(filters)).iter().any(|w| w.contains(what))
+        };
+        assert!(named(vec![wasm.clone()], "no geoip filter before mfa-gate"));
+        assert!(named(
+            vec![wasm.clone(), geoip.clone()],
+            "no geoip filter before mfa-gate"
+        ));
+        assert!(named(
+            vec![geoip.clone(), wasm.clone()],
+            "geo headers are not stripped"
+        ));
+        assert!(named(
+            vec![geoip.clone(), strip.clone(), wasm.clone()],
+            "geo headers are not stripped"
+        ));
+        let safe = vec![strip, geoip, wasm];
+        assert!(!named(safe.clone(), "geoip"), "{:?}", warnings(&doc(safe)));
     }
 
     #[test]

@@ -22,14 +22,19 @@ pub(super) fn compile_route(
     let name = raw.name.unwrap_or_else(|| format!("route_{index}"));
     let matcher = compile_match(raw.matcher, path, errors);
     let require = compile_require(raw.require, path, errors);
-    // A risk step-up asks for what the rule requires, else phishing-resistant sign-in.
+    // A risk step-up asks for phishing-resistant sign-in, or for what the rule requires
+    // when that is stronger still (a weaker requirement is already met, so asking for it
+    // again could not lower the score).
     let risk = raw.risk.map(|r| RouteRisk {
         thresholds: compile_thresholds(Some(r), thresholds),
-        step_up: require.clone().unwrap_or_else(|| Requirement {
-            level: Level::PhishingResistant,
-            max_auth_age_secs: None,
-            acr_values: default_acr_values(Level::PhishingResistant).to_string(),
-        }),
+        step_up: match &require {
+            Some(q) if q.level >= Level::PhishingResistant => q.clone(),
+            _ => Requirement {
+                level: Level::PhishingResistant,
+                max_auth_age_secs: require.as_ref().and_then(|q| q.max_auth_age_secs),
+                acr_values: default_acr_values(Level::PhishingResistant).to_string(),
+            },
+        },
     });
 
     let on_insufficient = parse_choice(

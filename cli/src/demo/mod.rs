@@ -105,9 +105,19 @@ impl IdentityProvider {
 
     /// Signs `user` in: a new session, and its token.
     fn mint(&self, user: &DemoUser) -> CliResult<String> {
+        self.mint_bound(user, None)
+    }
+
+    /// Signs `user` in with a token bound to the DPoP key whose RFC 7638 thumbprint is
+    /// `jkt` (`cnf.jkt`, RFC 9449 §6.1), or unbound.
+    fn mint_bound(&self, user: &DemoUser, jkt: Option<&str>) -> CliResult<String> {
         let now = keys::now_secs();
         let sid = security_event::random_id();
-        let token = self.key.sign(&self.claims(user, now, &sid))?;
+        let mut claims = self.claims(user, now, &sid);
+        if let Some(jkt) = jkt {
+            claims.insert("cnf".into(), json!({ "jkt": jkt }));
+        }
+        let token = self.key.sign(&claims)?;
         self.sessions.start(user.id, &sid, now);
         Ok(token)
     }
@@ -163,8 +173,19 @@ impl IdentityProvider {
             return DemoResponse::json(200, &json!(list));
         }
         if let Some(id) = path.strip_prefix("/token/") {
+            // `?dpop_jkt=THUMBPRINT`: a token bound to that DPoP key (43 base64url chars).
+            let jkt = request.param("dpop_jkt");
+            if let Some(jkt) = jkt {
+                let base64url = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+                if jkt.len() != 43 || !jkt.bytes().all(base64url) {
+                    return DemoResponse::text(
+                        400,
+                        "dpop_jkt: expected a JWK SHA-256 thumbprint (43 base64url characters)\n",
+                    );
+                }
+            }
             return match USERS.iter().find(|u| u.id == id) {
-                Some(user) => match self.mint(user) {
+                Some(user) => match self.mint_bound(user, jkt) {
                     Ok(token) => DemoResponse::text(200, token),
                     Err(e) => DemoResponse::text(500, format!("cannot mint: {e}\n")),
                 },
@@ -389,6 +410,7 @@ fn print_banner(idp: &IdentityProvider, cases: &[DemoCase]) {
         p.idp
     );
     print_revocation(idp);
+    print_risk(idp);
     println!();
     println!("Ctrl-C stops the demo.");
 }
@@ -427,6 +449,43 @@ fn print_revocation(idp: &IdentityProvider) {
     println!("         itself, which then ends it at the IdP (Okta-shaped DELETE) too");
     println!("  curl -si -H \"Authorization: Bearer $T\" {gateway}/api/profile");
     println!("      -> 401 \"session revoked\"");
+}
+
+/// A DPoP key thumbprint for the demo's bound token (any key's: the point is that the
+/// token comes without a proof).
+pub const DEMO_DPOP_JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+
+/// The risk walk-through: one push user from the usual place, a new country, then
+/// impossible travel; a passkey user from a new country; a DPoP-bound token without its
+/// proof. X-Forwarded-For stands for the address the load balancer in front saw.
+fn print_risk(idp: &IdentityProvider) {
+    let p = idp.ports;
+    let gateway = format!("http://127.0.0.1:{}", p.proxy);
+    let token = |user: &str| format!("http://127.0.0.1:{}/token/{user}", p.idp);
+    let from = |address: &str, var: &str| {
+        format!("curl -si -H \"Authorization: Bearer ${var}\" -H 'X-Forwarded-For: {address}' {gateway}/api/profile")
+    };
+    println!();
+    println!("Risk (envoy/envoy.yaml runs Envoy's geoip filter on the demo databases of");
+    println!("envoy/demo-geoip.json; X-Forwarded-For is the address the load balancer saw):");
+    println!("  T=$(curl -s {})", token("push"));
+    println!("  {}", from("198.51.100.7", "T"));
+    println!("      -> 200: push (30 points), first sighting, in Vienna AT: score 30 < 50");
+    println!("  {}", from("198.51.100.200", "T"));
+    println!("      -> 401 step-up (acr_values=\"phr\"): a new country, Bratislava SK, 55 km away: 30 + 25 = 55 >= 50");
+    println!("  {}", from("203.0.113.7", "T"));
+    println!("      -> 401 \"session revoked\": Tokyo seconds after Bratislava is impossible travel: 30 + 25 + 100 >= 100");
+    println!("  P=$(curl -s {})", token("passkey"));
+    println!("  {}", from("198.51.100.7", "P"));
+    println!("  {}", from("198.51.100.200", "P"));
+    println!("      -> 200 both: a passkey (0 points) from a new country scores 25");
+    println!(
+        "  D=$(curl -s '{}?dpop_jkt={DEMO_DPOP_JKT}')",
+        token("push")
+    );
+    println!("  curl -si -H \"Authorization: Bearer $D\" {gateway}/api/profile");
+    println!("      -> 401 WWW-Authenticate: DPoP error=\"invalid_token\": a DPoP-bound token without its proof");
+    println!("  (Sightings are remembered: run the walk-through on a fresh `make run`.)");
 }
 
 /// Runs the demo IdP and app until Ctrl-C / SIGTERM. With `print_json`, prints the cases

@@ -2,10 +2,14 @@
 //! `valgrind --tool=callgrind` (deterministic where wall-clock timing is not): the
 //! difference between two N gives the cost of one request. Used by scripts/bench.sh.
 //!
-//!     request_cost <noop|noop_jwt_authn|public|cache_hit|cache_hit_revocation|jwt_authn> <N>
+//!     request_cost <noop|noop_jwt_authn|noop_signals|public|cache_hit|cache_hit_revocation|
+//!                   cache_hit_signals|jwt_authn> <N>
 //!
 //! `cache_hit_revocation` is `cache_hit` with a revocation section: the shared revocation
 //! set is checked on every request (one shared-data read while it is unchanged).
+//! `cache_hit_signals` is `cache_hit` on a rule judged on its risk score with every request
+//! signal on: the binding check, posture (a certificate rule, then a trusted header), location
+//! from geoip headers against the subject's sightings in shared data, and the score.
 //!
 //! `noop` sends the bearer request of `cache_hit` through the no-op filter; `noop_jwt_authn`
 //! sends the jwt_authn request (payload in dynamic metadata) through it: each filter case is
@@ -83,6 +87,17 @@ fn main() {
         }
         return;
     }
+    let signals_config = {
+        let mut config = gate_config.clone();
+        config["routes"][0]["risk"] = json!({});
+        config["risk"] = json!({
+            "posture": {"sources": [
+                {"certificate": {"uri_san_prefixes": ["spiffe://devices.example/"], "posture": "managed"}},
+                {"header": "x-device-posture"}]},
+            "location": {"headers": "geoip"}
+        });
+        config
+    };
     let (wasm, config, path) = match case {
         "noop" | "noop_jwt_authn" => ("noop_filter.wasm", String::new(), "/admin/users"),
         "public" => ("mfa_gate.wasm", gate_config.to_string(), "/public/logo.png"),
@@ -93,6 +108,8 @@ fn main() {
                 json!({"backchannel_logout": {"path": "/.bcl", "audiences": ["api"]}});
             ("mfa_gate.wasm", config.to_string(), "/admin/users")
         }
+        "cache_hit_signals" => ("mfa_gate.wasm", signals_config.to_string(), "/admin/users"),
+        "noop_signals" => ("noop_filter.wasm", String::new(), "/admin/users"),
         "jwt_authn" => ("mfa_gate.wasm", meta_config.to_string(), "/admin/users"),
         other => panic!("unknown case {other}"),
     };
@@ -110,6 +127,18 @@ fn main() {
     let mut host = Host::load(&file, options, Clusters::new()).unwrap();
     let jwt_authn = case.ends_with("jwt_authn");
     let mut request = bench_request(path, (!jwt_authn).then_some(token.as_str()));
+    if case.ends_with("_signals") {
+        for (name, value) in [
+            ("x-geo-country", "AT"),
+            ("x-geo-city", "Vienna"),
+            ("x-geo-asn", "64501"),
+            ("x-device-posture", "managed"),
+        ] {
+            request
+                .headers
+                .push((name.as_bytes().to_vec(), value.as_bytes().to_vec()));
+        }
+    }
     if jwt_authn {
         request.filter_metadata.insert(
             "envoy.filters.http.jwt_authn".into(),

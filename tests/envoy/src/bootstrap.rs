@@ -65,6 +65,8 @@ pub fn rewrite(bootstrap: &mut Value, ports: &Ports, wasm: &Path) {
         }
     }
 
+    make_geoip_paths_absolute(bootstrap);
+
     let wasm = wasm.to_string_lossy().into_owned();
     for filter in wasm_filters(bootstrap) {
         let code = &mut filter["typed_config"]["config"]["vm_config"]["code"]["local"];
@@ -127,6 +129,34 @@ pub fn hcm(bootstrap: &mut Value) -> &mut Value {
     panic!("no {HCM} in the listener")
 }
 
+/// The geoip filter's database paths, relative to the repository root in the shipped
+/// bootstraps, made absolute (Envoy runs in a scratch directory); the demo's databases are
+/// built first when the bootstrap names them.
+fn make_geoip_paths_absolute(bootstrap: &mut Value) {
+    let Some(filters) = hcm(bootstrap)["http_filters"].as_sequence_mut() else {
+        return;
+    };
+    for filter in filters {
+        if filter["name"].as_str() != Some("envoy.filters.http.geoip") {
+            continue;
+        }
+        let provider = &mut filter["typed_config"]["provider"]["typed_config"];
+        for field in ["city_db_path", "asn_db_path", "anon_db_path", "isp_db_path"] {
+            let Some(path) = provider[field].as_str().map(str::to_string) else {
+                continue;
+            };
+            if Path::new(&path).is_absolute() {
+                continue;
+            }
+            if path.starts_with(crate::geo::DEMO_GEOIP_DIR) {
+                crate::geo::demo_databases();
+            }
+            let absolute = crate::repo_root().join(&path);
+            provider[field] = Value::String(absolute.to_string_lossy().into_owned());
+        }
+    }
+}
+
 /// Every `envoy.filters.http.wasm` entry of the HCM's `http_filters`.
 pub fn wasm_filters(bootstrap: &mut Value) -> impl Iterator<Item = &mut Value> {
     seq_mut(&mut hcm(bootstrap)["http_filters"])
@@ -174,6 +204,18 @@ pub fn set_listener_transport_socket(bootstrap: &mut Value, transport_socket: &V
     for chain in chains {
         chain["transport_socket"] = transport_socket.clone();
     }
+}
+
+/// Removes the bootstrap's own geolocation filters (the geoip filter and the header_mutation
+/// filter that strips client geo headers before it), so a test can put its own in.
+pub fn remove_geo_filters(bootstrap: &mut Value) {
+    let http_filters = seq_mut(&mut hcm(bootstrap)["http_filters"]);
+    http_filters.retain(|f| {
+        !matches!(
+            f["name"].as_str(),
+            Some("envoy.filters.http.geoip" | "envoy.filters.http.header_mutation")
+        )
+    });
 }
 
 /// Inserts `filters` into the HCM's `http_filters` just before the first wasm filter, in

@@ -207,6 +207,8 @@ impl GatewayBuilder {
     pub fn geoip(mut self, setup: &GeoSetup) -> Self {
         let filters = setup.http_filters();
         self.edits.push(Box::new(move |b| {
+            // The test's setup replaces the bootstrap's own (envoy/envoy.yaml ships one).
+            bootstrap::remove_geo_filters(b);
             bootstrap::insert_http_filters_before_wasm(b, filters)
         }));
         self

@@ -32,7 +32,7 @@ pub const GEO_HEADER_PREFIX: &str = "x-geo-";
 /// The request header [`ClientAddress::test_header`] takes the looked-up address from.
 pub const TEST_CLIENT_IP_HEADER: &str = "x-test-client-ip";
 
-/// The request headers the geoip filter sets (`geo_headers_to_add` of the MaxMind
+/// The request headers the geoip filter sets (`geo_field_keys` of the MaxMind
 /// provider's `common_provider_config`), one per MaxMind field.
 pub mod headers {
     /// `country.iso_code` of the City database, e.g. `FR`.
@@ -195,6 +195,41 @@ impl GeoDatabases {
     }
 }
 
+/// Where `make run` (scripts/run-demo.sh) builds the demo's databases, relative to the
+/// repository root: the shipped `envoy/envoy.yaml` names them there.
+pub const DEMO_GEOIP_DIR: &str = "target/demo-geoip";
+
+/// Builds the demo's databases from `envoy/demo-geoip.json` into [`DEMO_GEOIP_DIR`], as
+/// `make run` does, once per test process; returns the directory. The shipped bootstraps'
+/// relative `*_db_path`s then resolve from the repository root (`envoy --mode validate`),
+/// and [`crate::GatewayBuilder::shipped`] makes them absolute.
+pub fn demo_databases() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = repo_root().join(DEMO_GEOIP_DIR);
+            std::fs::create_dir_all(&dir)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+            let python = venv_python();
+            let script = repo_root().join("scripts/make-test-geoip.py");
+            let out = Command::new(&python)
+                .arg(&script)
+                .arg(repo_root().join("envoy/demo-geoip.json"))
+                .arg(&dir)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+            assert!(
+                out.status.success(),
+                "make-test-geoip.py envoy/demo-geoip.json failed ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            dir
+        })
+        .clone()
+}
+
 /// The repository venv's Python with mmdb-writer (`make setup` installs both); panics with
 /// that advice when either is missing.
 pub fn venv_python() -> PathBuf {
@@ -328,7 +363,7 @@ typed_config:
       asn_db_path: "{asn}"
       anon_db_path: "{anon}"
       common_provider_config:
-        geo_headers_to_add:
+        geo_field_keys:
           country: {country}
           city: {city_header}
           region: {region}

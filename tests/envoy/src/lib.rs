@@ -29,8 +29,9 @@ mod upstreams;
 pub use demo_cases::DemoCase;
 pub use gateway::{Gateway, GatewayBuilder};
 pub use geo::{
-    geoip_filter, headers as geo_headers, strip_geo_headers_filter, venv_python, ClientAddress,
-    GeoDatabases, GeoNetwork, GeoSetup, GEO_HEADER_PREFIX, TEST_CLIENT_IP_HEADER,
+    demo_databases, geoip_filter, headers as geo_headers, strip_geo_headers_filter, venv_python,
+    ClientAddress, GeoDatabases, GeoNetwork, GeoSetup, DEMO_GEOIP_DIR, GEO_HEADER_PREFIX,
+    TEST_CLIENT_IP_HEADER,
 };
 pub use http::{get as http_get, request as http_request, Answer};
 pub use keys::{demo_claims, jwks_of, now_secs, TestKey, DEMO_AUDIENCE, DEMO_ISSUER};

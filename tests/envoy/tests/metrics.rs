@@ -29,6 +29,13 @@ fn readme_metrics() -> (Vec<String>, Vec<String>) {
                 .collect()
         };
         let listed = quoted(cells[1]);
+        if listed[0] == "mfa_gate.risk.signal.<signal>" {
+            // The last column lists signals: each has its counter.
+            for signal in quoted(cells[cells.len() - 2]) {
+                names.push(format!("mfa_gate.risk.signal.{signal}"));
+            }
+            continue;
+        }
         if listed[0].contains('<') {
             assert_eq!(listed[0], "mfa_gate.reason.<code>", "{row}");
             // The last column lists the codes (the table may grow columns before it).

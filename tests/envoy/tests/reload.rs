@@ -34,8 +34,14 @@ fn write_lds(path: &std::path::Path, listeners: &serde_yaml::Value) {
 
 /// The plugin configuration (JSON) inside the listener's wasm filter.
 fn plugin_config(listeners: &mut serde_yaml::Value) -> &mut serde_yaml::Value {
-    &mut listeners[0]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]
-        ["typed_config"]["config"]["configuration"]["value"]
+    let filters = listeners[0]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+        .as_sequence_mut()
+        .expect("http_filters");
+    let wasm = filters
+        .iter_mut()
+        .find(|f| f["name"].as_str() == Some("envoy.filters.http.wasm"))
+        .expect("the mfa-gate wasm filter");
+    &mut wasm["typed_config"]["config"]["configuration"]["value"]
 }
 
 fn configured_lines(gateway: &Gateway) -> usize {

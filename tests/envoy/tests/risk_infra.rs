@@ -57,6 +57,7 @@ fn conformance_fixture() -> std::path::PathBuf {
 
 fn probe_gateway(tls: &TlsMaterial, mode: ClientCerts) -> Gateway {
     GatewayBuilder::shipped("envoy/envoy.yaml")
+        .plugin_config(without_risk)
         .wasm_file(conformance_fixture())
         .tls_listener(tls, mode)
         .access_log_fields(&PEER_FIELDS)
@@ -138,6 +139,7 @@ fn a_required_client_certificate_keeps_out_the_certless_and_the_untrusted() {
     let laptop = tls.device(&laptop_spec());
     let rogue = TestCa::new("rogue device CA").issue(&laptop_spec());
     let gateway = GatewayBuilder::shipped("envoy/envoy.yaml")
+        .plugin_config(without_risk)
         .tls_listener(&tls, ClientCerts::Required)
         .echo_upstream()
         .start();
@@ -225,6 +227,21 @@ fn an_optional_client_certificate_lets_a_certless_connection_through() {
     gateway.assert_no_wasm_failure();
 }
 
+/// These tests are about what reaches the filter and the upstream, not the risk score the
+/// shipped configuration also runs: its rules are judged on their level alone here.
+fn without_risk(config: &mut serde_json::Value) {
+    if let Some(routes) = config["routes"].as_array_mut() {
+        for route in routes {
+            if let Some(route) = route.as_object_mut() {
+                route.remove("risk");
+            }
+        }
+    }
+    if let Some(config) = config.as_object_mut() {
+        config.remove("risk");
+    }
+}
+
 /// The networks the geo tests know: Paris (every field), a German IPv6 block, loopback.
 fn geo_networks() -> Vec<GeoNetwork> {
     vec![
@@ -271,6 +288,7 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 fn geoip_tags_a_known_address_and_a_client_cannot_claim_one() {
     let databases = GeoDatabases::build(&geo_networks());
     let gateway = GatewayBuilder::shipped("envoy/envoy.yaml")
+        .plugin_config(without_risk)
         .geoip(&GeoSetup::new(&databases, ClientAddress::test_header()))
         .echo_upstream()
         .start();
@@ -332,6 +350,7 @@ fn geoip_tags_a_known_address_and_a_client_cannot_claim_one() {
 fn without_the_strip_filter_a_client_geo_header_survives_a_failed_lookup() {
     let databases = GeoDatabases::build(&geo_networks());
     let gateway = GatewayBuilder::shipped("envoy/envoy.yaml")
+        .plugin_config(without_risk)
         .geoip(&GeoSetup::new(&databases, ClientAddress::test_header()).without_strip())
         .echo_upstream()
         .start();
@@ -375,6 +394,15 @@ fn without_the_strip_filter_a_client_geo_header_survives_a_failed_lookup() {
 fn geoip_xff_config_skips_the_trusted_hops_on_the_right() {
     let databases = GeoDatabases::build(&geo_networks());
     let gateway = GatewayBuilder::shipped("envoy/envoy.yaml")
+        .plugin_config(without_risk)
+        // The geoip filter's own reading of x-forwarded-for, as it arrives: the HCM neither
+        // appends the connection's address nor takes a client address from it.
+        .hcm(|hcm| {
+            if let Some(hcm) = hcm.as_mapping_mut() {
+                hcm.remove("use_remote_address");
+                hcm.remove("xff_num_trusted_hops");
+            }
+        })
         .geoip(&GeoSetup::new(
             &databases,
             ClientAddress::Xff { trusted_hops: 1 },
@@ -412,6 +440,7 @@ fn geoip_behind_a_trusted_proxy_looks_up_the_address_the_hcm_trusts() {
     // entry) and the geoip filter looks up the stream's remote address, which is that one.
     let databases = GeoDatabases::build(&geo_networks());
     let gateway = GatewayBuilder::shipped("envoy/envoy.yaml")
+        .plugin_config(without_risk)
         .hcm(|hcm| {
             hcm["use_remote_address"] = serde_yaml::Value::Bool(true);
             hcm["xff_num_trusted_hops"] = serde_yaml::Value::Number(1.into());

@@ -5,7 +5,7 @@
 //! loads the module and runs its on_configure — and fails on anything it refuses.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
-use mfa_gate_envoy::{envoy_binary, release_wasm, repo_root, Scratch};
+use mfa_gate_envoy::{demo_databases, envoy_binary, release_wasm, repo_root, Scratch};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -60,6 +60,7 @@ fn shipped_bootstraps() -> Vec<PathBuf> {
 #[test]
 fn envoy_accepts_every_shipped_bootstrap() {
     release_wasm(); // the bootstraps name the release build
+    demo_databases(); // and envoy/envoy.yaml the demo's geoip databases
     let files = shipped_bootstraps();
     let names: Vec<String> = files
         .iter()
@@ -88,6 +89,7 @@ fn envoy_accepts_every_shipped_bootstrap() {
 fn envoy_refuses_broken_bootstraps() {
     let original = std::fs::read_to_string(repo_root().join("envoy/envoy.yaml")).unwrap();
     let wasm = release_wasm();
+    demo_databases();
     let scratch = Scratch::new("validate");
     let broken = [
         (
