@@ -39,7 +39,7 @@ struct Options {
     /// Envoy connection properties (the mTLS client certificate), by path.
     properties: Vec<(&'static [&'static str], Vec<u8>)>,
     /// Earlier sightings of the subject: (country, coordinates, seconds ago).
-    last_seen: Vec<(String, Option<(f64, f64)>, u64)>,
+    last_seen: Vec<Sighting>,
 }
 
 const DIGEST_PROPERTY: [&str; 2] = ["connection", "sha256_peer_certificate_digest"];
@@ -48,8 +48,11 @@ const URI_SAN_PROPERTY: [&str; 2] = ["connection", "uri_san_peer_certificate"];
 const DNS_SAN_PROPERTY: [&str; 2] = ["connection", "dns_san_peer_certificate"];
 const SUBJECT_PROPERTY: [&str; 2] = ["connection", "subject_peer_certificate"];
 
+/// An earlier sighting given on the command line: country, coordinates, seconds ago.
+type Sighting = (String, Option<(f64, f64)>, u64);
+
 /// `--last-seen COUNTRY[,LAT,LON],SECONDS_AGO`: an earlier sighting of the subject.
-fn parse_last_seen(text: &str) -> CliResult<(String, Option<(f64, f64)>, u64)> {
+fn parse_last_seen(text: &str) -> CliResult<Sighting> {
     let bad = || {
         CliError::new(format!(
             "--last-seen \"{text}\": expected COUNTRY,SECONDS_AGO or COUNTRY,LAT,LON,SECONDS_AGO (e.g. FR,48.86,2.35,3600)"
@@ -477,7 +480,7 @@ fn sightings_store(
     let subject = mfa_gate::observe::subject_digest(&iss, &sub);
     let mut seen = o.last_seen.clone();
     // Oldest first, as they happened.
-    seen.sort_by(|a, b| b.2.cmp(&a.2));
+    seen.sort_by_key(|s| std::cmp::Reverse(s.2));
     for (country, coordinates, ago) in seen {
         let code = [country.as_bytes()[0], country.as_bytes()[1]];
         if !places::is_country(code) {
