@@ -214,6 +214,15 @@ impl GatewayBuilder {
         self
     }
 
+    /// Puts these HTTP filters (YAML, e.g. [`crate::strip_geo_headers_filter`]) in front of
+    /// the mfa-gate filter, in order, after any put there before.
+    pub fn http_filters_before_wasm(mut self, filters: Vec<serde_yaml::Value>) -> Self {
+        self.edits.push(Box::new(move |b| {
+            bootstrap::insert_http_filters_before_wasm(b, filters)
+        }));
+        self
+    }
+
     /// Adds a JSON access log with these fields (name, command operator such as
     /// `%DOWNSTREAM_PEER_URI_SAN%` or `%CEL(connection.mtls)%`); read it with
     /// [`Gateway::access_log`].

@@ -17,6 +17,7 @@
 
 mod bootstrap;
 mod demo_cases;
+mod dpop;
 mod gateway;
 mod geo;
 mod http;
@@ -27,6 +28,7 @@ mod tls;
 mod upstreams;
 
 pub use demo_cases::DemoCase;
+pub use dpop::{ath, b64url, fresh_jti, x5t_s256, DpopKey, ProofSpec};
 pub use gateway::{Gateway, GatewayBuilder};
 pub use geo::{
     demo_databases, geoip_filter, headers as geo_headers, strip_geo_headers_filter, venv_python,
