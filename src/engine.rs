@@ -26,7 +26,7 @@ use crate::token::session::HeaderList;
 use smallvec::SmallVec;
 use std::rc::Rc;
 
-pub use crate::observe::{SharedSignals, SignalStores};
+pub use crate::observe::{record_sighting, SharedSignals, Sighting, SignalStores};
 pub use crate::schedule::KeysWanted;
 pub use crate::signals::revocation::{SessionKeys, Standing};
 pub use crate::token::establish::{ClaimsInput, KeyLookup, SessionCache};
@@ -70,6 +70,9 @@ pub struct Evaluation {
     pub session: Option<Rc<Session>>,
     /// Entries to record in the shared revocation set (a rule's enforced `revoke`).
     pub revocations: Vec<Entry>,
+    /// The request's sighting, when it is let through: record it with
+    /// [`crate::observe::record_sighting`] (a refused request is never a sighting).
+    pub sighting: Option<crate::observe::Sighting>,
 }
 
 /// The shared revocation set, as the engine reads it (the glue's shared data; a
@@ -217,6 +220,7 @@ fn pass(config: &Config, headers: &dyn RequestView, counters: Counters) -> Evalu
         rule: None,
         session: None,
         revocations: Vec::new(),
+        sighting: None,
     }
 }
 
@@ -313,6 +317,7 @@ fn evaluate_rule(
                 rule: rule.map(|r| Rc::clone(&r.name)),
                 session: None,
                 revocations: Vec::new(),
+                sighting: None,
             }
         }
         Err(NotEstablished::Refused(refusal)) => {
@@ -462,6 +467,9 @@ fn evaluate_rule(
     let judged = Judged::Verdict { verdict, session };
     let mut evaluation = answer(config, headers, rule, judged, record, counters);
     evaluation.revocations = revocations;
+    if matches!(evaluation.outcome, Outcome::Continue { .. }) {
+        evaluation.sighting = gathered.sighting.clone();
+    }
     evaluation
 }
 
@@ -582,6 +590,7 @@ fn trust(config: &Config) -> Trust<'_> {
             opaque: r.opaque_claim.as_deref(),
             idp_user: &r.idp_user_claims,
         }),
+        // The configuration allows one claim source.
         posture_claim: (config.risk.as_ref())
             .and_then(|r| r.posture.as_ref())
             .and_then(|p| {
@@ -696,6 +705,7 @@ fn answer(
         rule,
         session,
         revocations: Vec::new(),
+        sighting: None,
     }
 }
 

@@ -40,14 +40,25 @@ pub trait SignalStores {
         settings: &ReplaySettings,
     ) -> Result<Remembered, String>;
 
-    /// The subject's location facts at `place`, recording the sighting when due.
-    fn observe(
+    /// The subject's location facts at `place`, judged against its sightings (read only).
+    fn assess(
         &self,
         subject: [u8; 16],
         place: &Place,
         now_secs: u64,
         settings: &SightingSettings,
     ) -> Result<LocationFacts, String>;
+
+    /// Records a sighting of the subject at `place` (when one is due: a new place, or the
+    /// last one older than `refresh_secs`). Only a request that was let through is a
+    /// sighting: a refused one must not teach the gate a place.
+    fn record(
+        &self,
+        subject: [u8; 16],
+        place: &Place,
+        now_secs: u64,
+        settings: &SightingSettings,
+    ) -> Result<(), String>;
 }
 
 /// [`SignalStores`] over any [`Store`] (the glue's shared data, a `MemoryStore`), with the
@@ -87,21 +98,38 @@ impl<S: Store> SignalStores for SharedSignals<S> {
             .map_err(|e| e.code().to_string())
     }
 
-    fn observe(
+    fn assess(
         &self,
         subject: [u8; 16],
         place: &Place,
         now_secs: u64,
         settings: &SightingSettings,
     ) -> Result<LocationFacts, String> {
+        let store = self.store.try_borrow().map_err(|e| e.to_string())?;
+        let mut copy = self.sightings.try_borrow_mut().map_err(|e| e.to_string())?;
+        let previous = copy
+            .record(&*store, &subject)
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(sightings::assess(
+            previous.as_ref(),
+            place,
+            now_secs,
+            settings,
+        ))
+    }
+
+    fn record(
+        &self,
+        subject: [u8; 16],
+        place: &Place,
+        now_secs: u64,
+        settings: &SightingSettings,
+    ) -> Result<(), String> {
         let mut store = self.store.try_borrow_mut().map_err(|e| e.to_string())?;
         let mut copy = self.sightings.try_borrow_mut().map_err(|e| e.to_string())?;
-        match copy.observe(&mut *store, subject, place, now_secs, settings) {
-            Ok((facts, _wrote)) => Ok(facts),
-            // The request is judged on what was read; only the record of it was lost.
-            Err(sightings::SightingError::Write { facts, .. }) => Ok(facts),
-            Err(e) => Err(e.to_string()),
-        }
+        copy.observe(&mut *store, subject, place, now_secs, settings)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -129,6 +157,35 @@ pub struct Gathered {
     pub location: Option<Option<LocationFact>>,
     /// Counters to bump (store errors, replays seen).
     pub counters: Vec<&'static str>,
+    /// The sighting this request is, to record if it is let through.
+    pub sighting: Option<Sighting>,
+}
+
+/// A sighting of a subject, recorded only once its request is let through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sighting {
+    /// The subject's digest ([`subject_digest`]).
+    pub subject: [u8; 16],
+    /// Where the request came from.
+    pub place: Place,
+}
+
+/// Records the sighting of a request that was let through (see [`SignalStores::record`]).
+pub fn record_sighting(
+    config: &Config,
+    stores: &dyn SignalStores,
+    sighting: &Sighting,
+    now_secs: u64,
+) -> Result<(), String> {
+    let Some(location) = config.risk.as_ref().and_then(|r| r.location.as_ref()) else {
+        return Ok(());
+    };
+    stores.record(
+        sighting.subject,
+        &sighting.place,
+        now_secs,
+        &location.sightings,
+    )
 }
 
 /// Runs the stage for a request on `session`.
@@ -145,14 +202,24 @@ pub fn gather(
     let posture = risk
         .and_then(|r| r.posture.as_ref())
         .map(|p| posture(p, headers, session));
-    let location = risk
-        .and_then(|r| r.location.as_ref())
-        .map(|l| location(l, headers, session, now_secs, stores, &mut counters));
+    let mut sighting = None;
+    let location = risk.and_then(|r| r.location.as_ref()).map(|l| {
+        location(
+            l,
+            headers,
+            session,
+            now_secs,
+            stores,
+            &mut counters,
+            &mut sighting,
+        )
+    });
     Gathered {
         binding,
         posture,
         location,
         counters,
+        sighting,
     }
 }
 
@@ -372,6 +439,7 @@ fn location(
     now_secs: u64,
     stores: &dyn SignalStores,
     counters: &mut Vec<&'static str>,
+    sighting: &mut Option<Sighting>,
 ) -> Option<LocationFact> {
     let place = read_place(&|name| headers.header(name), &config.headers);
     if place.country.is_none() && place.coordinates.is_none() {
@@ -390,7 +458,12 @@ fn location(
         return Some(fact);
     };
     let digest = subject_digest(&session.issuer, subject);
-    match stores.observe(digest, &place, now_secs, &config.sightings) {
+    let judged = stores.assess(digest, &place, now_secs, &config.sightings);
+    *sighting = Some(Sighting {
+        subject: digest,
+        place,
+    });
+    match judged {
         Ok(facts) => {
             fact.first_sighting = facts.first_sighting;
             fact.new_country = facts.new_country;

@@ -123,7 +123,12 @@ impl Gate {
             signals: &self.signals,
         };
         let keys: Vec<Option<mfa_gate::jwks::KeySet>> = vec![None];
-        engine::evaluate(&self.config, &request, &keys, &mut self.cache)
+        let e = engine::evaluate(&self.config, &request, &keys, &mut self.cache);
+        // As the glue does: a request let through is a sighting.
+        if let Some(sighting) = &e.sighting {
+            engine::record_sighting(&self.config, &self.signals, sighting, now).unwrap();
+        }
+        e
     }
 }
 
@@ -404,6 +409,41 @@ fn a_bound_token_is_never_taken_as_a_bearer_token() {
 }
 
 #[test]
+fn a_refused_request_is_not_a_sighting() {
+    let mut gate = Gate::new(config(json!({})));
+    let pat = claims("pat", &["pwd", "okta_verify"], json!({}));
+    assert_eq!(
+        status(&gate.eval(&request("/api/x", &from("AT", "Vienna")), &pat, NOW)),
+        200
+    );
+    // Stepped up from Bratislava: not let in, so SK is not learnt...
+    let stepped = gate.eval(
+        &request("/api/x", &from("SK", "Bratislava")),
+        &pat,
+        NOW + 60,
+    );
+    assert_eq!(status(&stepped), 401);
+    assert!(stepped.sighting.is_none());
+    // ... and asking again is stepped up again, not let in as a known country.
+    let again = gate.eval(
+        &request("/api/x", &from("SK", "Bratislava")),
+        &pat,
+        NOW + 61,
+    );
+    assert_eq!(status(&again), 401, "{}", record(&again));
+    // A stolen bound token refused from Tokyo does not move the owner's last place.
+    let bound = claims(
+        "pat",
+        &["pwd", "okta_verify"],
+        json!({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}),
+    );
+    let thief = gate.eval(&request("/api/x", &from("JP", "Tokyo")), &bound, NOW + 62);
+    assert_eq!(status(&thief), 401);
+    let owner = gate.eval(&request("/api/x", &from("AT", "Vienna")), &pat, NOW + 63);
+    assert_eq!(status(&owner), 200, "{}", record(&owner));
+}
+
+#[test]
 fn risk_configuration_errors_name_the_field() {
     let typo = json!({"risk": {"points": {"new_contry": 5}}});
     let errors = config::parse(typo.to_string().as_bytes())
@@ -418,6 +458,7 @@ fn risk_configuration_errors_name_the_field() {
                      "hmac_secret_base64": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}],
         "routes": [{"name": "api", "match": {"path_prefix": "/api"}, "risk": {"revoke_at": 90}}],
         "risk": {"report_only": ["nope"],
+                 "posture": {"sources": [{"claim": "a"}, {"claim": "b"}]},
                  "location": {"headers": "maxmind", "max_speed_kmh": 5}},
         "binding": {"dpop": {"origins": ["https://gw.example/path"]}}
     });
@@ -429,6 +470,7 @@ fn risk_configuration_errors_name_the_field() {
         "risk.location.headers: unknown preset \"maxmind\"",
         "risk.location.max_speed_kmh: 5 is out of range",
         "binding.dpop.origins[0]",
+        "risk.posture.sources[1].claim: only one claim source is read",
         "routes[0].risk.revoke_at: a revoke threshold needs a revocation section",
     ] {
         assert!(errors.contains(expected), "{expected:?} not in:\n{errors}");

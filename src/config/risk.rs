@@ -292,6 +292,17 @@ fn compile_posture(raw: RawPosture, errors: &mut Vec<ConfigError>) -> PostureCon
         let path = format!("risk.posture.sources[{i}]");
         match (source.claim, source.header, source.certificate) {
             (Some(claim), None, None) if !claim.is_empty() => {
+                if sources
+                    .iter()
+                    .any(|s| matches!(s, PostureSourceConfig::Claim(_)))
+                {
+                    push(
+                        errors,
+                        format!("{path}.claim"),
+                        "only one claim source is read (map the values of one claim with values)",
+                    );
+                    continue;
+                }
                 sources.push(PostureSourceConfig::Claim(claim))
             }
             (None, Some(header), None) => {

@@ -126,10 +126,19 @@ impl GateHttp {
             counters,
             revocations,
             session,
+            sighting,
             ..
         } = evaluation;
         {
             let mut state = self.state.borrow_mut();
+            if let Some(sighting) = &sighting {
+                let now = clock::now_secs();
+                let recorded =
+                    crate::observe::record_sighting(&state.config, &state.signals, sighting, now);
+                if recorded.is_err() {
+                    state.metrics.increment(metrics::LOCATION_STORE_ERROR);
+                }
+            }
             if !revocations.is_empty() {
                 // Recorded before the reply: every worker refuses the session from the
                 // next request on. Then the IdP is asked to end it too.

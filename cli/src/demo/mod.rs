@@ -472,9 +472,9 @@ fn print_risk(idp: &IdentityProvider) {
     println!("  {}", from("198.51.100.7", "T"));
     println!("      -> 200: push (30 points), first sighting, in Vienna AT: score 30 < 50");
     println!("  {}", from("198.51.100.200", "T"));
-    println!("      -> 401 step-up (acr_values=\"phr\"): a new country, Bratislava SK, 55 km away: 30 + 25 = 55 >= 50");
+    println!("      -> 401 step-up (acr_values=\"phr\"): a new country, Bratislava SK, 55 km away: 30 + 25 = 55 >= 50\n         (a refused request is not a sighting: the last place stays Vienna)");
     println!("  {}", from("203.0.113.7", "T"));
-    println!("      -> 401 \"session revoked\": Tokyo seconds after Bratislava is impossible travel: 30 + 25 + 100 >= 100");
+    println!("      -> 401 \"session revoked\": Tokyo seconds after Vienna is impossible travel: 30 + 25 + 100 >= 100");
     println!("  P=$(curl -s {})", token("passkey"));
     println!("  {}", from("198.51.100.7", "P"));
     println!("  {}", from("198.51.100.200", "P"));

@@ -80,7 +80,7 @@ fn the_walk_through_make_run_prints() {
     let risk = last_risk(&gateway);
     let travel = signal(&risk, "impossible_travel").expect("impossible travel");
     assert!(
-        travel["value"].as_str().unwrap().starts_with("SK->JP:"),
+        travel["value"].as_str().unwrap().starts_with("AT->JP:"),
         "{travel}"
     );
     assert_eq!(risk["threshold"], "revoke");
