@@ -394,7 +394,13 @@ fn evaluate_rule(
         }
     };
     match binding {
-        Some(risk::Binding::Dpop) => counters.push(metrics::BINDING_DPOP),
+        Some(risk::Binding::Dpop) => {
+            counters.push(metrics::BINDING_DPOP);
+            // The token came under the DPoP scheme, with its proof.
+            if record.source.as_deref() == Some("bearer") {
+                record.source = Some(std::borrow::Cow::Borrowed("dpop"));
+            }
+        }
         Some(risk::Binding::Certificate) => counters.push(metrics::BINDING_MTLS),
         None => {}
     }
@@ -675,6 +681,14 @@ fn answer(
             (Decision::Deny, Some(reply), Some(session))
         }
     };
+    // A DPoP-bound session is challenged under the DPoP scheme (its client may answer no other).
+    let dpop_bound = session
+        .as_ref()
+        .is_some_and(|s| matches!(&s.binding, Ok(Some(c)) if c.jkt.is_some()));
+    let mut reply = reply;
+    if let (true, Some(reply)) = (dpop_bound, reply.as_mut()) {
+        response::as_dpop_challenge(reply);
+    }
     counters.push(decision_counter(decision, mode));
     // Per-reason counters explain refusals; an allow is already counted by its decision.
     if decision != Decision::Allow {

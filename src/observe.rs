@@ -27,6 +27,7 @@ use crate::token::binding::{certificate_matches, thumbprint_matches, Confirmatio
 use crate::token::dpop::{verify_proof, ProofCheck};
 use crate::token::extract::{authorization_scheme, locate_token, AuthorizationScheme};
 use crate::token::session::Session;
+use smallvec::SmallVec;
 use std::cell::RefCell;
 
 /// The shared stores request signals read and write.
@@ -405,6 +406,10 @@ fn posture(config: &PostureConfig, headers: &dyn RequestView, session: &Session)
                 let mtls = headers
                     .property(&["connection", "mtls"])
                     .is_some_and(|v| v.as_ref() == b"true" || v.as_ref() == [1]);
+                if !mtls {
+                    // No client certificate: nothing more to read.
+                    continue;
+                }
                 let uri = headers.property(&["connection", "uri_san_peer_certificate"]);
                 let dns = headers.property(&["connection", "dns_san_peer_certificate"]);
                 let subject = headers.property(&["connection", "subject_peer_certificate"]);
@@ -441,7 +446,25 @@ fn location(
     counters: &mut Vec<&'static str>,
     sighting: &mut Option<Sighting>,
 ) -> Option<LocationFact> {
-    let place = read_place(&|name| headers.header(name), &config.headers);
+    // One pass over the headers for the dozen names the location reads.
+    let mut found: SmallVec<[(&[u8], &[u8]); 12]> = SmallVec::new();
+    headers.each_header(&mut |name, value| {
+        if found.len() < 12
+            && config
+                .headers
+                .names()
+                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            found.push((name, value));
+        }
+    });
+    let lookup = |name: &str| {
+        found
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| *v)
+    };
+    let place = read_place(&lookup, &config.headers);
     if place.country.is_none() && place.coordinates.is_none() {
         return None;
     }
@@ -454,10 +477,9 @@ fn location(
         travel: None,
         impossible_travel: false,
     };
-    let Some(subject) = session.subject.as_deref() else {
+    let Some(digest) = session.subject_key else {
         return Some(fact);
     };
-    let digest = subject_digest(&session.issuer, subject);
     let judged = stores.assess(digest, &place, now_secs, &config.sightings);
     *sighting = Some(Sighting {
         subject: digest,
@@ -497,12 +519,5 @@ fn anonymity(place: &Place) -> Option<&'static str> {
 /// The 16-byte key a subject's sightings are kept under: SHA-256 of the issuer and the
 /// subject (never the values themselves).
 pub fn subject_digest(issuer: &str, subject: &str) -> [u8; 16] {
-    let mut hasher = hmac_sha256::Hash::new();
-    hasher.update(issuer.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(subject.as_bytes());
-    let full = hasher.finalize();
-    let mut digest = [0u8; 16];
-    digest.copy_from_slice(&full[..16]);
-    digest
+    sightings::subject_key(issuer, subject)
 }

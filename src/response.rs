@@ -325,6 +325,19 @@ pub fn dpop_refused(realm: &str, proof_at_fault: bool, description: &str) -> Loc
     )
 }
 
+/// The same challenge under the `DPoP` scheme, for a session whose token is DPoP-bound
+/// (RFC 9449 §7.1: such a client answers `DPoP` challenges): `WWW-Authenticate: Bearer …`
+/// becomes `DPoP …, algs="…"`. Other headers and other schemes are left as they are.
+pub fn as_dpop_challenge(reply: &mut LocalReply) {
+    for (name, value) in &mut reply.headers {
+        if name == "www-authenticate" {
+            if let Some(params) = value.strip_prefix("Bearer ") {
+                *value = format!("DPoP {params}, algs=\"{DPOP_ALGS}\"");
+            }
+        }
+    }
+}
+
 /// 403 for a token whose audience is not accepted, as Envoy jwt_authn answers:
 /// `error="invalid_token"`, description "Audiences in Jwt are not allowed".
 pub fn audience_mismatch(realm: &str) -> LocalReply {

@@ -234,6 +234,27 @@ impl LocationHeaders {
     }
 }
 
+impl LocationHeaders {
+    /// Every header name this set reads.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.country,
+            &self.region,
+            &self.city,
+            &self.asn,
+            &self.latitude,
+            &self.longitude,
+            &self.anonymous,
+            &self.vpn,
+            &self.hosting,
+            &self.tor,
+            &self.proxy,
+        ]
+        .into_iter()
+        .filter_map(|n| n.as_deref())
+    }
+}
+
 /// Reads the place from the request's headers (`header` gives a header's value by
 /// lower-case name). Malformed values are ignored; when no coordinates come with the
 /// request, they are taken from the built-in table (city, else country).

@@ -581,6 +581,19 @@ fn write_shard(
     Some(out)
 }
 
+/// The 16-byte key a subject's sightings are kept under: SHA-256 of the issuer and the
+/// subject (never the values themselves).
+pub fn subject_key(issuer: &str, subject: &str) -> [u8; 16] {
+    let mut hasher = hmac_sha256::Hash::new();
+    hasher.update(issuer.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(subject.as_bytes());
+    let full = hasher.finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&full[..16]);
+    key
+}
+
 /// A VM's copy of the shards it has read: each kept (checked) with its version and used
 /// again while the version is unchanged.
 #[derive(Debug, Default)]

@@ -413,6 +413,8 @@ fn new_session(
         idp_user,
         binding: crate::token::binding::confirmation(claims),
         posture_claim,
+        subject_key: string_claim(claims, "sub")
+            .map(|sub| crate::signals::sightings::subject_key(&issuer.verify.issuer, &sub)),
         issuer_index: index,
         issuer: issuer.verify.issuer.clone(),
         subject: string_claim(claims, "sub"),

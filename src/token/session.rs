@@ -38,6 +38,8 @@ pub struct SessionFacts {
     pub binding: Result<Option<Confirmation>, &'static str>,
     /// The posture claim's value, when a posture claim is configured.
     pub posture_claim: Option<String>,
+    /// The key of the subject's sightings (issuer and `sub`, digested once).
+    pub subject_key: Option<[u8; 16]>,
 }
 
 /// A session whose token (or jwt_authn payload) was verified: its facts (read through
@@ -198,6 +200,7 @@ mod tests {
             idp_user: None,
             binding: Ok(None),
             posture_claim: None,
+            subject_key: None,
         };
         let names = UpstreamHeaders {
             subject: Some("x-sub".into()),

@@ -546,6 +546,15 @@ impl Gateway {
             .unwrap_or_default()
     }
 
+    /// Every decision record the filter logged so far (`... decision {json}`), in order.
+    pub fn decision_records(&self) -> Vec<serde_json::Value> {
+        self.envoy_log()
+            .lines()
+            .filter_map(|l| l.split_once("] decision ").map(|(_, json)| json))
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect()
+    }
+
     /// The last lines of Envoy's log, for failure messages.
     pub fn log_tail(&self) -> String {
         let log = self.envoy_log();

@@ -458,14 +458,16 @@ fn a_dpop_bound_token_passes_only_with_a_fresh_proof_of_its_key() {
     assert_eq!(stepped.status(), 401, "{stepped:?}");
     assert_eq!(stepped.record["decision"], "step_up", "{stepped:?}");
     assert_eq!(stepped.reasons(), ["risk_score:50>=50"]);
-    // (Sent with the Bearer scheme today; RFC 9470 leaves the scheme to the token type,
-    // so a DPoP client may look for a DPoP challenge: see the report.)
+    // Under the DPoP scheme: a DPoP client answers DPoP challenges (RFC 9449 §7.1).
     let www = stepped.www();
     assert!(
-        www.contains("error=\"insufficient_user_authentication\"")
-            && www.contains("acr_values=\"phr\""),
+        www.starts_with("DPoP ")
+            && www.contains("error=\"insufficient_user_authentication\"")
+            && www.contains("acr_values=\"phr\"")
+            && www.contains("algs=\""),
         "{www}"
     );
+    assert_eq!(stepped.record["source"], "dpop", "{stepped:?}");
 
     // The same token as a bearer token is fine (and scored as unbound).
     let plain = get(

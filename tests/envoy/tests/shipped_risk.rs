@@ -23,18 +23,8 @@ fn profile_from(gateway: &Gateway, token: &str, address: &str) -> Answer {
     )
 }
 
-/// Every decision record in Envoy's log.
-fn decisions(gateway: &Gateway) -> Vec<Value> {
-    gateway
-        .envoy_log()
-        .lines()
-        .filter_map(|l| l.split_once("] decision ").map(|(_, json)| json))
-        .filter_map(|json| serde_json::from_str(json).ok())
-        .collect()
-}
-
 fn last_risk(gateway: &Gateway) -> Value {
-    let records = decisions(gateway);
+    let records = gateway.decision_records();
     let last = records.last().expect("a decision record");
     last["risk"].clone()
 }
