@@ -595,7 +595,7 @@ fn report(
         }),
     };
     let session = evaluation.session.as_ref();
-    json!({
+    let mut report = json!({
         "request": {"method": method.to_ascii_uppercase(), "path": path, "host": host.unwrap_or("localhost")},
         "claims": verification,
         "issuer": record.and_then(|r| r.issuer()),
@@ -618,12 +618,17 @@ fn report(
                 Effect::LowerAssurance => "lower_assurance",
             },
         })),
-        "risk": record
-            .and_then(|r| r.risk.as_deref())
-            .and_then(|json| serde_json::from_str::<Value>(json).ok()),
         "answer": answer,
         "counters": evaluation.counters,
-    })
+    });
+    // Only rules judged on a score have one (other reports stay as they were).
+    let risk = record
+        .and_then(|r| r.risk.as_deref())
+        .and_then(|json| serde_json::from_str::<Value>(json).ok());
+    if let (Some(risk), Some(map)) = (risk, report.as_object_mut()) {
+        map.insert("risk".into(), risk);
+    }
+    report
 }
 
 fn text(value: &Value) -> String {

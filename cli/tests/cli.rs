@@ -813,3 +813,91 @@ fn explain_shows_the_revocation_entry_that_covers_a_session() {
         stderr(&out)
     );
 }
+
+// ---- explain with risk context ---------------------------------------------------------
+
+#[test]
+fn explain_prints_the_score_table_from_the_request_context() {
+    let f = fixture("explain-risk");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&f.config).unwrap()).unwrap();
+    config["risk"] = json!({"location": {"headers": "geoip"},
+                            "posture": {"sources": [{"certificate": {"uri_san_prefixes": ["spiffe://devices/"], "posture": "managed"}}]}});
+    config["routes"].as_array_mut().unwrap().insert(
+        0,
+        json!({"name": "scored", "match": {"path_prefix": "/scored"}, "risk": {}}),
+    );
+    let config = write(&f.dir, "risk.json", &config.to_string());
+    let push = f.token(&["pwd", "okta_verify", "swk"], json!({}));
+    let explain = |extra: &[&str], json: bool| {
+        let mut args = vec![
+            "explain",
+            "--config",
+            &config,
+            "--token",
+            &push,
+            "--method",
+            "GET",
+            "--path",
+            "/scored/x",
+            "--header",
+            "x-geo-country: SK",
+            "--header",
+            "x-geo-city: Bratislava",
+        ];
+        args.extend_from_slice(extra);
+        if json {
+            args.push("--json");
+        }
+        let out = mfa_gate(&args);
+        assert!(out.status.success(), "explain: {}", stderr(&out));
+        out
+    };
+    // Seen in Vienna ten minutes ago: Bratislava is a new country, 30 + 25 = 55.
+    let r: Value =
+        serde_json::from_slice(&explain(&["--last-seen", "AT,48.21,16.37,600"], true).stdout)
+            .unwrap();
+    assert_eq!(r["decision"], "step_up", "{r}");
+    assert_eq!(r["risk"]["score"], 55, "{r}");
+    assert_eq!(r["risk"]["threshold"], "step_up");
+    let table = stdout(&explain(&["--last-seen", "AT,48.21,16.37,600"], false));
+    assert!(
+        table.contains("risk score     55 (reached step_up at 50)"),
+        "{table}"
+    );
+    assert!(table.contains("+25  new_country"), "{table}");
+    // On the device CA's certificate: managed, 55 - 10 = 45, let through.
+    let r: Value = serde_json::from_slice(
+        &explain(
+            &[
+                "--last-seen",
+                "AT,48.21,16.37,600",
+                "--client-cert-uri-san",
+                "spiffe://devices/laptop-7",
+            ],
+            true,
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(r["decision"], "allow", "{r}");
+    assert_eq!(r["risk"]["score"], 45, "{r}");
+    // No history: a first sighting, 30.
+    let r: Value = serde_json::from_slice(&explain(&[], true).stdout).unwrap();
+    assert_eq!(r["risk"]["score"], 30, "{r}");
+    // A malformed sighting is a clear error.
+    let out = mfa_gate(&[
+        "explain",
+        "--config",
+        &config,
+        "--token",
+        &push,
+        "--method",
+        "GET",
+        "--path",
+        "/x",
+        "--last-seen",
+        "Austria,600",
+    ]);
+    assert_one_line_error(&out, "--last-seen");
+}
