@@ -32,6 +32,10 @@ pub use crate::signals::revocation::{SessionKeys, Standing};
 pub use crate::token::establish::{ClaimsInput, KeyLookup, SessionCache};
 pub use crate::token::session::{header_safe, Session};
 
+/// The scoring table of rules judged on a score without a `risk` section (built once).
+static DEFAULT_PROFILE: once_cell::sync::Lazy<risk::Profile> =
+    once_cell::sync::Lazy::new(risk::Profile::default);
+
 /// The rule name recorded when no rule matched.
 const UNMATCHED: &str = "<unmatched>";
 
@@ -436,13 +440,9 @@ fn evaluate_rule(
                     location: gathered.location.clone(),
                     auth_age_secs: record.auth_age_secs.or(record.token_age_secs),
                 };
-                let default_profile;
                 let profile = match &config.risk {
                     Some(r) => &r.profile,
-                    None => {
-                        default_profile = risk::Profile::default();
-                        &default_profile
-                    }
+                    None => &*DEFAULT_PROFILE,
                 };
                 let score = risk::score(profile, &observed);
                 let reached = risk::judge(&score, &route_risk.thresholds);

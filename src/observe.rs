@@ -41,14 +41,16 @@ pub trait SignalStores {
         settings: &ReplaySettings,
     ) -> Result<Remembered, String>;
 
-    /// The subject's location facts at `place`, judged against its sightings (read only).
+    /// The subject's location facts at `place`, judged against its sightings (read only),
+    /// and whether recording this sighting is due (a new place, or the last one older than
+    /// `refresh_secs`): only then does a passed request need [`SignalStores::record`].
     fn assess(
         &self,
         subject: [u8; 16],
         place: &Place,
         now_secs: u64,
         settings: &SightingSettings,
-    ) -> Result<LocationFacts, String>;
+    ) -> Result<(LocationFacts, bool), String>;
 
     /// Records a sighting of the subject at `place` (when one is due: a new place, or the
     /// last one older than `refresh_secs`). Only a request that was let through is a
@@ -105,17 +107,16 @@ impl<S: Store> SignalStores for SharedSignals<S> {
         place: &Place,
         now_secs: u64,
         settings: &SightingSettings,
-    ) -> Result<LocationFacts, String> {
+    ) -> Result<(LocationFacts, bool), String> {
         let store = self.store.try_borrow().map_err(|e| e.to_string())?;
         let mut copy = self.sightings.try_borrow_mut().map_err(|e| e.to_string())?;
         let previous = copy
             .record(&*store, &subject)
             .map_err(|e| format!("{e:?}"))?;
-        Ok(sightings::assess(
-            previous.as_ref(),
-            place,
-            now_secs,
-            settings,
+        let previous = previous.as_ref();
+        Ok((
+            sightings::assess(previous, place, now_secs, settings),
+            sightings::due(previous, place, now_secs, settings),
         ))
     }
 
@@ -481,12 +482,16 @@ fn location(
         return Some(fact);
     };
     let judged = stores.assess(digest, &place, now_secs, &config.sightings);
-    *sighting = Some(Sighting {
-        subject: digest,
-        place,
-    });
+    // Recorded only when due (most requests of a settled subject are not): a passed
+    // request then costs no second read of its shard.
+    if !matches!(judged, Ok((_, false))) {
+        *sighting = Some(Sighting {
+            subject: digest,
+            place,
+        });
+    }
     match judged {
-        Ok(facts) => {
+        Ok((facts, _)) => {
             fact.first_sighting = facts.first_sighting;
             fact.new_country = facts.new_country;
             fact.impossible_travel = facts.impossible_travel;

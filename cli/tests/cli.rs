@@ -829,7 +829,7 @@ fn explain_prints_the_score_table_from_the_request_context() {
     );
     let config = write(&f.dir, "risk.json", &config.to_string());
     let push = f.token(&["pwd", "okta_verify", "swk"], json!({}));
-    let explain = |extra: &[&str], json: bool| {
+    let run = |path: &str, extra: &[&str]| {
         let mut args = vec![
             "explain",
             "--config",
@@ -839,17 +839,21 @@ fn explain_prints_the_score_table_from_the_request_context() {
             "--method",
             "GET",
             "--path",
-            "/scored/x",
+            path,
             "--header",
             "x-geo-country: SK",
             "--header",
             "x-geo-city: Bratislava",
         ];
         args.extend_from_slice(extra);
+        mfa_gate(&args)
+    };
+    let explain = |extra: &[&str], json: bool| {
+        let mut extra = extra.to_vec();
         if json {
-            args.push("--json");
+            extra.push("--json");
         }
-        let out = mfa_gate(&args);
+        let out = run("/scored/x", &extra);
         assert!(out.status.success(), "explain: {}", stderr(&out));
         out
     };
@@ -886,18 +890,6 @@ fn explain_prints_the_score_table_from_the_request_context() {
     let r: Value = serde_json::from_slice(&explain(&[], true).stdout).unwrap();
     assert_eq!(r["risk"]["score"], 30, "{r}");
     // A malformed sighting is a clear error.
-    let out = mfa_gate(&[
-        "explain",
-        "--config",
-        &config,
-        "--token",
-        &push,
-        "--method",
-        "GET",
-        "--path",
-        "/x",
-        "--last-seen",
-        "Austria,600",
-    ]);
+    let out = run("/x", &["--last-seen", "Austria,600"]);
     assert_one_line_error(&out, "--last-seen");
 }

@@ -283,7 +283,7 @@ pub fn assess(
 }
 
 /// Whether a request from `place` at `now_secs` must be written over `previous`.
-fn due(
+pub fn due(
     previous: Option<&SubjectRecord>,
     place: &Place,
     now_secs: u64,
