@@ -18,6 +18,7 @@
 pub mod json;
 pub mod metrics;
 pub mod store;
+pub mod wire;
 pub mod signals;
 pub mod schedule;
 pub mod claims;
