@@ -7,6 +7,7 @@ use crate::config::StoreUnavailable;
 use crate::config::{Config, DEFAULT_CLOCK_SKEW_SECS};
 use crate::metrics::{self, Counters};
 use crate::observe::{gather, BindingRefusal, Gathered};
+use crate::prompts::FatigueAction;
 use crate::policy::{
     decide, decision_counter, match_route_index, BrowserMode, Decision, Mode, OnInsufficient,
     RequestFacts, Requirement, RouteRule, Unmatched, Verdict,
@@ -352,7 +353,9 @@ fn evaluate_rule(
         counters.push(metrics::JWT_AUTHN_PAYLOAD);
     }
 
-    let mut lowered = false;
+    // Why the session counts as the lowest level (an assurance-level-change event, or a
+    // push approved under pressure), when it does.
+    let mut lowered: Option<&'static str> = None;
     if let Some(settings) = &config.revocation {
         let standing = (session.revocation.as_ref())
             .map_or(Standing::Good, |keys| request.revocations.standing(keys));
@@ -368,7 +371,7 @@ fn evaluate_rule(
                     };
                     return answer(config, headers, rule, judged, record, counters);
                 }
-                lowered = true;
+                lowered = Some("assurance_lowered");
             }
             Standing::Unknown => {
                 counters.push(metrics::REVOCATION_UNAVAILABLE);
@@ -380,6 +383,14 @@ fn evaluate_rule(
                     return answer(config, headers, rule, judged, record, counters);
                 }
             }
+        }
+    }
+
+    let pressured = pressured_session(config, request, &session);
+    if let Some(action) = pressured {
+        counters.push(metrics::PUSH_PRESSURED_SESSION);
+        if action == FatigueAction::StepUp && lowered.is_none() {
+            lowered = Some("push_fatigue");
         }
     }
 
@@ -419,7 +430,7 @@ fn evaluate_rule(
                 .map_or(DEFAULT_CLOCK_SKEW_SECS, |i| i.verify.clock_skew_secs);
             // An assurance-level-change event: the session counts as the lowest level.
             let mut lowered_assurance = None;
-            if lowered {
+            if lowered.is_some() {
                 let mut assurance = session.assurance.clone();
                 assurance.level = crate::assurance::Level::None;
                 lowered_assurance = Some(assurance);
@@ -457,10 +468,13 @@ fn evaluate_rule(
                 record.risk = Some(json);
                 judge_risk(&mut verdict, &score, reached, route_risk, assurance.level);
             }
-            if lowered {
-                verdict
-                    .reasons
-                    .insert(0, Reason::Refused("assurance_lowered"));
+            if let Some(why) = lowered {
+                verdict.reasons.insert(0, Reason::Refused(why));
+            }
+            if pressured == Some(FatigueAction::Revoke) {
+                // Approved under pressure, and the configuration revokes such sessions.
+                verdict.reasons.insert(0, Reason::Refused("push_fatigue"));
+                verdict.decision = Decision::Revoke;
             }
             verdict
         }
@@ -477,6 +491,30 @@ fn evaluate_rule(
         evaluation.sighting = gathered.sighting.clone();
     }
     evaluation
+}
+
+/// What the push fatigue signature asks of this session: `Some` when the session's push
+/// user approved a prompt under pressure (denied or unanswered prompts, then an approval)
+/// and the session is not phishing-resistant and was signed in since the mark.
+fn pressured_session(
+    config: &Config,
+    request: &Request<'_>,
+    session: &Session,
+) -> Option<FatigueAction> {
+    let settings = config.push_prompts.as_ref()?;
+    let user = session.push_user.as_ref()?;
+    if session.assurance.level >= crate::assurance::Level::PhishingResistant {
+        return None;
+    }
+    let mark = request.signals.pressured(user, request.now_secs)?;
+    let session_time = session.assurance.auth_time.or(session.issued_at);
+    crate::prompts::marks::covers(
+        &mark,
+        session_time,
+        request.now_secs,
+        settings.fatigue.mark_ttl_secs,
+    )
+    .then_some(settings.fatigue.action)
 }
 
 /// The request's signals: gathered by `run` the first time, then shared.
@@ -596,6 +634,9 @@ fn trust(config: &Config) -> Trust<'_> {
             opaque: r.opaque_claim.as_deref(),
             idp_user: &r.idp_user_claims,
         }),
+        push_user_claim: (config.push_prompts.as_ref())
+            .filter(|p| !p.endpoints.is_empty())
+            .map(|p| p.fatigue.session_claim.as_str()),
         // The configuration allows one claim source.
         posture_claim: (config.risk.as_ref())
             .and_then(|r| r.posture.as_ref())

@@ -163,6 +163,7 @@ mod tests {
             idp_user: user.map(str::to_string),
             binding: Ok(None),
             posture_claim: None,
+            push_user: None,
             subject_key: None,
         };
         Session::new(facts, &UpstreamHeaders::default())

@@ -104,6 +104,48 @@ pub const RISK_SIGNAL_COUNTERS: [&str; 13] = [
     "mfa_gate.risk.signal.stale_authentication",
 ];
 
+/// Push prompts, by decision-record event (index: [`PUSH_EVENT_COUNTERS`] order is
+/// push_prompt, push_prompt_repeated, push_denied, push_timeout, push_approved,
+/// push_approved_after_repeats).
+pub const PUSH_EVENT_COUNTERS: [&str; 6] = [
+    "mfa_gate.push.prompt",
+    "mfa_gate.push.prompt_repeated",
+    "mfa_gate.push.denied",
+    "mfa_gate.push.timeout",
+    "mfa_gate.push.approved",
+    "mfa_gate.push.approved_after_repeats",
+];
+/// A push prompt refused over its limit (429).
+pub const PUSH_RATE_LIMITED: &str = "mfa_gate.push.rate_limited";
+/// A push endpoint request refused as unreadable (400/413: no user, body too large).
+pub const PUSH_REFUSED: &str = "mfa_gate.push.refused";
+/// A prompt counted by the rate-limit service.
+pub const PUSH_SERVICE_ANSWERED: &str = "mfa_gate.push.service.answered";
+/// The rate-limit service could not answer (down, slow, garbage); its failure mode applied.
+pub const PUSH_SERVICE_UNAVAILABLE: &str = "mfa_gate.push.service.unavailable";
+/// A prompt counted locally because the rate-limit service could not answer.
+pub const PUSH_SERVICE_FALLBACK: &str = "mfa_gate.push.service.fallback_local";
+/// The push stores in shared data could not be read or written.
+pub const PUSH_STORE_ERROR: &str = "mfa_gate.push.store_error";
+/// A gated request on a session approved under pressure (the fatigue signature).
+pub const PUSH_PRESSURED_SESSION: &str = "mfa_gate.push.pressured_session";
+/// Every push counter, defined at start so they show at 0.
+pub const PUSH_COUNTERS: [&str; 13] = [
+    PUSH_EVENT_COUNTERS[0],
+    PUSH_EVENT_COUNTERS[1],
+    PUSH_EVENT_COUNTERS[2],
+    PUSH_EVENT_COUNTERS[3],
+    PUSH_EVENT_COUNTERS[4],
+    PUSH_EVENT_COUNTERS[5],
+    PUSH_RATE_LIMITED,
+    PUSH_REFUSED,
+    PUSH_SERVICE_ANSWERED,
+    PUSH_SERVICE_UNAVAILABLE,
+    PUSH_SERVICE_FALLBACK,
+    PUSH_STORE_ERROR,
+    PUSH_PRESSURED_SESSION,
+];
+
 /// Every fixed counter name, defined at start so they show at 0 (the per-signal counters
 /// of [`RISK_SIGNAL_COUNTERS`] too).
 pub const FIXED_COUNTERS: [&str; 38] = [

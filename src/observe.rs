@@ -22,6 +22,7 @@ use crate::signals::location::{read_place, Place};
 use crate::signals::posture::{from_certificate, from_value, Posture};
 use crate::signals::replay::{self, Remembered, ReplaySettings, Seen};
 use crate::signals::sightings::{self, LocationFacts, SightingSettings};
+use crate::prompts::marks::{Mark, MarkCopy};
 use crate::store::Store;
 use crate::token::binding::{certificate_matches, thumbprint_matches, Confirmation};
 use crate::token::dpop::{verify_proof, ProofCheck};
@@ -62,6 +63,10 @@ pub trait SignalStores {
         now_secs: u64,
         settings: &SightingSettings,
     ) -> Result<(), String>;
+
+    /// The fatigue mark on the push user `user` (a session approved under pressure), if
+    /// any: read through the VM's decoded copy of the marks.
+    fn pressured(&self, user: &crate::prompts::UserKey, now_secs: u64) -> Option<Mark>;
 }
 
 /// [`SignalStores`] over any [`Store`] (the glue's shared data, a `MemoryStore`), with the
@@ -71,6 +76,7 @@ pub trait SignalStores {
 pub struct SharedSignals<S> {
     store: RefCell<S>,
     sightings: RefCell<sightings::LocalCopy>,
+    marks: RefCell<MarkCopy>,
 }
 
 impl<S> SharedSignals<S> {
@@ -79,6 +85,7 @@ impl<S> SharedSignals<S> {
         SharedSignals {
             store: RefCell::new(store),
             sightings: RefCell::new(sightings::LocalCopy::default()),
+            marks: RefCell::new(MarkCopy::default()),
         }
     }
 
@@ -132,6 +139,12 @@ impl<S: Store> SignalStores for SharedSignals<S> {
         copy.observe(&mut *store, subject, place, now_secs, settings)
             .map(drop)
             .map_err(|e| e.to_string())
+    }
+
+    fn pressured(&self, user: &crate::prompts::UserKey, now_secs: u64) -> Option<Mark> {
+        let store = self.store.try_borrow().ok()?;
+        let mut copy = self.marks.try_borrow_mut().ok()?;
+        copy.lookup(&*store, user, now_secs)
     }
 }
 

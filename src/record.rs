@@ -242,6 +242,7 @@ mod tests {
                     idp_user: None,
                     binding: Ok(None),
                     posture_claim: None,
+                    push_user: None,
                     subject_key: None,
                 },
                 &crate::token::session::UpstreamHeaders::default(),

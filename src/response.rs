@@ -505,6 +505,50 @@ pub fn denied(reason: &str) -> LocalReply {
     )
 }
 
+/// 429 for a push prompt over its limit (reason `push_rate_limited`): `Retry-After` says
+/// when the next prompt would be admitted; the prompt never reaches the provider.
+pub fn push_rate_limited(scope: &str, retry_after_secs: u64) -> LocalReply {
+    reply(
+        429,
+        vec![("retry-after".to_string(), retry_after_secs.max(1).to_string())],
+        serde_json::json!({
+            "error": "push_rate_limited",
+            "error_description": "too many push prompts; try again later",
+            "scope": header_text(scope),
+            "retry_after": retry_after_secs.max(1),
+        }),
+        "mfa_gate_push_rate_limited",
+    )
+}
+
+/// A push prompt request the gate cannot read: 413 for a body over the cap, 400 otherwise
+/// (`push_user_missing`, `push_body_unreadable`), with the reason code in the body.
+pub fn push_refused(status: u32, reason: &str) -> LocalReply {
+    reply(
+        status,
+        Vec::new(),
+        serde_json::json!({
+            "error": if status == 413 { "payload_too_large" } else { "bad_request" },
+            "reason": header_text(reason),
+        }),
+        "mfa_gate_push_refused",
+    )
+}
+
+/// 503 for a push prompt whose count cannot be had (the rate-limit service unreachable and
+/// its failure mode `deny`): the prompt is not sent.
+pub fn push_limit_unavailable() -> LocalReply {
+    reply(
+        503,
+        vec![("retry-after".to_string(), "5".to_string())],
+        serde_json::json!({
+            "error": "temporarily_unavailable",
+            "reason": "push_limit_unavailable",
+        }),
+        "mfa_gate_push_limit_unavailable",
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

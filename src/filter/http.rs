@@ -6,10 +6,12 @@ use super::clock;
 use super::header_map;
 use super::keys;
 use super::local_reply;
+use super::prompts::{self, PushStream};
 use super::revocation::{self, Endpoint, HostRevocations};
 use super::state::Shared;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Need, Outcome, Request};
 use crate::metrics;
+use crate::push_endpoint::{Decided, Next};
 use crate::request::{RequestHeaders, RequestView};
 use crate::response::LocalReply;
 use crate::schedule::FetchKind;
@@ -27,6 +29,8 @@ pub struct GateHttp {
     fetching: Option<(u32, usize)>,
     /// The revocation endpoint this request is for, waiting for its body.
     receiving: Option<Endpoint>,
+    /// A push endpoint request: where it is (body, rate-limit service, provider's answer).
+    push: Option<PushStream>,
 }
 
 impl GateHttp {
@@ -37,6 +41,7 @@ impl GateHttp {
             state,
             fetching: None,
             receiving: None,
+            push: None,
         }
     }
 
@@ -221,6 +226,20 @@ impl GateHttp {
 }
 
 impl Context for GateHttp {
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        if !matches!(&self.push, Some(PushStream::Asking { token, .. }) if *token == token_id) {
+            return;
+        }
+        let Some(PushStream::Asking { held, .. }) = self.push.take() else {
+            return;
+        };
+        let decided = {
+            let mut state = self.state.borrow_mut();
+            prompts::answered(&mut state, held, status_code, response_size)
+        };
+        self.carry_out_push(decided, false);
+    }
+
     fn on_http_call_response(
         &mut self,
         token_id: u32,
@@ -290,8 +309,164 @@ impl GateHttp {
     }
 }
 
+impl GateHttp {
+    /// A request for a guarded push endpoint: judged now, or left to wait for its body.
+    /// `None` when the request is for another path (or push prompts are not configured).
+    fn push_endpoint(
+        &mut self,
+        view: &crate::pairs::Pairs<'_>,
+        end_of_stream: bool,
+    ) -> Option<Action> {
+        let matched = {
+            let state = self.state.borrow();
+            let settings = state.config.push_prompts.as_ref()?;
+            prompts::classify(settings, view)?
+        };
+        if matched.needs_body && !end_of_stream {
+            self.push = Some(PushStream::Body { matched });
+            return Some(Action::Pause);
+        }
+        let decided = {
+            let mut state = self.state.borrow_mut();
+            prompts::start(&mut state, &matched, view, b"")
+        };
+        Some(self.carry_out_push(decided, true))
+    }
+
+    /// The push endpoint request's body: refused over the cap, buffered until complete,
+    /// then judged.
+    fn push_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let matched = match &self.push {
+            Some(PushStream::Body { matched }) => matched.clone(),
+            // Waiting for the rate-limit service: the body waits with the headers.
+            _ => return Action::Pause,
+        };
+        let cap = {
+            let state = self.state.borrow();
+            (state.config.push_prompts.as_ref()).map_or(0, |p| p.max_body_bytes)
+        };
+        if body_size > cap {
+            let decided = prompts::too_large(&self.state.borrow(), &matched);
+            return self.carry_out_push(decided, true);
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let header_bytes = header_map::request_header_bytes();
+        let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
+        let decided = {
+            let mut state = self.state.borrow_mut();
+            prompts::start(&mut state, &matched, &view, &body)
+        };
+        self.carry_out_push(decided, true)
+    }
+
+    /// Carries out a push endpoint decision. `in_request_callback`: called from a request
+    /// callback (return Continue to go on) rather than from a callout's answer (resume).
+    fn carry_out_push(&mut self, decided: Decided, in_request_callback: bool) -> Action {
+        {
+            let mut state = self.state.borrow_mut();
+            prompts::account(&mut state, self.context_id, &decided);
+        }
+        match decided.next {
+            Next::Forward(forwarded) => {
+                self.push = Some(PushStream::Forwarded {
+                    forwarded,
+                    status: 0,
+                    body: Vec::new(),
+                    overflow: false,
+                });
+                self.go_on(in_request_callback)
+            }
+            Next::Pass => {
+                self.push = None;
+                self.go_on(in_request_callback)
+            }
+            Next::Reply(reply) => {
+                self.push = None;
+                prompts::reply(self.context_id, &reply)
+            }
+            Next::Ask(question) => match prompts::ask(&question) {
+                Ok(token) => {
+                    self.push = Some(PushStream::Asking {
+                        token,
+                        held: question.held,
+                    });
+                    Action::Pause
+                }
+                Err(code) => {
+                    let decided = {
+                        let mut state = self.state.borrow_mut();
+                        prompts::unasked(&mut state, question.held, code)
+                    };
+                    self.carry_out_push(decided, in_request_callback)
+                }
+            },
+        }
+    }
+
+    /// Lets the request go on: Continue inside a request callback, else resume it.
+    fn go_on(&self, in_request_callback: bool) -> Action {
+        if in_request_callback {
+            return Action::Continue;
+        }
+        if let Err(s) = hostcalls::resume_http_request() {
+            log::warn!("[ctx {}] cannot resume: {s:?}", self.context_id);
+        }
+        Action::Pause
+    }
+
+    /// The provider's whole answer is in: settle the prompt on it.
+    fn finish_answer(&mut self) {
+        if let Some(PushStream::Forwarded {
+            forwarded,
+            status,
+            body,
+            overflow,
+        }) = self.push.take()
+        {
+            if !overflow {
+                let mut state = self.state.borrow_mut();
+                prompts::settle(&mut state, self.context_id, &forwarded, status, &body);
+            }
+        }
+    }
+}
+
 impl HttpContext for GateHttp {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if let Some(PushStream::Forwarded { status, .. }) = &mut self.push {
+            *status = prompts::response_status();
+            if end_of_stream {
+                self.finish_answer();
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(PushStream::Forwarded { body, overflow, .. }) = &mut self.push {
+            if !*overflow && !prompts::collect_chunk(body, body_size) {
+                *overflow = true;
+            }
+            if end_of_stream {
+                self.finish_answer();
+            }
+        }
+        Action::Continue
+    }
+
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if matches!(
+            self.push,
+            Some(PushStream::Body { .. } | PushStream::Asking { .. })
+        ) {
+            return self.push_body(body_size, end_of_stream);
+        }
         let Some(endpoint) = self.receiving else {
             // Still deciding (keys being fetched): the body waits with the headers. Envoy
             // hands it over while the headers are paused when the plugin is configured
@@ -326,7 +501,11 @@ impl HttpContext for GateHttp {
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         // Trailers while the headers wait (keys being fetched, an endpoint reading its
         // body) wait too: Continue would send the request on before the decision.
-        if self.fetching.is_some() || self.receiving.is_some() {
+        let push_waiting = matches!(
+            self.push,
+            Some(PushStream::Body { .. } | PushStream::Asking { .. })
+        );
+        if self.fetching.is_some() || self.receiving.is_some() || push_waiting {
             Action::Pause
         } else {
             Action::Continue
@@ -338,6 +517,9 @@ impl HttpContext for GateHttp {
         let header_bytes = header_map::request_header_bytes();
         let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
         if let Some(action) = self.revocation_endpoint(&view, end_of_stream) {
+            return action;
+        }
+        if let Some(action) = self.push_endpoint(&view, end_of_stream) {
             return action;
         }
         let evaluation = self.evaluate_view(&view, true);

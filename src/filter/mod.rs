@@ -7,6 +7,7 @@ mod header_map;
 mod http;
 mod keys;
 mod local_reply;
+mod prompts;
 mod metrics;
 mod revocation;
 mod revocation_state;

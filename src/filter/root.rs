@@ -178,6 +178,7 @@ impl RootContext for GateRoot {
         }
         state.metrics.define_all(&metrics::FIXED_COUNTERS);
         state.metrics.define_all(&metrics::RISK_SIGNAL_COUNTERS);
+        state.metrics.define_all(&metrics::PUSH_COUNTERS);
         let periodic =
             state.schedule.has_periodic_work() || poll_tick.is_some() || state.revocation.is_some();
         let tick_secs = poll_tick.unwrap_or(TICK_SECS);

@@ -76,6 +76,8 @@ pub struct Trust<'a> {
     pub revocation_claims: Option<RevocationClaims<'a>>,
     /// The claim a device's posture is read from, when one is configured.
     pub posture_claim: Option<&'a str>,
+    /// The claim naming the push user (push prompts' fatigue marks), when configured.
+    pub push_user_claim: Option<&'a str>,
 }
 
 /// The claims a session's email and opaque revocation identifiers are read from.
@@ -408,7 +410,12 @@ fn new_session(
         .and_then(|v| v.as_str())
         .filter(|v| v.len() <= 64)
         .map(str::to_string);
+    let push_user = trust
+        .push_user_claim
+        .and_then(|name| string_claim(claims, name))
+        .map(|value| crate::prompts::user_key(value.as_bytes()));
     let facts = SessionFacts {
+        push_user,
         revocation,
         idp_user,
         binding: crate::token::binding::confirmation(claims),

@@ -40,6 +40,9 @@ pub struct SessionFacts {
     pub posture_claim: Option<String>,
     /// The key of the subject's sightings (issuer and `sub`, digested once).
     pub subject_key: Option<[u8; 16]>,
+    /// The push user this session belongs to (the configured claim's value, keyed as push
+    /// endpoints key it), when push prompts are guarded.
+    pub push_user: Option<crate::prompts::UserKey>,
 }
 
 /// A session whose token (or jwt_authn payload) was verified: its facts (read through
@@ -200,6 +203,7 @@ mod tests {
             idp_user: None,
             binding: Ok(None),
             posture_claim: None,
+            push_user: None,
             subject_key: None,
         };
         let names = UpstreamHeaders {

@@ -9,6 +9,7 @@
 //! Before serving, it prints a `curl` line per user and route with the answer to expect.
 
 mod poll;
+mod push_api;
 mod server;
 mod sessions;
 mod signals_routes;
@@ -52,6 +53,7 @@ struct IdentityProvider {
     jwks: serde_json::Value,
     ports: DemoPorts,
     sessions: Sessions,
+    push_api: push_api::PushApi,
     transmitter: Transmitter,
 }
 
@@ -76,6 +78,7 @@ impl IdentityProvider {
             jwks,
             ports,
             sessions: Sessions::new(users::TOKEN_LIFETIME_SECS),
+            push_api: push_api::PushApi::default(),
             transmitter,
         };
         Ok((idp, outbound))
@@ -144,6 +147,10 @@ impl IdentityProvider {
 
     async fn handle(&self, request: DemoRequest) -> DemoResponse {
         if let Some(response) = self.signals(&request).await {
+            return response;
+        }
+        let mint = |user: &DemoUser| self.mint(user).ok();
+        if let Some(response) = self.push_api.handle(&request, &mint) {
             return response;
         }
         let path = request.path.as_str();
@@ -411,6 +418,7 @@ fn print_banner(idp: &IdentityProvider, cases: &[DemoCase]) {
     );
     print_revocation(idp);
     print_risk(idp);
+    print_push(idp);
     println!();
     println!("Ctrl-C stops the demo.");
 }
@@ -486,6 +494,37 @@ fn print_risk(idp: &IdentityProvider) {
     println!("  curl -si -H \"Authorization: Bearer $D\" {gateway}/api/profile");
     println!("      -> 401 WWW-Authenticate: DPoP error=\"invalid_token\": a DPoP-bound token without its proof");
     println!("  (Sightings are remembered: run the walk-through on a fresh `make run`.)");
+}
+
+/// The push-bombing walk-through: the gateway counts the prompts of the IdP's Duo-shaped
+/// push endpoint, and marks a session approved after denied prompts.
+fn print_push(idp: &IdentityProvider) {
+    let gateway = format!("http://127.0.0.1:{}", idp.ports.proxy);
+    let prompt = |user: &str, answer: &str, client: &str| {
+        format!(
+            "curl -s -H 'X-Forwarded-For: {client}' -d username={user} -d factor=push -d demo_answer={answer} {gateway}/auth/v2/auth"
+        )
+    };
+    println!();
+    println!("Push bombing (the IdP's legacy push endpoint, Duo Auth API shape; `demo_answer` is what");
+    println!("the user's phone does: allow, deny or timeout):");
+    for n in 1..=3 {
+        println!("  {}", prompt("sam%40example.com", "deny", "198.51.100.9"));
+        println!("      -> 200 {{\"stat\":\"OK\",\"response\":{{\"result\":\"deny\",...}}}}: prompt {n} of 3 in 5 minutes");
+    }
+    println!("  curl -si -H 'X-Forwarded-For: 198.51.100.9' -d username=sam%40example.com -d factor=push {gateway}/auth/v2/auth");
+    println!("      -> 429 Retry-After, {{\"error\":\"push_rate_limited\"}}: the 4th prompt never reaches the phone");
+    println!("  {}", prompt("pat%40example.com", "deny", "198.51.100.7"));
+    println!("  {}", prompt("pat%40example.com", "deny", "198.51.100.7"));
+    println!(
+        "  T=$({} | sed -E 's/.*\"session_token\":\"([^\"]*)\".*/\\1/')",
+        prompt("pat%40example.com", "allow", "198.51.100.7")
+    );
+    println!("      -> deny, deny, then approve: a push session for pat, approved under pressure");
+    println!("  curl -si -H \"Authorization: Bearer $T\" -H 'X-Forwarded-For: 198.51.100.7' {gateway}/api/profile");
+    println!("      -> 401 step-up (insufficient_user_authentication): /api takes push, but not this one (reason push_fatigue)");
+    println!("  curl -si -H \"Authorization: Bearer $T\" -H 'X-Forwarded-For: 198.51.100.7' {gateway}/admin/users");
+    println!("      -> 401 step-up to a passkey, as for any push session");
 }
 
 /// Runs the demo IdP and app until Ctrl-C / SIGTERM. With `print_json`, prints the cases
