@@ -26,6 +26,7 @@ pub mod response;
 pub mod request;
 // The stages.
 pub mod pairs;
+pub mod prompts;
 pub mod assurance;
 pub mod reason;
 pub mod token;

@@ -7,6 +7,7 @@
 
 mod error;
 mod issuer;
+mod push_prompts;
 mod raw;
 mod revocation;
 mod risk;
@@ -21,11 +22,13 @@ use crate::token::extract::TokenSource;
 use crate::token::jose::Algorithm;
 use error::{check_header_name, one, parse_choice, push, quote, MODES};
 use issuer::compile_issuer;
+use push_prompts::compile_push_prompts;
 use raw::{RawConfig, RawIssuer, RawPaths, RawTokenSource, RawUpstreamHeaders};
 use revocation::compile_revocation;
 use risk::{compile_binding, compile_risk};
 use route::compile_route;
 
+pub use crate::prompts::PromptSettings;
 pub use crate::response::StepUpEndpoint;
 pub use crate::token::issuer::{IssuerConfig, RemoteJwks};
 pub use crate::token::session::{UpstreamHeaders, DEFAULT_UPSTREAM_HEADERS};
@@ -94,6 +97,8 @@ pub struct Config {
     pub binding: BindingConfig,
     /// The risk score's table, thresholds and signal sources, when configured.
     pub risk: Option<RiskConfig>,
+    /// The push endpoints guarded (prompt limits, fatigue signature), when configured.
+    pub push_prompts: Option<PromptSettings>,
 }
 
 /// Reading Envoy jwt_authn's verified payload (`payload_in_metadata`).
@@ -254,6 +259,8 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         }
     }
 
+    let push_prompts = compile_push_prompts(raw.push_prompts, revocation.is_some(), errors);
+
     Config {
         mode,
         realm,
@@ -270,6 +277,7 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         revocation,
         binding,
         risk,
+        push_prompts,
     }
 }
 

@@ -36,6 +36,8 @@ pub(super) struct RawConfig {
     pub(super) binding: Option<RawBinding>,
     #[serde(default)]
     pub(super) risk: Option<RawRisk>,
+    #[serde(default)]
+    pub(super) push_prompts: Option<RawPushPrompts>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -380,4 +382,150 @@ pub(super) struct RawPush {
 pub(super) struct RawBackchannelLogout {
     pub(super) path: String,
     pub(super) audiences: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPushPrompts {
+    pub(super) endpoints: Vec<RawPushEndpoint>,
+    #[serde(default)]
+    pub(super) limits: Option<RawPushLimits>,
+    #[serde(default)]
+    pub(super) fatigue: Option<RawFatigue>,
+    #[serde(default)]
+    pub(super) counting: Option<RawCounting>,
+    #[serde(default)]
+    pub(super) max_body_bytes: Option<usize>,
+}
+
+/// `user` and `when` take one object or a list of them: read as JSON, checked by
+/// `push_prompts.rs` item by item (the shape table has no unions).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPushEndpoint {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) provider: Option<String>,
+    #[serde(default)]
+    pub(super) initiate: Option<RawPushStep>,
+    #[serde(default)]
+    pub(super) poll: Option<RawPushStep>,
+    #[serde(default)]
+    pub(super) user: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) transaction: Option<RawPushTransaction>,
+    #[serde(default)]
+    pub(super) outcome: Option<Vec<RawOutcomeRule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPushStep {
+    #[serde(default)]
+    pub(super) method: Option<String>,
+    #[serde(default)]
+    pub(super) methods: Option<Vec<String>>,
+    pub(super) path: String,
+    #[serde(default)]
+    pub(super) when: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) user: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFieldSource {
+    #[serde(default)]
+    pub(super) form: Option<String>,
+    #[serde(default)]
+    pub(super) json: Option<String>,
+    #[serde(default)]
+    pub(super) path_segment: Option<usize>,
+    #[serde(default)]
+    pub(super) header: Option<String>,
+    #[serde(default)]
+    pub(super) query: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPushCondition {
+    #[serde(default)]
+    pub(super) form: Option<String>,
+    #[serde(default)]
+    pub(super) json: Option<String>,
+    #[serde(default)]
+    pub(super) path_segment: Option<usize>,
+    #[serde(default)]
+    pub(super) header: Option<String>,
+    #[serde(default)]
+    pub(super) query: Option<String>,
+    #[serde(default)]
+    pub(super) equals: Option<String>,
+    #[serde(default)]
+    pub(super) one_of: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) absent: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPushTransaction {
+    #[serde(default)]
+    pub(super) request: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) response: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOutcomeRule {
+    pub(super) pointer: String,
+    pub(super) equals: String,
+    pub(super) outcome: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPushLimits {
+    #[serde(default)]
+    pub(super) per_user: Option<Vec<RawPushWindow>>,
+    #[serde(default)]
+    pub(super) per_client: Option<Vec<RawPushWindow>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPushWindow {
+    pub(super) prompts: u64,
+    pub(super) window_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFatigue {
+    #[serde(default)]
+    pub(super) window_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) min_unanswered: Option<u64>,
+    #[serde(default)]
+    pub(super) action: Option<String>,
+    #[serde(default)]
+    pub(super) mark_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) session_claim: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCounting {
+    pub(super) mode: String,
+    #[serde(default)]
+    pub(super) cluster: Option<String>,
+    #[serde(default)]
+    pub(super) domain: Option<String>,
+    #[serde(default)]
+    pub(super) timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub(super) on_unavailable: Option<String>,
 }

@@ -220,6 +220,102 @@ const IDP_SESSIONS: Shape = Shape::Obj(&[
     ("timeout_ms", Shape::UInt, false),
 ]);
 
+/// A place a push request's field is read from (exactly one, checked when compiled).
+pub(super) const FIELD_SOURCE: Shape = Shape::Obj(&[
+    ("form", Shape::Str, false),
+    ("json", Shape::Str, false),
+    ("path_segment", Shape::UInt, false),
+    ("header", Shape::Str, false),
+    ("query", Shape::Str, false),
+]);
+
+/// A condition on a push request's field.
+pub(super) const PUSH_CONDITION: Shape = Shape::Obj(&[
+    ("form", Shape::Str, false),
+    ("json", Shape::Str, false),
+    ("path_segment", Shape::UInt, false),
+    ("header", Shape::Str, false),
+    ("query", Shape::Str, false),
+    ("equals", Shape::Str, false),
+    ("one_of", STR_LIST, false),
+    ("absent", Shape::Bool, false),
+]);
+
+const PUSH_STEP: Shape = Shape::Obj(&[
+    ("method", Shape::Str, false),
+    ("methods", STR_LIST, false),
+    ("path", Shape::Str, true),
+    // One condition or a list (checked item by item when compiled).
+    ("when", Shape::Any, false),
+    // One source or a list.
+    ("user", Shape::Any, false),
+]);
+
+const PUSH_WINDOW: Shape = Shape::Obj(&[
+    ("prompts", Shape::UInt, true),
+    ("window_secs", Shape::UInt, true),
+]);
+
+const PUSH_ENDPOINT: Shape = Shape::Obj(&[
+    ("name", Shape::Str, true),
+    ("provider", Shape::Str, false),
+    ("initiate", PUSH_STEP, false),
+    ("poll", PUSH_STEP, false),
+    ("user", Shape::Any, false),
+    (
+        "transaction",
+        Shape::Obj(&[
+            ("request", Shape::Any, false),
+            ("response", Shape::Str, false),
+        ]),
+        false,
+    ),
+    (
+        "outcome",
+        Shape::List(&Shape::Obj(&[
+            ("pointer", Shape::Str, true),
+            ("equals", Shape::Str, true),
+            ("outcome", Shape::Str, true),
+        ])),
+        false,
+    ),
+]);
+
+const PUSH_PROMPTS: Shape = Shape::Obj(&[
+    ("endpoints", Shape::List(&PUSH_ENDPOINT), true),
+    (
+        "limits",
+        Shape::Obj(&[
+            ("per_user", Shape::List(&PUSH_WINDOW), false),
+            ("per_client", Shape::List(&PUSH_WINDOW), false),
+        ]),
+        false,
+    ),
+    (
+        "fatigue",
+        Shape::Obj(&[
+            ("window_secs", Shape::UInt, false),
+            ("min_unanswered", Shape::UInt, false),
+            ("action", Shape::Str, false),
+            ("mark_ttl_secs", Shape::UInt, false),
+            ("session_claim", Shape::Str, false),
+        ]),
+        false,
+    ),
+    (
+        "counting",
+        Shape::Obj(&[
+            ("mode", Shape::Str, true),
+            ("cluster", Shape::Str, false),
+            ("domain", Shape::Str, false),
+            ("timeout_ms", Shape::UInt, false),
+            ("on_unavailable", Shape::Str, false),
+        ]),
+        false,
+    ),
+    ("max_body_bytes", Shape::UInt, false),
+]);
+
 /// The whole document.
 pub static ROOT: Shape = Shape::Obj(&[
     ("mode", Shape::Str, false),
@@ -255,6 +351,7 @@ pub static ROOT: Shape = Shape::Obj(&[
     ("revocation", REVOCATION, false),
     ("binding", BINDING, false),
     ("risk", RISK, false),
+    ("push_prompts", PUSH_PROMPTS, false),
 ]);
 
 fn kind(value: &Value) -> &'static str {
