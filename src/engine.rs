@@ -7,11 +7,11 @@ use crate::config::StoreUnavailable;
 use crate::config::{Config, DEFAULT_CLOCK_SKEW_SECS};
 use crate::metrics::{self, Counters};
 use crate::observe::{gather, BindingRefusal, Gathered};
-use crate::prompts::FatigueAction;
 use crate::policy::{
     decide, decision_counter, match_route_index, BrowserMode, Decision, Mode, OnInsufficient,
     RequestFacts, Requirement, RouteRule, Unmatched, Verdict,
 };
+use crate::prompts::FatigueAction;
 use crate::reason::Reason;
 use crate::record::DecisionRecord;
 use crate::request::{self, RequestView, Unreadable};

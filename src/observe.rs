@@ -16,13 +16,13 @@
 //! glue's shared data, or a [`crate::store::MemoryStore`] natively.
 
 use crate::config::{Config, LocationConfig, PostureConfig, PostureSourceConfig};
+use crate::prompts::marks::{Mark, MarkCopy};
 use crate::request::{header_values, RequestView};
 use crate::risk::{Binding, LocationFact, PostureFact, Travel};
 use crate::signals::location::{read_place, Place};
 use crate::signals::posture::{from_certificate, from_value, Posture};
 use crate::signals::replay::{self, Remembered, ReplaySettings, Seen};
 use crate::signals::sightings::{self, LocationFacts, SightingSettings};
-use crate::prompts::marks::{Mark, MarkCopy};
 use crate::store::Store;
 use crate::token::binding::{certificate_matches, thumbprint_matches, Confirmation};
 use crate::token::dpop::{verify_proof, ProofCheck};

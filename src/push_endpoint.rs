@@ -13,8 +13,8 @@ use crate::prompts::outcome::{read_outcome, read_transaction};
 use crate::prompts::record::PromptRecord;
 use crate::prompts::window::{count_local, Counted, Scope};
 use crate::prompts::{
-    identify, Counting, IdentifyError, Identified, Matched, OnUnavailable, PromptSettings, Step,
-    UserKey,
+    identify, resolve, Counting, Identified, IdentifyError, Matched, OnUnavailable, PromptSettings,
+    Step, UserKey,
 };
 use crate::request::RequestView;
 use crate::response::{self, LocalReply};
@@ -103,10 +103,10 @@ pub fn start<S: Store + ?Sized>(
     store: &mut S,
 ) -> Decided {
     let identified = match identify(settings, matched, headers, body) {
-        Ok(identified) => identified,
+        Ok(identified) => resolve(settings, identified, &*store, now_secs),
         Err(error) => return refused(settings, matched.endpoint, error),
     };
-    if !identified.is_prompt {
+    if !identified.is_prompt && identified.step == Step::Initiate {
         return Decided::new(Next::Pass);
     }
     let Identified {
@@ -119,9 +119,8 @@ pub fn start<S: Store + ?Sized>(
     if step == Step::Poll {
         // A poll is never a prompt: it is attributed (by its own user source, else by its
         // transaction) only so its answer can settle the prompt.
-        let user = user.or_else(|| {
-            transaction.and_then(|t| history::transaction_user(&*store, &t, now_secs))
-        });
+        let user = user
+            .or_else(|| transaction.and_then(|t| history::transaction_user(&*store, &t, now_secs)));
         return Decided::new(Next::Forward(Forwarded {
             endpoint,
             step,
@@ -181,12 +180,20 @@ pub fn after_service<S: Store + ?Sized>(
             log::warn!("push prompt: the rate-limit service could not count it ({code})");
             let mut decided = match on_unavailable {
                 OnUnavailable::Local => {
-                    let mut d =
-                        counted_locally(settings, forwarded, client, now_secs, store, "local_fallback");
+                    let mut d = counted_locally(
+                        settings,
+                        forwarded,
+                        client,
+                        now_secs,
+                        store,
+                        "local_fallback",
+                    );
                     d.counters.push(metrics::PUSH_SERVICE_FALLBACK);
                     d
                 }
-                OnUnavailable::Allow => admitted(settings, forwarded, None, now_secs, store, "none"),
+                OnUnavailable::Allow => {
+                    admitted(settings, forwarded, None, now_secs, store, "none")
+                }
                 OnUnavailable::Deny => {
                     let mut record = base_record(settings, &forwarded, "service_unavailable");
                     record.decision = "deny";
@@ -205,9 +212,23 @@ pub fn after_service<S: Store + ?Sized>(
     };
     let mut decided = if answer.over_limit {
         let retry_after = answer.reset_secs.unwrap_or(60).max(1);
-        limited(settings, &forwarded, Scope::User, None, retry_after, "service")
+        limited(
+            settings,
+            &forwarded,
+            Scope::User,
+            None,
+            retry_after,
+            "service",
+        )
     } else {
-        admitted(settings, forwarded, answer.remaining, now_secs, store, "service")
+        admitted(
+            settings,
+            forwarded,
+            answer.remaining,
+            now_secs,
+            store,
+            "service",
+        )
     };
     if let Some(record) = decided.record.as_mut() {
         record.remaining = answer.remaining;
@@ -238,7 +259,9 @@ pub fn settle_answer<S: Store + ?Sized>(
     let mut counters = Vec::new();
     if let (Some(transaction), None) = (answered_transaction, forwarded.transaction) {
         // An asynchronous prompt (Duo's `async=1`): its polls name this transaction.
-        if history::remember_transaction(store, &transaction, &user, now_secs).is_err() {
+        if history::attach_transaction(store, &settings.fatigue, &user, &transaction, now_secs)
+            .is_err()
+        {
             counters.push(metrics::PUSH_STORE_ERROR);
         }
     }
@@ -260,14 +283,10 @@ pub fn settle_answer<S: Store + ?Sized>(
             return Some((base_record(settings, forwarded, "local"), counters));
         }
     };
-    let mut record = base_record(settings, forwarded, "local");
-    record.counting = "none";
+    let mut record = base_record(settings, forwarded, "none");
     record.event = Some(settled.event);
     record.decision = "allow";
     record.marked = settled.marked;
-    if let PromptEvent::ApprovedAfterRepeats { unanswered } = settled.event {
-        record.count = Some(unanswered);
-    }
     counters.push(event_counter(&settled.event));
     Some((record, counters))
 }
@@ -322,9 +341,18 @@ fn counted_locally<S: Store + ?Sized>(
         now_secs,
     ) {
         Ok(Counted::Admitted { remaining, .. }) => {
-            let mut decided = admitted(settings, forwarded, Some(remaining), now_secs, store, counting);
+            let mut decided = admitted(
+                settings,
+                forwarded,
+                Some(remaining),
+                now_secs,
+                store,
+                counting,
+            );
             if let Some(record) = decided.record.as_mut() {
-                record.client = client.as_deref().map(|c| String::from_utf8_lossy(c).into_owned());
+                record.client = client
+                    .as_deref()
+                    .map(|c| String::from_utf8_lossy(c).into_owned());
             }
             decided
         }
@@ -333,9 +361,18 @@ fn counted_locally<S: Store + ?Sized>(
             count,
             retry_after_secs,
         }) => {
-            let mut decided = limited(settings, &forwarded, scope, Some(count), retry_after_secs, counting);
+            let mut decided = limited(
+                settings,
+                &forwarded,
+                scope,
+                Some(count),
+                retry_after_secs,
+                counting,
+            );
             if let Some(record) = decided.record.as_mut() {
-                record.client = client.as_deref().map(|c| String::from_utf8_lossy(c).into_owned());
+                record.client = client
+                    .as_deref()
+                    .map(|c| String::from_utf8_lossy(c).into_owned());
             }
             decided
         }
@@ -363,12 +400,14 @@ fn admitted<S: Store + ?Sized>(
     record.remaining = remaining;
     let mut counters = Vec::new();
     if let Some(user) = &forwarded.user {
-        match history::note_prompt(store, &settings.fatigue, user, forwarded.transaction, now_secs)
-        {
+        match history::note_prompt(
+            store,
+            &settings.fatigue,
+            user,
+            forwarded.transaction,
+            now_secs,
+        ) {
             Ok(event) => {
-                if let PromptEvent::PromptRepeated { count } = event {
-                    record.count = Some(count);
-                }
                 counters.push(event_counter(&event));
                 record.event = Some(event);
             }
@@ -391,15 +430,12 @@ fn limited(
     retry_after_secs: u64,
     counting: &'static str,
 ) -> Decided {
-    let scope_name = match scope {
-        Scope::User => "user",
-        Scope::Client => "client",
-    };
+    let scope_name = scope.as_str();
     let mut record = base_record(settings, forwarded, counting);
     record.decision = "deny";
     record.status = Some(429);
     record.reason = Some("push_rate_limited");
-    record.scope = Some(scope_name);
+    record.scope = Some(scope);
     record.count = count;
     record.remaining = Some(0);
     record.retry_after_secs = Some(retry_after_secs.max(1));
@@ -418,7 +454,10 @@ fn refused(settings: &PromptSettings, endpoint: usize, error: IdentifyError) -> 
         IdentifyError::Unreadable(code) => (400, code),
         IdentifyError::UserMissing => (400, "push_user_missing"),
     };
-    let mut record = PromptRecord::new(Rc::from(endpoint_name(settings, endpoint).as_str()));
+    let mut record = PromptRecord {
+        endpoint: Rc::from(endpoint_name(settings, endpoint).as_str()),
+        ..PromptRecord::default()
+    };
     record.decision = "deny";
     record.status = Some(status);
     record.reason = Some(reason);
@@ -429,11 +468,17 @@ fn refused(settings: &PromptSettings, endpoint: usize, error: IdentifyError) -> 
     }
 }
 
-fn base_record(settings: &PromptSettings, forwarded: &Forwarded, counting: &'static str) -> PromptRecord {
-    let mut record = PromptRecord::new(Rc::from(endpoint_name(settings, forwarded.endpoint).as_str()));
-    record.counting = counting;
-    record.user = forwarded.user.map(|u| u.hex().chars().take(8).collect());
-    record
+fn base_record(
+    settings: &PromptSettings,
+    forwarded: &Forwarded,
+    counting: &'static str,
+) -> PromptRecord {
+    PromptRecord {
+        endpoint: Rc::from(endpoint_name(settings, forwarded.endpoint).as_str()),
+        counting,
+        user: forwarded.user.map(|u| u.short()),
+        ..PromptRecord::default()
+    }
 }
 
 fn endpoint_name(settings: &PromptSettings, endpoint: usize) -> String {

@@ -337,7 +337,7 @@ impl GateHttp {
     /// then judged.
     fn push_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let matched = match &self.push {
-            Some(PushStream::Body { matched }) => matched.clone(),
+            Some(PushStream::Body { matched }) => *matched,
             // Waiting for the rate-limit service: the body waits with the headers.
             _ => return Action::Pause,
         };

@@ -8,8 +8,8 @@ use super::clock;
 use super::local_reply;
 use super::shared_data::HostStore;
 use super::state::VmState;
-use crate::prompts::{Matched, PromptSettings};
 use crate::prompts::record::PromptRecord;
+use crate::prompts::{Matched, PromptSettings};
 use crate::push_endpoint::{self, Decided, Forwarded, Held, Next};
 use crate::request::RequestView;
 use crate::wire::rls;
@@ -36,24 +36,29 @@ pub enum PushStream {
     },
 }
 
-/// The push endpoint `method` and `path` are for, if any (the path as the upstream reads
-/// it: query removed, dot segments and doubled slashes resolved).
+/// The push endpoint the request is for, if any (its `:path` as sent and as the upstream
+/// would serve it: see [`crate::prompts::classify`]).
 pub fn classify(settings: &PromptSettings, view: &dyn RequestView) -> Option<Matched> {
     let method = view.header(":method").unwrap_or_default();
     let target = view.header(":path").unwrap_or_default();
-    let (path, _query) = crate::request::split_target(target);
-    let path = crate::request::normalize_path(path);
-    crate::prompts::classify(settings, method, &path)
+    crate::prompts::classify(settings, method, target)
 }
 
 /// The client's address without its port (`source.address`), when the host gives it.
 pub fn client_address() -> Option<Vec<u8>> {
-    let address = hostcalls::get_property(vec!["source", "address"]).ok().flatten()?;
+    let address = hostcalls::get_property(vec!["source", "address"])
+        .ok()
+        .flatten()?;
     push_endpoint::address_without_port(&address).map(<[u8]>::to_vec)
 }
 
 /// Judges a push endpoint request whose body is `body` (complete).
-pub fn start(state: &mut VmState, matched: &Matched, view: &dyn RequestView, body: &[u8]) -> Decided {
+pub fn start(
+    state: &mut VmState,
+    matched: &Matched,
+    view: &dyn RequestView,
+    body: &[u8],
+) -> Decided {
     let Some(settings) = state.config.push_prompts.as_ref() else {
         return Decided {
             next: Next::Pass,
@@ -136,7 +141,13 @@ pub fn unasked(state: &mut VmState, held: Held, code: &'static str) -> Decided {
             counters: Vec::new(),
         };
     };
-    push_endpoint::after_service(&settings, held, Err(code), clock::now_secs(), &mut HostStore)
+    push_endpoint::after_service(
+        &settings,
+        held,
+        Err(code),
+        clock::now_secs(),
+        &mut HostStore,
+    )
 }
 
 /// Settles a forwarded request on its provider's answer.

@@ -37,6 +37,8 @@ pub struct PromptRecord {
     pub user: Option<String>,
     /// The client address.
     pub client: Option<String>,
+    /// The approval marked the user (the fatigue signature).
+    pub marked: bool,
 }
 
 impl PromptRecord {
@@ -102,6 +104,9 @@ impl PromptRecord {
                 self.counting
             },
         );
+        if self.marked {
+            out.push_str(",\"marked\":true");
+        }
         json_field(out, "user", self.user.as_deref());
         json_field(out, "client", self.client.as_deref());
         out.push('}');

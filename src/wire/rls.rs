@@ -234,7 +234,8 @@ mod tests {
 
     #[test]
     fn ok_answer_gives_remaining() {
-        let read = decode_answer(&answer(CODE_OK, vec![status(CODE_OK, 2, Some((300, 0)))])).unwrap();
+        let read =
+            decode_answer(&answer(CODE_OK, vec![status(CODE_OK, 2, Some((300, 0)))])).unwrap();
         assert_eq!(
             read,
             RlsAnswer {
@@ -249,7 +250,10 @@ mod tests {
     fn over_limit_answer_rounds_reset_up() {
         let read = decode_answer(&answer(
             CODE_OVER_LIMIT,
-            vec![status(CODE_OK, 5, None), status(CODE_OVER_LIMIT, 0, Some((41, 5)))],
+            vec![
+                status(CODE_OK, 5, None),
+                status(CODE_OVER_LIMIT, 0, Some((41, 5))),
+            ],
         ))
         .unwrap();
         assert!(read.over_limit);
@@ -266,9 +270,18 @@ mod tests {
 
     #[test]
     fn unknown_code_and_garbage_are_errors() {
-        assert_eq!(decode_answer(&answer(0, vec![])), Err(AnswerError::NoVerdict));
-        assert_eq!(decode_answer(&answer(7, vec![])), Err(AnswerError::NoVerdict));
-        assert_eq!(decode_answer(&[0xff, 0xff, 0xff]), Err(AnswerError::Malformed));
+        assert_eq!(
+            decode_answer(&answer(0, vec![])),
+            Err(AnswerError::NoVerdict)
+        );
+        assert_eq!(
+            decode_answer(&answer(7, vec![])),
+            Err(AnswerError::NoVerdict)
+        );
+        assert_eq!(
+            decode_answer(&[0xff, 0xff, 0xff]),
+            Err(AnswerError::Malformed)
+        );
         assert_eq!(
             decode_answer(&vec![0u8; MAX_ANSWER_BYTES + 1]),
             Err(AnswerError::TooLarge)
@@ -279,7 +292,8 @@ mod tests {
 
     #[test]
     fn negative_reset_reads_as_zero() {
-        let read = decode_answer(&answer(CODE_OVER_LIMIT, vec![status(2, 0, Some((-5, 0)))])).unwrap();
+        let read =
+            decode_answer(&answer(CODE_OVER_LIMIT, vec![status(2, 0, Some((-5, 0)))])).unwrap();
         assert_eq!(read.reset_secs, Some(0));
     }
 }

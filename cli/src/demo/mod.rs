@@ -506,7 +506,9 @@ fn print_push(idp: &IdentityProvider) {
         )
     };
     println!();
-    println!("Push bombing (the IdP's legacy push endpoint, Duo Auth API shape; `demo_answer` is what");
+    println!(
+        "Push bombing (the IdP's legacy push endpoint, Duo Auth API shape; `demo_answer` is what"
+    );
     println!("the user's phone does: allow, deny or timeout):");
     for n in 1..=3 {
         println!("  {}", prompt("sam%40example.com", "deny", "198.51.100.9"));

@@ -45,23 +45,41 @@ impl PushApi {
         }
     }
 
-    fn auth(&self, request: &DemoRequest, mint: &dyn Fn(&DemoUser) -> Option<String>) -> DemoResponse {
+    fn auth(
+        &self,
+        request: &DemoRequest,
+        mint: &dyn Fn(&DemoUser) -> Option<String>,
+    ) -> DemoResponse {
         if request.method != "POST" {
             return fail(405, 40501, "Method not allowed");
         }
         let form = parse_query(&String::from_utf8_lossy(&request.body));
-        let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         let Some(user) = field("username").or(field("user_id")) else {
             return fail(400, 40001, "Missing required request parameters: username");
         };
         if field("factor") != Some("push") {
-            return fail(400, 40002, "Invalid request parameters: factor (the demo does push only)");
+            return fail(
+                400,
+                40002,
+                "Invalid request parameters: factor (the demo does push only)",
+            );
         }
         let answer = match field("demo_answer").unwrap_or("allow") {
             "allow" => Answer::Allow,
             "deny" => Answer::Deny,
             "timeout" => Answer::Timeout,
-            _ => return fail(400, 40002, "Invalid request parameters: demo_answer (allow, deny, timeout)"),
+            _ => {
+                return fail(
+                    400,
+                    40002,
+                    "Invalid request parameters: demo_answer (allow, deny, timeout)",
+                )
+            }
         };
         if field("async") == Some("1") {
             let txid = crate::security_event::random_id();
@@ -76,12 +94,17 @@ impl PushApi {
         DemoResponse::json(200, &result(user, answer, mint))
     }
 
-    fn status(&self, request: &DemoRequest, mint: &dyn Fn(&DemoUser) -> Option<String>) -> DemoResponse {
+    fn status(
+        &self,
+        request: &DemoRequest,
+        mint: &dyn Fn(&DemoUser) -> Option<String>,
+    ) -> DemoResponse {
         let form = parse_query(&String::from_utf8_lossy(&request.body));
-        let txid = request
-            .param("txid")
-            .map(str::to_string)
-            .or_else(|| form.iter().find(|(k, _)| k == "txid").map(|(_, v)| v.clone()));
+        let txid = request.param("txid").map(str::to_string).or_else(|| {
+            form.iter()
+                .find(|(k, _)| k == "txid")
+                .map(|(_, v)| v.clone())
+        });
         let Some(txid) = txid else {
             return fail(400, 40001, "Missing required request parameters: txid");
         };
@@ -117,5 +140,8 @@ fn result(user: &str, answer: Answer, mint: &dyn Fn(&DemoUser) -> Option<String>
 
 /// Duo's error shape.
 fn fail(status: u16, code: u32, message: &str) -> DemoResponse {
-    DemoResponse::json(status, &json!({"stat": "FAIL", "code": code, "message": message}))
+    DemoResponse::json(
+        status,
+        &json!({"stat": "FAIL", "code": code, "message": message}),
+    )
 }

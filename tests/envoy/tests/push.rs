@@ -61,13 +61,21 @@ fn per_user_limit_holds_across_two_workers() {
         let client = format!("198.51.100.{}", 10 + n);
         for attempt in 1..=3 {
             let answer = prompt(&gateway, &user, "deny", &client);
-            assert_eq!(answer.status, 200, "{user} prompt {attempt}: {}", answer.text());
+            assert_eq!(
+                answer.status,
+                200,
+                "{user} prompt {attempt}: {}",
+                answer.text()
+            );
             assert_eq!(answer.json()["response"]["status"], "deny");
         }
         let refused = prompt(&gateway, &user, "deny", &client);
         assert_eq!(refused.status, 429, "{user} prompt 4: {}", refused.text());
         let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
-        assert!((1..=300).contains(&retry_after), "Retry-After {retry_after}");
+        assert!(
+            (1..=300).contains(&retry_after),
+            "Retry-After {retry_after}"
+        );
         let body = refused.json();
         assert_eq!(body["error"], "push_rate_limited");
         assert_eq!(body["scope"], "user");
@@ -78,7 +86,11 @@ fn per_user_limit_holds_across_two_workers() {
         .filter(|l| l.contains("] decision {\"kind\":\"push\""))
         .filter_map(thread_of)
         .collect();
-    assert_eq!(threads.len(), 2, "both workers counted prompts: {threads:?}");
+    assert_eq!(
+        threads.len(),
+        2,
+        "both workers counted prompts: {threads:?}"
+    );
 
     let records = push_records(&gateway);
     let limited: Vec<&Value> = records
@@ -86,14 +98,20 @@ fn per_user_limit_holds_across_two_workers() {
         .filter(|r| r["reason"] == "push_rate_limited")
         .collect();
     assert_eq!(limited.len(), 12);
-    assert!(limited.iter().all(|r| r["status"] == 429 && r["counting"] == "local"));
+    assert!(limited
+        .iter()
+        .all(|r| r["status"] == 429 && r["counting"] == "local"));
     // The prompt events: a first prompt, then repeats with their count in the window.
     let repeated: Vec<u64> = records
         .iter()
         .filter(|r| r["event"] == "push_prompt_repeated")
         .filter_map(|r| r["count"].as_u64())
         .collect();
-    assert_eq!(repeated.len(), 24, "prompts 2 and 3 of each user: {records:?}");
+    assert_eq!(
+        repeated.len(),
+        24,
+        "prompts 2 and 3 of each user: {records:?}"
+    );
     assert!(repeated.iter().all(|c| (2..=3).contains(c)));
     assert_eq!(metric(&gateway, "push.prompt"), 12);
     assert_eq!(metric(&gateway, "push.prompt_repeated"), 24);
@@ -109,7 +127,12 @@ fn per_client_limit_refuses_a_spray_over_many_users() {
     let gateway = GatewayBuilder::shipped("envoy/envoy.yaml").start();
     // Default per-client limit: 20 prompts in 5 minutes from one address.
     for n in 0..20 {
-        let answer = prompt(&gateway, &format!("spray{n}@example.com"), "timeout", "203.0.113.50");
+        let answer = prompt(
+            &gateway,
+            &format!("spray{n}@example.com"),
+            "timeout",
+            "203.0.113.50",
+        );
         assert_eq!(answer.status, 200, "prompt {n}: {}", answer.text());
     }
     let refused = prompt(&gateway, "spray20@example.com", "timeout", "203.0.113.50");
@@ -154,7 +177,10 @@ fn deny_deny_approve_marks_the_session_and_the_gate_steps_it_up() {
     );
     let last = records.last().unwrap();
     assert_eq!(last["marked"], true);
-    assert_eq!(last["count"], 2, "two unanswered prompts before the approval");
+    assert_eq!(
+        last["count"], 2,
+        "two unanswered prompts before the approval"
+    );
 
     // The session the approval gave says push, which /api accepts: the gate steps it up.
     let bearer = format!("Bearer {token}");
@@ -255,7 +281,11 @@ fn two_envoys_share_their_counts_through_the_rate_limit_service() {
         .collect();
     let mut admitted = admitted;
     admitted.sort_unstable();
-    assert_eq!(admitted, [0, 1, 2], "the service's remaining count in the records");
+    assert_eq!(
+        admitted,
+        [0, 1, 2],
+        "the service's remaining count in the records"
+    );
     assert_eq!(metric(&first, "push.service.answered"), 2);
     assert_eq!(metric(&second, "push.service.answered"), 2);
     first.assert_no_wasm_failure();
