@@ -500,3 +500,327 @@ pub fn event_counter(event: &PromptEvent) -> &'static str {
     };
     metrics::PUSH_EVENT_COUNTERS[index]
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::prompts::endpoint::preset;
+    use crate::prompts::{classify, FatigueAction, ServiceCounting};
+    use crate::store::MemoryStore;
+
+    const T0: u64 = 1_700_000_000;
+
+    fn settings(counting: Counting) -> PromptSettings {
+        PromptSettings {
+            endpoints: vec![preset("duo", "duo").unwrap()],
+            counting,
+            ..PromptSettings::default()
+        }
+    }
+
+    fn service(on_unavailable: OnUnavailable) -> Counting {
+        Counting::Service(ServiceCounting {
+            cluster: "ratelimit".into(),
+            domain: "mfa-gate".into(),
+            timeout_ms: 200,
+            on_unavailable,
+        })
+    }
+
+    fn duo_prompt(user: &str) -> (Vec<(String, Vec<u8>)>, Vec<u8>) {
+        let headers = vec![
+            (":method".to_string(), b"POST".to_vec()),
+            (":path".to_string(), b"/auth/v2/auth".to_vec()),
+            (
+                "content-type".to_string(),
+                b"application/x-www-form-urlencoded".to_vec(),
+            ),
+        ];
+        (
+            headers,
+            format!("username={user}&factor=push&device=auto").into_bytes(),
+        )
+    }
+
+    fn prompt_at(
+        s: &PromptSettings,
+        store: &mut MemoryStore,
+        user: &str,
+        client: &[u8],
+        now: u64,
+    ) -> Decided {
+        let (headers, body) = duo_prompt(user);
+        let matched = classify(s, b"POST", b"/auth/v2/auth").unwrap();
+        start(s, &matched, &headers, &body, Some(client), now, store)
+    }
+
+    fn duo_answer(result: &str, status: &str) -> Vec<u8> {
+        format!(r#"{{"stat":"OK","response":{{"result":"{result}","status":"{status}","status_msg":"x"}}}}"#)
+            .into_bytes()
+    }
+
+    fn forwarded(decided: &Decided) -> Forwarded {
+        match &decided.next {
+            Next::Forward(f) => f.clone(),
+            other => panic!("not forwarded: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fourth_prompt_in_five_minutes_is_refused_with_retry_after() {
+        let s = settings(Counting::Local);
+        let mut store = MemoryStore::default();
+        let events: Vec<_> = (0..3)
+            .map(|i| {
+                let d = prompt_at(&s, &mut store, "jane", b"198.51.100.1", T0 + i * 10);
+                assert!(matches!(d.next, Next::Forward(_)));
+                d.record.unwrap().event.unwrap()
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [
+                PromptEvent::Prompt,
+                PromptEvent::PromptRepeated { count: 2 },
+                PromptEvent::PromptRepeated { count: 3 }
+            ]
+        );
+        let refused = prompt_at(&s, &mut store, "jane", b"198.51.100.1", T0 + 30);
+        let Next::Reply(reply) = &refused.next else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(reply.status, 429);
+        let retry: u64 = (reply.headers.iter())
+            .find(|(n, _)| n == "retry-after")
+            .unwrap()
+            .1
+            .parse()
+            .unwrap();
+        // The first prompt (at T0) leaves the 300 s window at T0 + 300.
+        assert_eq!(retry, 270);
+        let record = refused.record.unwrap();
+        assert_eq!(record.reason, Some("push_rate_limited"));
+        assert_eq!(record.scope, Some(Scope::User));
+        assert_eq!(refused.counters, [metrics::PUSH_RATE_LIMITED]);
+        // Another user is not held back, and jane may prompt again once T0 leaves.
+        assert!(matches!(
+            prompt_at(&s, &mut store, "joe", b"198.51.100.1", T0 + 31).next,
+            Next::Forward(_)
+        ));
+        assert!(matches!(
+            prompt_at(&s, &mut store, "jane", b"198.51.100.1", T0 + 301).next,
+            Next::Forward(_)
+        ));
+    }
+
+    #[test]
+    fn deny_deny_approve_marks_the_user() {
+        let s = settings(Counting::Local);
+        let mut store = MemoryStore::default();
+        let mut events = Vec::new();
+        for (i, (result, status)) in [("deny", "deny"), ("deny", "timeout"), ("allow", "allow")]
+            .into_iter()
+            .enumerate()
+        {
+            let now = T0 + 20 * i as u64;
+            let d = prompt_at(&s, &mut store, "Jane", b"198.51.100.1", now);
+            let f = forwarded(&d);
+            let (record, counters) = settle_answer(
+                &s,
+                &f,
+                200,
+                &duo_answer(result, status),
+                now + 5,
+                &mut store,
+            )
+            .unwrap();
+            events.push(record.event.unwrap());
+            assert_eq!(counters, [event_counter(&record.event.unwrap())]);
+            if result == "allow" {
+                assert!(record.marked);
+            }
+        }
+        assert_eq!(
+            events,
+            [
+                PromptEvent::Denied,
+                PromptEvent::Timeout,
+                PromptEvent::ApprovedAfterRepeats { unanswered: 2 }
+            ]
+        );
+        // The gate finds the mark by the session claim's value (case folded as pushed).
+        let mut copy = crate::prompts::marks::MarkCopy::default();
+        let mark = copy
+            .lookup(&store, &crate::prompts::user_key(b"jane"), T0 + 60)
+            .unwrap();
+        assert!(crate::prompts::marks::covers(
+            &mark,
+            Some(T0 + 50),
+            T0 + 60,
+            43_200
+        ));
+        assert_eq!(s.fatigue.action, FatigueAction::StepUp);
+    }
+
+    #[test]
+    fn an_approval_without_pressure_is_plain_and_a_pending_answer_records_nothing() {
+        let s = settings(Counting::Local);
+        let mut store = MemoryStore::default();
+        let d = prompt_at(&s, &mut store, "kim", b"198.51.100.1", T0);
+        let f = forwarded(&d);
+        assert!(settle_answer(
+            &s,
+            &f,
+            200,
+            br#"{"stat":"OK","response":{"result":"waiting"}}"#,
+            T0,
+            &mut store
+        )
+        .is_none());
+        assert!(settle_answer(&s, &f, 502, b"<html>", T0, &mut store).is_none());
+        assert!(settle_answer(&s, &f, 200, b"\xff\xfe{", T0, &mut store).is_none());
+        let (record, _) = settle_answer(
+            &s,
+            &f,
+            200,
+            &duo_answer("allow", "allow"),
+            T0 + 3,
+            &mut store,
+        )
+        .unwrap();
+        assert_eq!(record.event, Some(PromptEvent::Approved));
+        assert!(!record.marked);
+    }
+
+    #[test]
+    fn service_counting_asks_with_one_descriptor_and_follows_its_answer() {
+        let s = settings(service(OnUnavailable::Local));
+        let mut store = MemoryStore::default();
+        let d = prompt_at(&s, &mut store, "jane", b"203.0.113.9", T0);
+        let Next::Ask(question) = d.next else {
+            panic!("{d:?}")
+        };
+        assert_eq!(question.cluster, "ratelimit");
+        use prost::Message;
+        let sent = rls::RateLimitRequest::decode(question.message.as_slice()).unwrap();
+        assert_eq!(sent.domain, "mfa-gate");
+        let entries: Vec<(String, String)> = (sent.descriptors[0].entries.iter())
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+        assert_eq!(entries[0], ("mfa_gate_push".into(), "duo".into()));
+        assert_eq!(entries[1].0, "user");
+        assert_eq!(entries[1].1.len(), 32, "a digest, never the user name");
+        assert_eq!(entries[2], ("client".into(), "203.0.113.9".into()));
+
+        let held = question.held;
+        let ok = RlsAnswer {
+            over_limit: false,
+            remaining: Some(2),
+            reset_secs: Some(300),
+        };
+        let admitted = after_service(&s, held.clone(), Ok(ok), T0, &mut store);
+        assert!(matches!(admitted.next, Next::Forward(_)));
+        let record = admitted.record.unwrap();
+        assert_eq!((record.counting, record.remaining), ("service", Some(2)));
+        assert!(admitted.counters.contains(&metrics::PUSH_SERVICE_ANSWERED));
+
+        let over = RlsAnswer {
+            over_limit: true,
+            remaining: Some(0),
+            reset_secs: Some(41),
+        };
+        let limited = after_service(&s, held, Ok(over), T0, &mut store);
+        let Next::Reply(reply) = &limited.next else {
+            panic!("{limited:?}")
+        };
+        assert_eq!(reply.status, 429);
+        assert!(reply
+            .headers
+            .contains(&("retry-after".to_string(), "41".to_string())));
+    }
+
+    #[test]
+    fn each_failure_mode_of_the_service() {
+        for (mode, status, counting) in [
+            (OnUnavailable::Local, None, "local_fallback"),
+            (OnUnavailable::Allow, None, "none"),
+            (OnUnavailable::Deny, Some(503), "service_unavailable"),
+        ] {
+            let s = settings(service(mode));
+            let mut store = MemoryStore::default();
+            let Next::Ask(q) = prompt_at(&s, &mut store, "jane", b"203.0.113.9", T0).next else {
+                panic!()
+            };
+            let d = after_service(&s, q.held, Err("rls_unavailable"), T0, &mut store);
+            match (&d.next, status) {
+                (Next::Reply(r), Some(want)) => assert_eq!(r.status, want),
+                (Next::Forward(_), None) => {}
+                (other, _) => panic!("{mode:?}: {other:?}"),
+            }
+            assert_eq!(d.record.unwrap().counting, counting, "{mode:?}");
+            assert!(d.counters.contains(&metrics::PUSH_SERVICE_UNAVAILABLE));
+        }
+        // local: the fallback counts, so the 4th prompt is refused there too.
+        let s = settings(service(OnUnavailable::Local));
+        let mut store = MemoryStore::default();
+        let mut last = None;
+        for i in 0..4 {
+            let Next::Ask(q) = prompt_at(&s, &mut store, "jane", b"203.0.113.9", T0 + i).next
+            else {
+                panic!()
+            };
+            last = Some(after_service(
+                &s,
+                q.held,
+                Err("rls_deadline_exceeded"),
+                T0 + i,
+                &mut store,
+            ));
+        }
+        assert!(matches!(last.unwrap().next, Next::Reply(ref r) if r.status == 429));
+    }
+
+    #[test]
+    fn unreadable_requests_never_reach_the_provider() {
+        let s = settings(Counting::Local);
+        let mut store = MemoryStore::default();
+        let matched = classify(&s, b"POST", b"/auth/v2/auth").unwrap();
+        let (headers, _) = duo_prompt("x");
+        let no_user = start(&s, &matched, &headers, b"factor=push", None, T0, &mut store);
+        assert!(matches!(no_user.next, Next::Reply(ref r) if r.status == 400));
+        assert_eq!(no_user.record.unwrap().reason, Some("push_user_missing"));
+        let big = body_too_large(&s, &matched);
+        assert!(matches!(big.next, Next::Reply(ref r) if r.status == 413));
+        // Not a push (a passcode): passed untouched, nothing counted.
+        let passcode = start(
+            &s,
+            &matched,
+            &headers,
+            b"username=x&factor=passcode",
+            None,
+            T0,
+            &mut store,
+        );
+        assert_eq!(passcode.next, Next::Pass);
+        assert!(passcode.record.is_none());
+    }
+
+    #[test]
+    fn addresses_lose_their_port() {
+        assert_eq!(
+            address_without_port(b"198.51.100.7:5412"),
+            Some(&b"198.51.100.7"[..])
+        );
+        assert_eq!(
+            address_without_port(b"[2001:db8::1]:443"),
+            Some(&b"2001:db8::1"[..])
+        );
+        assert_eq!(
+            address_without_port(b"2001:db8::1"),
+            Some(&b"2001:db8::1"[..])
+        );
+        assert_eq!(address_without_port(b""), None);
+        assert_eq!(address_without_port(b"[unterminated"), None);
+    }
+}
