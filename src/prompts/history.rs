@@ -319,7 +319,7 @@ fn remember_transaction<S: Store + ?Sized>(
     let keep = keep_since(TRANSACTION_TTL_SECS, now_secs);
     TRANSACTIONS.update(store, transaction, keep, |current| {
         // An answer keeps the prompt's time (the transaction expires from its prompt).
-        let time = match (state, current.and_then(|r| decode_transaction(r))) {
+        let time = match (state, current.and_then(decode_transaction)) {
             (PromptOutcome::Pending, _) | (_, None) => now_secs,
             (_, Some((_, time, _))) => time,
         };
