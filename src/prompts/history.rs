@@ -30,8 +30,8 @@ pub const MAX_PROMPTS: usize = 16;
 pub const USER_CAPACITY: usize = 50_000;
 /// Pending transactions remembered.
 pub const TRANSACTION_CAPACITY: usize = 50_000;
-/// How long a transaction is remembered after its prompt, seconds (Okta's push
-/// transactions expire after 5 minutes, Duo's pushes after 60 seconds; twice the longest).
+/// How long a transaction is remembered after its prompt, seconds (a push is answered or
+/// times out within minutes; a poll after this is attributed by its own sources only).
 pub const TRANSACTION_TTL_SECS: u64 = 600;
 
 /// A provider's answer to a prompt.
