@@ -30,8 +30,8 @@ pub const MAX_PROMPTS: usize = 16;
 pub const USER_CAPACITY: usize = 50_000;
 /// Pending transactions remembered.
 pub const TRANSACTION_CAPACITY: usize = 50_000;
-/// How long a transaction is remembered after its prompt, seconds (Okta's push
-/// transactions expire after 5 minutes, Duo's pushes after 60 seconds; twice the longest).
+/// How long a transaction is remembered after its prompt, seconds (a push is answered or
+/// times out within minutes; a poll after this is attributed by its own sources only).
 pub const TRANSACTION_TTL_SECS: u64 = 600;
 
 /// A provider's answer to a prompt.
@@ -319,7 +319,7 @@ fn remember_transaction<S: Store + ?Sized>(
     let keep = keep_since(TRANSACTION_TTL_SECS, now_secs);
     TRANSACTIONS.update(store, transaction, keep, |current| {
         // An answer keeps the prompt's time (the transaction expires from its prompt).
-        let time = match (state, current.and_then(|r| decode_transaction(r))) {
+        let time = match (state, current.and_then(decode_transaction)) {
             (PromptOutcome::Pending, _) | (_, None) => now_secs,
             (_, Some((_, time, _))) => time,
         };
