@@ -282,7 +282,9 @@ pub(crate) fn plan_grpc_reply(reply: GrpcReply, timeout_ms: u64) -> PlannedReply
     match reply {
         GrpcReply::Message { bytes, delay_ms } => at(delay_ms, CallOutcome::GrpcMessage(bytes)),
         // grpc-status 0 with no message: onFailure(Internal, "").
-        GrpcReply::Status { code: 0, delay_ms, .. } => at(
+        GrpcReply::Status {
+            code: 0, delay_ms, ..
+        } => at(
             delay_ms,
             CallOutcome::GrpcClose {
                 code: grpc_status::INTERNAL,

@@ -154,7 +154,10 @@ mod tests {
     #[test]
     fn plain_names_are_names() {
         for name in ["auth", "grpc", "no-such-cluster", "push_service"] {
-            assert_eq!(grpc_target(name.as_bytes()), GrpcTarget::Name(name.to_string()));
+            assert_eq!(
+                grpc_target(name.as_bytes()),
+                GrpcTarget::Name(name.to_string())
+            );
         }
     }
 
@@ -175,8 +178,16 @@ mod tests {
 
     #[test]
     fn broken_wire_format_is_a_name() {
-        for bytes in [&[0x0a, 0x05, 0x01][..], &[0x0b][..], &[0x0c][..], &[0x80][..]] {
-            assert!(matches!(grpc_target(bytes), GrpcTarget::Name(_)), "{bytes:?}");
+        for bytes in [
+            &[0x0a, 0x05, 0x01][..],
+            &[0x0b][..],
+            &[0x0c][..],
+            &[0x80][..],
+        ] {
+            assert!(
+                matches!(grpc_target(bytes), GrpcTarget::Name(_)),
+                "{bytes:?}"
+            );
         }
         // Deep nesting of groups stops at the limit instead of overflowing the stack.
         let deep = [0x0bu8; 10_000];

@@ -886,22 +886,26 @@ fn calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
     // here) is NotFound; other tokens BadArgument. The call being delivered is still live
     // (Envoy erases it after the callback).
     for name in ["proxy_grpc_cancel", "proxy_grpc_close"] {
-        linker.func_wrap("env", name, move |mut c: Ctx<'_>, token: i32| -> HostResult {
-            restricted(&c, name)?;
-            let token = token as u32;
-            Ok(match token & 3 {
-                1 => {
-                    let state = c.data_mut();
-                    if state.cancel_scheduled(token) || state.grpc_delivering == Some(token) {
-                        status::OK
-                    } else {
-                        status::NOT_FOUND
+        linker.func_wrap(
+            "env",
+            name,
+            move |mut c: Ctx<'_>, token: i32| -> HostResult {
+                restricted(&c, name)?;
+                let token = token as u32;
+                Ok(match token & 3 {
+                    1 => {
+                        let state = c.data_mut();
+                        if state.cancel_scheduled(token) || state.grpc_delivering == Some(token) {
+                            status::OK
+                        } else {
+                            status::NOT_FOUND
+                        }
                     }
-                }
-                2 => status::NOT_FOUND,
-                _ => status::BAD_ARGUMENT,
-            })
-        })?;
+                    2 => status::NOT_FOUND,
+                    _ => status::BAD_ARGUMENT,
+                })
+            },
+        )?;
     }
     linker.func_wrap(
         "env",
