@@ -245,23 +245,29 @@ pub(crate) mod grpc_status {
 }
 
 /// The call's timeout fired first: Envoy's router answers its own 504 "upstream request
-/// timeout", which the async client sends as a gRPC local reply (grpc-status from
-/// Grpc::Utility::httpToGrpcStatus(504)).
+/// timeout", which the async client's local reply turns into gRPC: grpc-status from
+/// Grpc::Utility::httpToGrpcStatus(504) = UNAVAILABLE (not DEADLINE_EXCEEDED), grpc-message
+/// the body with the response code details in braces *(Envoy 1.40, seen by the real-Envoy
+/// conformance test)*.
 pub(crate) fn grpc_timeout() -> CallOutcome {
     CallOutcome::GrpcClose {
         code: GRPC_TIMEOUT_STATUS,
-        message: "upstream request timeout".to_string(),
+        message: "upstream request timeout{response_timeout}".to_string(),
     }
 }
 
 /// The grpc-status Envoy 1.40 gives a unary call whose timeout fired.
 pub(crate) const GRPC_TIMEOUT_STATUS: u32 = grpc_status::UNAVAILABLE;
 
-/// The cluster could not be connected: the router's 503, as a gRPC status.
+/// The cluster refused the connection: the router's 503 local reply as a gRPC status, its
+/// details in braces *(Envoy 1.40's wording)*.
 pub(crate) fn grpc_unreachable() -> CallOutcome {
     CallOutcome::GrpcClose {
         code: grpc_status::UNAVAILABLE,
-        message: String::from_utf8_lossy(&connect_failure_response().body).into_owned(),
+        message: format!(
+            "{}{{upstream_reset_before_response_started{{remote_connection_failure|delayed_connect_error:_Connection_refused}}}}",
+            String::from_utf8_lossy(&connect_failure_response().body)
+        ),
     }
 }
 

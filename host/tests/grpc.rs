@@ -109,7 +109,8 @@ fn status_reply_reaches_on_grpc_close() {
 }
 
 // Timeouts on the virtual clock: a reply later than the timeout, or none, fails at the
-// timeout with the router's "upstream request timeout"; the paused stream waits for it (the
+// timeout: UNAVAILABLE (14, not DEADLINE_EXCEEDED) with the router's "upstream request
+// timeout" and its details, as Envoy 1.40 answers; the paused stream waits for it (the
 // clock moves exactly to the deadline). An earlier delayed reply arrives at its time.
 #[test]
 fn timeout_on_the_virtual_clock() {
@@ -127,7 +128,7 @@ fn timeout_on_the_virtual_clock() {
         assert_eq!(header(&exchange, "grpc-5"), "status=14 size=0");
         assert_eq!(
             header(&exchange, "grpc-get-status"),
-            "14:upstream request timeout"
+            "14:upstream request timeout{response_timeout}"
         );
         assert_eq!(host.now_unix_ms() - start, 300);
         assert_eq!(exchange.response.status, 200);
@@ -153,7 +154,9 @@ fn unreachable_cluster_is_unavailable() {
     assert_eq!(header(&exchange, "grpc-5"), "status=14 size=0");
     assert_eq!(
         header(&exchange, "grpc-get-status"),
-        "14:upstream connect error or disconnect/reset before headers. reset reason: remote connection failure"
+        "14:upstream connect error or disconnect/reset before headers. reset reason: remote \
+         connection failure{upstream_reset_before_response_started{remote_connection_failure|\
+         delayed_connect_error:_Connection_refused}}"
     );
     let results: Vec<String> = messages(&exchange.logs)
         .into_iter()
