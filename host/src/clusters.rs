@@ -1,17 +1,21 @@
-//! Clusters that `proxy_http_call` (dispatch_http_call) can name, and how a call's reply is made
-//! into what Envoy hands the filter (§3.3).
+//! Clusters that `proxy_http_call` (dispatch_http_call) and `proxy_grpc_call`
+//! (dispatch_grpc_call) can name, and how a call's reply is made into what Envoy hands the
+//! filter (§3.3).
 
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::types::{ClusterReply, ClusterRequest, HttpResponse};
+use crate::types::{ClusterReply, ClusterRequest, GrpcCall, GrpcReply, HttpResponse};
 
-/// What a `dispatch_http_call` cluster name maps to.
+/// What a cluster name maps to.
 pub enum Cluster {
     /// In-process answers (tests): closures, canned replies, injected faults.
     Handler(Box<dyn FnMut(&ClusterRequest) -> ClusterReply + Send>),
     /// A real HTTP/1.1 upstream on loopback, `"127.0.0.1:port"`.
     Http { address: String },
+    /// An in-process gRPC service for `proxy_grpc_call` (unary calls). The HTTP clusters above
+    /// do not speak gRPC: a gRPC call naming one is answered as if the cluster were unknown.
+    Grpc(Box<dyn FnMut(&GrpcCall) -> GrpcReply + Send>),
 }
 
 impl fmt::Debug for Cluster {
@@ -19,6 +23,7 @@ impl fmt::Debug for Cluster {
         match self {
             Cluster::Handler(_) => f.write_str("Cluster::Handler(..)"),
             Cluster::Http { address } => write!(f, "Cluster::Http {{ address: {address:?} }}"),
+            Cluster::Grpc(_) => f.write_str("Cluster::Grpc(..)"),
         }
     }
 }
@@ -32,6 +37,11 @@ impl Cluster {
             ..HttpResponse::default()
         };
         Cluster::Handler(Box::new(move |_| ClusterReply::Response(response.clone())))
+    }
+
+    /// A gRPC cluster that always gives `reply`.
+    pub fn grpc_fixed(reply: GrpcReply) -> Cluster {
+        Cluster::Grpc(Box::new(move |_| reply.clone()))
     }
 }
 
@@ -77,8 +87,30 @@ impl Clusters {
         self.entries.get(name).map(|entry| entry.calls).unwrap_or(0)
     }
 
+    /// A cluster `proxy_http_call` can name (gRPC clusters too: Envoy's clusters are one set).
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)
+    }
+
+    /// A cluster that serves gRPC calls.
+    pub(crate) fn contains_grpc(&self, name: &str) -> bool {
+        self.entries
+            .get(name)
+            .is_some_and(|entry| matches!(entry.cluster, Cluster::Grpc(_)))
+    }
+
+    /// Counts the call and has the gRPC cluster answer it (Unreachable if it is not one).
+    pub(crate) fn dispatch_grpc(&mut self, call: &GrpcCall) -> GrpcReply {
+        let Some(entry) = self.entries.get_mut(&call.cluster) else {
+            return GrpcReply::Unreachable;
+        };
+        match &mut entry.cluster {
+            Cluster::Grpc(handler) => {
+                entry.calls += 1;
+                handler(call)
+            }
+            Cluster::Handler(_) | Cluster::Http { .. } => GrpcReply::Unreachable,
+        }
     }
 
     /// Counts the call; an in-process cluster answers at once, an HTTP cluster names the address
@@ -91,6 +123,8 @@ impl Clusters {
         match &mut entry.cluster {
             Cluster::Handler(handler) => Dispatch::Reply(handler(request)),
             Cluster::Http { address } => Dispatch::Http(address.clone()),
+            // An HTTP/1.1 request to a gRPC service: the connection is refused.
+            Cluster::Grpc(_) => Dispatch::Reply(ClusterReply::ConnectFailure),
         }
     }
 }
@@ -109,6 +143,11 @@ pub(crate) enum CallOutcome {
     Response(HttpResponse),
     /// AsyncClient onFailure: `(0, 0, 0)` and get_status = (11, "reset").
     Reset,
+    /// gRPC onSuccessRaw: `proxy_on_grpc_receive(root, token, size)`, the message in the
+    /// GrpcReceiveBuffer.
+    GrpcMessage(Vec<u8>),
+    /// gRPC onFailure: `proxy_on_grpc_close(root, token, code)`, get_status = (code, message).
+    GrpcClose { code: u32, message: String },
 }
 
 /// Envoy router's answer when the call's timeout fires first.
@@ -197,6 +236,83 @@ pub(crate) fn plan_reply(reply: ClusterReply, timeout_ms: u64) -> PlannedReply {
     }
 }
 
+/// gRPC status codes the host's own failures use.
+pub(crate) mod grpc_status {
+    /// Envoy's AsyncRequestImpl::onRemoteClose: status 0 without a response message.
+    pub const INTERNAL: u32 = 13;
+    /// The cluster cannot be connected (the router's 503 local reply, as a gRPC status).
+    pub const UNAVAILABLE: u32 = 14;
+}
+
+/// The call's timeout fired first: Envoy's router answers its own 504 "upstream request
+/// timeout", which the async client's local reply turns into gRPC: grpc-status from
+/// Grpc::Utility::httpToGrpcStatus(504) = UNAVAILABLE (not DEADLINE_EXCEEDED), grpc-message
+/// the body with the response code details in braces *(Envoy 1.40, seen by the real-Envoy
+/// conformance test)*.
+pub(crate) fn grpc_timeout() -> CallOutcome {
+    CallOutcome::GrpcClose {
+        code: GRPC_TIMEOUT_STATUS,
+        message: "upstream request timeout{response_timeout}".to_string(),
+    }
+}
+
+/// The grpc-status Envoy 1.40 gives a unary call whose timeout fired.
+pub(crate) const GRPC_TIMEOUT_STATUS: u32 = grpc_status::UNAVAILABLE;
+
+/// The cluster refused the connection: the router's 503 local reply as a gRPC status, its
+/// details in braces *(Envoy 1.40's wording)*.
+pub(crate) fn grpc_unreachable() -> CallOutcome {
+    CallOutcome::GrpcClose {
+        code: grpc_status::UNAVAILABLE,
+        message: format!(
+            "{}{{upstream_reset_before_response_started{{remote_connection_failure|delayed_connect_error:_Connection_refused}}}}",
+            String::from_utf8_lossy(&connect_failure_response().body)
+        ),
+    }
+}
+
+/// Applies the call timeout (0 = none) to a gRPC cluster's reply, as Envoy's gRPC async
+/// client and router would (source/common/grpc/async_client_impl.cc, AsyncRequestImpl).
+pub(crate) fn plan_grpc_reply(reply: GrpcReply, timeout_ms: u64) -> PlannedReply {
+    let timeout = (timeout_ms > 0).then_some(timeout_ms);
+    let at = |delay: u64, outcome: CallOutcome| match timeout {
+        Some(limit) if delay >= limit => PlannedReply {
+            delay_ms: Some(limit),
+            outcome: grpc_timeout(),
+        },
+        _ => PlannedReply {
+            delay_ms: Some(delay),
+            outcome,
+        },
+    };
+    match reply {
+        GrpcReply::Message { bytes, delay_ms } => at(delay_ms, CallOutcome::GrpcMessage(bytes)),
+        // grpc-status 0 with no message: onFailure(Internal, "").
+        GrpcReply::Status {
+            code: 0, delay_ms, ..
+        } => at(
+            delay_ms,
+            CallOutcome::GrpcClose {
+                code: grpc_status::INTERNAL,
+                message: String::new(),
+            },
+        ),
+        GrpcReply::Status {
+            code,
+            message,
+            delay_ms,
+        } => at(delay_ms, CallOutcome::GrpcClose { code, message }),
+        GrpcReply::NoAnswer => PlannedReply {
+            delay_ms: timeout,
+            outcome: grpc_timeout(),
+        },
+        GrpcReply::Unreachable => PlannedReply {
+            delay_ms: Some(0),
+            outcome: grpc_unreachable(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +349,43 @@ mod tests {
             plan_reply(ClusterReply::Reset, 0).outcome,
             CallOutcome::Reset
         );
+    }
+
+    // A gRPC message late past the timeout fails at the timeout; status 0 without a message is
+    // Internal; no answer and no timeout waits forever.
+    #[test]
+    fn grpc_plan_applies_timeout_and_status_rules() {
+        let late = plan_grpc_reply(
+            GrpcReply::Message {
+                bytes: b"m".to_vec(),
+                delay_ms: 300,
+            },
+            200,
+        );
+        assert_eq!(late.delay_ms, Some(200));
+        assert_eq!(late.outcome, grpc_timeout());
+        let early = plan_grpc_reply(
+            GrpcReply::Message {
+                bytes: b"m".to_vec(),
+                delay_ms: 100,
+            },
+            200,
+        );
+        assert_eq!(early.delay_ms, Some(100));
+        assert_eq!(early.outcome, CallOutcome::GrpcMessage(b"m".to_vec()));
+        assert_eq!(
+            plan_grpc_reply(GrpcReply::status(0, "fine"), 0).outcome,
+            CallOutcome::GrpcClose {
+                code: 13,
+                message: String::new()
+            }
+        );
+        assert_eq!(plan_grpc_reply(GrpcReply::NoAnswer, 0).delay_ms, None);
+        let unreachable = plan_grpc_reply(GrpcReply::Unreachable, 50);
+        assert_eq!(unreachable.delay_ms, Some(0));
+        assert!(matches!(
+            unreachable.outcome,
+            CallOutcome::GrpcClose { code: 14, .. }
+        ));
     }
 }

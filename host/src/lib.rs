@@ -16,6 +16,7 @@
 //! ```
 
 mod clusters;
+mod grpc_service;
 pub mod envoy_yaml;
 pub mod metadata;
 pub mod properties;

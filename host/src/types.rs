@@ -147,3 +147,58 @@ pub enum ClusterReply {
     /// Never answers → 504 after the call's timeout (or never, if timeout is 0).
     NoAnswer,
 }
+
+/// A unary gRPC call the filter made with `proxy_grpc_call`, as a gRPC cluster receives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrpcCall {
+    /// The cluster named by the call (the plain name, or the `envoy_grpc.cluster_name` of a
+    /// serialized `GrpcService`).
+    pub cluster: String,
+    /// The fully qualified service name, e.g. `mfa.v1.Push`.
+    pub service: String,
+    pub method: String,
+    /// The call's initial metadata (request headers) in the filter's order.
+    pub initial_metadata: HeaderList,
+    /// The request message, without the 5-byte gRPC frame header.
+    pub message: Vec<u8>,
+    /// 0 = none.
+    pub timeout_ms: u64,
+}
+
+/// How a gRPC cluster answers one unary call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrpcReply {
+    /// The call succeeds with this response message after `delay_ms` (past the call's
+    /// timeout it fails as a timeout instead).
+    Message { bytes: Vec<u8>, delay_ms: u64 },
+    /// The server closes the call with this `grpc-status` and `grpc-message`. Code 0 without a
+    /// message is what Envoy calls an Internal (13) failure with an empty message.
+    Status {
+        code: u32,
+        message: String,
+        delay_ms: u64,
+    },
+    /// Never answers: the call fails when its timeout fires (never, if the timeout is 0).
+    NoAnswer,
+    /// The cluster cannot be connected: UNAVAILABLE (14) with Envoy's connect-failure text.
+    Unreachable,
+}
+
+impl GrpcReply {
+    /// A response message at once.
+    pub fn message(bytes: &[u8]) -> GrpcReply {
+        GrpcReply::Message {
+            bytes: bytes.to_vec(),
+            delay_ms: 0,
+        }
+    }
+
+    /// A failure status at once.
+    pub fn status(code: u32, message: &str) -> GrpcReply {
+        GrpcReply::Status {
+            code,
+            message: message.to_string(),
+            delay_ms: 0,
+        }
+    }
+}

@@ -476,8 +476,9 @@ fn effective_context() {
     assert_eq!(header(&exchange, "stream-get-header"), "0");
 }
 
-// §1 table rows answered without emulation: gRPC → ParseFailure and foreign functions → NotFound
-// (not emulated: Envoy 1.40 starts the gRPC call and runs `compress`, both Ok),
+// §1 table rows answered without emulation: a gRPC call to an HTTP cluster → ParseFailure and
+// foreign functions → NotFound (not emulated: Envoy 1.40 starts the gRPC call and runs
+// `compress`, both Ok),
 // proxy_done → NotFound, log level > 5 → BadArgument, bad pointer → InvalidMemoryAccess,
 // buffers (unknown type → BadArgument, immutable → BadArgument, PluginConfiguration outside
 // on_configure → NotFound, slices clamp), unknown map → BadArgument, time follows the clock.

@@ -15,6 +15,7 @@ pub(crate) mod status {
     pub const INVALID_MEMORY_ACCESS: i32 = 6;
     pub const EMPTY: i32 = 7;
     pub const CAS_MISMATCH: i32 = 8;
+    pub const INTERNAL_FAILURE: i32 = 10;
     pub const BROKEN_CONNECTION: u32 = 11;
     pub const UNIMPLEMENTED: i32 = 12;
 }

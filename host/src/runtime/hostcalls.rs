@@ -7,10 +7,11 @@ use super::abi::{
     write_pairs, write_u32, write_u64,
 };
 use super::vm::{Access, LocalReply, VmState};
-use crate::clusters::{plan_reply, Dispatch};
+use crate::clusters::{grpc_status, plan_grpc_reply, plan_reply, CallOutcome, Dispatch};
+use crate::grpc_service::{grpc_target, GrpcTarget};
 use crate::properties;
 use crate::shared::{lock, CasResult, MetricKind, StatHandle};
-use crate::types::{ClusterRequest, HeaderList};
+use crate::types::{ClusterRequest, GrpcCall, HeaderList};
 use crate::upstream_call::call_http_cluster;
 
 type Ctx<'a> = Caller<'a, VmState>;
@@ -153,6 +154,7 @@ fn logging_and_time(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
 const REQUEST_BODY: i32 = 0;
 const RESPONSE_BODY: i32 = 1;
 const CALL_RESPONSE_BODY: i32 = 4;
+const GRPC_RECEIVE_BUFFER: i32 = 5;
 const VM_CONFIGURATION: i32 = 6;
 const PLUGIN_CONFIGURATION: i32 = 7;
 const CALL_DATA: i32 = 8;
@@ -177,6 +179,9 @@ fn buffer_bytes(state: &VmState, kind: i32) -> Result<&[u8], i32> {
             .as_ref()
             .map(|(_, body, _)| body.as_slice())
             .ok_or(status::NOT_FOUND),
+        // Envoy hands out the root context's receive buffer: the message in on_grpc_receive,
+        // empty (Ok) at any other time.
+        GRPC_RECEIVE_BUFFER => Ok(state.grpc_receive.as_deref().unwrap_or(&[])),
         VM_CONFIGURATION => Ok(state.shared.options.vm_configuration.as_slice()),
         PLUGIN_CONFIGURATION if state.in_configure => {
             Ok(state.shared.options.plugin_configuration.as_slice())
@@ -764,26 +769,86 @@ fn calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             Ok(status::OK)
         },
     )?;
-    // gRPC: this host has no gRPC clusters, which Envoy answers like an unknown cluster.
+    // gRPC unary calls as Envoy 1.40 makes them: proxy-wasm-cpp-host `exports::grpc_call`
+    // (memory checked, then the root context's grpcCall, then the token written) and Envoy's
+    // `Context::grpcCall` (source/extensions/common/wasm/context.cc).
     linker.func_wrap(
         "env",
         "proxy_grpc_call",
-        |c: Ctx<'_>,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32|
+        |mut c: Ctx<'_>,
+         up: i32,
+         ul: i32,
+         sp: i32,
+         sl: i32,
+         mp: i32,
+         ml: i32,
+         hp: i32,
+         hl: i32,
+         bp: i32,
+         bl: i32,
+         timeout: i32,
+         ret: i32|
          -> HostResult {
             restricted(&c, "proxy_grpc_call")?;
-            Ok(status::PARSE_FAILURE)
+            let upstream = read_or_return!(&mut c, up, ul);
+            let service = read_or_return!(&mut c, sp, sl);
+            let method = read_or_return!(&mut c, mp, ml);
+            let metadata = read_or_return!(&mut c, hp, hl);
+            let message = read_or_return!(&mut c, bp, bl);
+            let shared = c.data().shared.clone();
+            // Not a serialized GrpcService: a cluster name, which must exist (ParseFailure,
+            // Envoy's answer kept from ABI 0.1). A GrpcService skips the cluster check.
+            let (cluster, checked) = match grpc_target(&upstream) {
+                GrpcTarget::Name(name) => {
+                    if !lock(&shared.clusters).contains_grpc(&name) {
+                        return Ok(status::PARSE_FAILURE);
+                    }
+                    (name, true)
+                }
+                GrpcTarget::EnvoyGrpc(name) => (name, false),
+                // getOrCreateRawAsyncClient fails without an Envoy gRPC target: BadArgument.
+                GrpcTarget::Other => return Ok(status::BAD_ARGUMENT),
+            };
+            // Wasm::nextGrpcCallId: 5, 9, 13… (type 1 in the low two bits).
+            let token = c.data().last_grpc_call_token.wrapping_add(4);
+            c.data_mut().last_grpc_call_token = token;
+            if !checked && !lock(&shared.clusters).contains_grpc(&cluster) {
+                // The async client fails at once ("Cluster not available", UNAVAILABLE) while
+                // sendRaw runs: grpcCall answers InternalFailure, and the failure, deferred
+                // because the VM is on the stack, still reaches on_grpc_close.
+                c.data_mut().schedule_reply(
+                    token,
+                    Some(0),
+                    CallOutcome::GrpcClose {
+                        code: grpc_status::UNAVAILABLE,
+                        message: "Cluster not available".to_string(),
+                    },
+                );
+                return Ok(status::INTERNAL_FAILURE);
+            }
+            let call = GrpcCall {
+                cluster,
+                service: String::from_utf8_lossy(&service).into_owned(),
+                method: String::from_utf8_lossy(&method).into_owned(),
+                initial_metadata: deserialize_pairs(&metadata)
+                    .into_iter()
+                    .map(|(key, value)| (lower(key), value))
+                    .collect(),
+                message,
+                timeout_ms: u64::from(timeout as u32),
+            };
+            let reply = lock(&shared.clusters).dispatch_grpc(&call);
+            // The handler's wall time does not count against the callback.
+            c.as_context_mut()
+                .set_epoch_deadline(super::callback_deadline_ticks());
+            let planned = plan_grpc_reply(reply, call.timeout_ms);
+            c.data_mut()
+                .schedule_reply(token, planned.delay_ms, planned.outcome);
+            // The call is under way whatever happens to the token pointer.
+            if !write_u32(&mut c, ret, token) {
+                return Ok(status::INVALID_MEMORY_ACCESS);
+            }
+            Ok(status::OK)
         },
     )?;
     linker.func_wrap(
@@ -816,15 +881,31 @@ fn calls(linker: &mut Linker<VmState>) -> wasmtime::Result<()> {
             })
         },
     )?;
+    // Context::grpcCancel / grpcClose: a live call's token (type 1) is cancelled, Ok, and
+    // nothing is delivered for it; an unknown call or any stream token (type 2, no streams
+    // here) is NotFound; other tokens BadArgument. The call being delivered is still live
+    // (Envoy erases it after the callback).
     for name in ["proxy_grpc_cancel", "proxy_grpc_close"] {
-        linker.func_wrap("env", name, move |c: Ctx<'_>, token: i32| -> HostResult {
-            restricted(&c, name)?;
-            Ok(if matches!(token & 3, 1 | 2) {
-                status::NOT_FOUND
-            } else {
-                status::BAD_ARGUMENT
-            })
-        })?;
+        linker.func_wrap(
+            "env",
+            name,
+            move |mut c: Ctx<'_>, token: i32| -> HostResult {
+                restricted(&c, name)?;
+                let token = token as u32;
+                Ok(match token & 3 {
+                    1 => {
+                        let state = c.data_mut();
+                        if state.cancel_scheduled(token) || state.grpc_delivering == Some(token) {
+                            status::OK
+                        } else {
+                            status::NOT_FOUND
+                        }
+                    }
+                    2 => status::NOT_FOUND,
+                    _ => status::BAD_ARGUMENT,
+                })
+            },
+        )?;
     }
     linker.func_wrap(
         "env",

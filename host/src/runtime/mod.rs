@@ -148,6 +148,7 @@ type Callback1 = Option<TypedFunc<i32, ()>>;
 type Callback2 = Option<TypedFunc<(i32, i32), ()>>;
 type Action2 = Option<TypedFunc<(i32, i32), i32>>;
 type Action3 = Option<TypedFunc<(i32, i32, i32), i32>>;
+type Callback3 = Option<TypedFunc<(i32, i32, i32), ()>>;
 type CallResponse = Option<TypedFunc<(i32, i32, i32, i32, i32), ()>>;
 
 /// The module's proxy_on_* exports (absent ones are simply not called).
@@ -164,6 +165,8 @@ pub(crate) struct Exports {
     pub response_body: Action3,
     pub response_trailers: Action2,
     pub http_call_response: CallResponse,
+    pub grpc_receive: Callback3,
+    pub grpc_close: Callback3,
     pub done: Option<TypedFunc<i32, i32>>,
     pub log: Callback1,
     pub delete: Callback1,
@@ -201,6 +204,8 @@ impl Exports {
             response_body: typed(instance, store, "proxy_on_response_body")?,
             response_trailers: typed(instance, store, "proxy_on_response_trailers")?,
             http_call_response: typed(instance, store, "proxy_on_http_call_response")?,
+            grpc_receive: typed(instance, store, "proxy_on_grpc_receive")?,
+            grpc_close: typed(instance, store, "proxy_on_grpc_close")?,
             done: typed(instance, store, "proxy_on_done")?,
             log: typed(instance, store, "proxy_on_log")?,
             delete: typed(instance, store, "proxy_on_delete")?,
@@ -420,11 +425,16 @@ impl Worker {
         true
     }
 
-    /// `proxy_on_http_call_response(root, token, …)`, never re-entrant (§3.3).
+    /// `proxy_on_http_call_response(root, token, …)`, never re-entrant (§3.3); gRPC replies
+    /// go to `deliver_grpc`.
     fn deliver_reply(&mut self, reply: ScheduledReply) {
         let root = self.store.data().root_context;
         let token = reply.token as i32;
         let counts = match reply.outcome {
+            CallOutcome::GrpcMessage(_) | CallOutcome::GrpcClose { .. } => {
+                self.deliver_grpc(root, token, reply.outcome);
+                return;
+            }
             CallOutcome::Response(response) => {
                 let headers = response_header_map(&response);
                 let counts = (
@@ -454,6 +464,48 @@ impl Worker {
         let state = self.store.data_mut();
         state.call_response = None;
         state.status_message.clear();
+    }
+
+    /// A unary gRPC call's end, to the root context that made it (cpp-host `grpc_call` runs
+    /// on `root_context()`), after the current callback (§3.3), as Envoy 1.40 does it
+    /// (source/extensions/common/wasm/context.cc):
+    /// - onGrpcReceiveWrapper: the message in the GrpcReceiveBuffer, then
+    ///   `proxy_on_grpc_receive(root, token, size)`; the buffer is dropped after the callback.
+    ///   Nothing else: no initial or trailing metadata callbacks for a unary call
+    ///   (AsyncRequestImpl keeps them), and get_status is left as it was.
+    /// - onGrpcCloseWrapper: status code and message set, then
+    ///   `proxy_on_grpc_close(root, token, code)`; the message is cleared after the callback.
+    ///
+    /// A module without the export gets nothing (the call is just forgotten).
+    fn deliver_grpc(&mut self, root: u32, token: i32, outcome: CallOutcome) {
+        self.store.data_mut().grpc_delivering = Some(token as u32);
+        match outcome {
+            CallOutcome::GrpcMessage(bytes) => {
+                let size = bytes.len() as i32;
+                self.store.data_mut().grpc_receive = Some(bytes);
+                self.invoke(
+                    "proxy_on_grpc_receive",
+                    self.exports.grpc_receive.clone(),
+                    root,
+                    (root as i32, token, size),
+                );
+                self.store.data_mut().grpc_receive = None;
+            }
+            CallOutcome::GrpcClose { code, message } => {
+                let state = self.store.data_mut();
+                state.status_code = code;
+                state.status_message = message.into_bytes();
+                self.invoke(
+                    "proxy_on_grpc_close",
+                    self.exports.grpc_close.clone(),
+                    root,
+                    (root as i32, token, code as i32),
+                );
+                self.store.data_mut().status_message.clear();
+            }
+            CallOutcome::Response(_) | CallOutcome::Reset => {}
+        }
+        self.store.data_mut().grpc_delivering = None;
     }
 
     /// Delivers every due async event.

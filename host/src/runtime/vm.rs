@@ -150,6 +150,12 @@ pub(crate) struct VmState {
     pub status_code: u32,
     pub status_message: Vec<u8>,
     pub last_call_token: u32,
+    /// The last gRPC call token (cpp-host's next_grpc_call_id_: 1, then 5, 9, 13…).
+    pub last_grpc_call_token: u32,
+    /// The message being delivered in on_grpc_receive (the GrpcReceiveBuffer).
+    pub grpc_receive: Option<Vec<u8>>,
+    /// The gRPC call whose end is being delivered (still cancellable, as in Envoy).
+    pub grpc_delivering: Option<u32>,
     pub scheduled: Vec<ScheduledReply>,
     pub next_sequence: u64,
     pub tick_period_ms: u64,
@@ -187,6 +193,9 @@ impl VmState {
             status_code: 0,
             status_message: Vec::new(),
             last_call_token: 0,
+            last_grpc_call_token: 1,
+            grpc_receive: None,
+            grpc_delivering: None,
             scheduled: Vec::new(),
             next_sequence: 0,
             tick_period_ms: 0,
@@ -259,6 +268,13 @@ impl VmState {
             token,
             outcome,
         });
+    }
+
+    /// Drops the pending reply of a call (a cancelled gRPC call); false if none is pending.
+    pub(crate) fn cancel_scheduled(&mut self, token: u32) -> bool {
+        let before = self.scheduled.len();
+        self.scheduled.retain(|reply| reply.token != token);
+        self.scheduled.len() != before
     }
 
     /// Index of the earliest reply due at or before `now_ms`.

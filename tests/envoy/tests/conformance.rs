@@ -21,12 +21,15 @@
 //!   nothing pending (the host reports it at once, Envoy waits for the stream timeout), ticks
 //!   on the virtual clock, and `on_configure` failing (the host returns an error, Envoy
 //!   refuses the configuration) — these keep their host-only tests in `host/tests`.
+//! - gRPC replies from a real gRPC server (a message, a status): the suite has none; the
+//!   `grpc` session compares what needs none (a refused HTTP/2 connection, a timeout on a
+//!   port that never answers, unknown clusters, cancel), `host/tests/grpc.rs` the rest.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use mfa_gate_envoy::{free_port, repo_root, GatewayBuilder, KeyServer, Reply, Scratch};
 use mfa_gate_host::{
-    Cluster, ClusterReply, ClusterRequest, Clusters, DownstreamRequest, Host, HostOptions,
-    HttpResponse, LogLine, UpstreamRequest,
+    Cluster, ClusterReply, ClusterRequest, Clusters, DownstreamRequest, GrpcReply, Host,
+    HostOptions, HttpResponse, LogLine, UpstreamRequest,
 };
 use std::time::{Duration, Instant};
 
@@ -214,6 +217,32 @@ fn sessions() -> Vec<Session> {
             plugin_configuration: "fetch=auth",
             ..session("callout at configure", vec![scenario("noop")])
         },
+        session("grpc", grpc_cases()),
+    ]
+}
+
+/// A `grpc` scenario request with these headers.
+fn grpc(extra: &[(&'static str, &'static str)]) -> Case {
+    let mut headers = vec![("x-conformance", "grpc")];
+    headers.extend_from_slice(extra);
+    get("/grpc", &headers)
+}
+
+/// Unary gRPC calls Envoy can be asked for without a gRPC server: an HTTP/2 cluster on a
+/// closed port (`push_down`), one on a port that accepts and never answers (`push_silent`),
+/// an unknown cluster by name and by serialized GrpcService, and a cancel.
+fn grpc_cases() -> Vec<Case> {
+    vec![
+        grpc(&[("x-grpc-cluster", "push_down")]),
+        grpc(&[
+            ("x-grpc-cluster", "push_silent"),
+            ("x-grpc-timeout-ms", "300"),
+        ]),
+        grpc(&[("x-grpc-cluster", "no-such-cluster")]),
+        grpc(&[("x-grpc-cluster", "push_silent"), ("x-grpc-cancel", "1")]),
+        grpc(&[("x-grpc-cluster", "nowhere"), ("x-grpc-service", "proto")]),
+        grpc(&[("x-grpc-cluster", "push_down"), ("x-grpc-service", "proto")]),
+        grpc(&[("x-grpc-cluster", "push_down")]),
     ]
 }
 
@@ -292,7 +321,11 @@ impl Record {
     }
 
     /// A log line; `echoed`: the response body is the echo, whose size is not compared.
+    /// Trace lines (the SDK's own) are left out: Envoy runs the wasm logger at info.
     fn log(&mut self, level: &str, message: &str, echoed: bool) {
+        if level == "trace" {
+            return;
+        }
         if let Some(function) = message
             .strip_prefix("Function: ")
             .and_then(|m| m.split_once(" failed: "))
@@ -419,6 +452,8 @@ fn host_clusters() -> Clusters {
         "down",
         Cluster::Handler(Box::new(|_: &ClusterRequest| ClusterReply::ConnectFailure)),
     );
+    clusters.add("push_down", Cluster::grpc_fixed(GrpcReply::Unreachable));
+    clusters.add("push_silent", Cluster::grpc_fixed(GrpcReply::NoAnswer));
     clusters
 }
 
@@ -524,10 +559,22 @@ fn host_records(session: &Session) -> Vec<(String, Record)> {
 
 // --- the Envoy side ------------------------------------------------------------------------------
 
+/// The ports of the callout clusters.
+struct Ports {
+    auth: u16,
+    slow: u16,
+    down: u16,
+    /// HTTP/2 (gRPC) clusters: nothing listens on `push_down`; `push_silent` accepts and
+    /// never answers.
+    push_down: u16,
+    push_silent: u16,
+}
+
 /// The conformance fixture on a `/` route to the echo upstream, the set_metadata filter in
-/// front (the `metadata` scenario), callout clusters `auth`, `slow` and `down`, and an access
-/// log line with the response code details.
-fn envoy_bootstrap(session: &Session, auth: u16, slow: u16, down: u16) -> String {
+/// front (the `metadata` scenario), callout clusters `auth`, `slow` and `down`, gRPC
+/// clusters `push_down` and `push_silent`, and an access log line with the response code
+/// details.
+fn envoy_bootstrap(session: &Session, ports: &Ports) -> String {
     let cluster = |name: &str, port: u16| {
         format!(
             r#"
@@ -539,6 +586,16 @@ fn envoy_bootstrap(session: &Session, auth: u16, slow: u16, down: u16) -> String
       endpoints:
       - lb_endpoints:
         - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}}}"#
+        )
+    };
+    let http2 = |name: &str, port: u16| {
+        format!(
+            r#"{}
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {{http2_protocol_options: {{}}}}"#,
+            cluster(name, port)
         )
     };
     format!(
@@ -589,15 +646,17 @@ fn envoy_bootstrap(session: &Session, auth: u16, slow: u16, down: u16) -> String
                   code: {{local: {{filename: conformance_filter.wasm}}}}
           - name: envoy.filters.http.router
             typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
-  clusters:{app}{idp}{auth}{slow}{down}
+  clusters:{app}{idp}{auth}{slow}{down}{push_down}{push_silent}
 "#,
         plugin = session.plugin_configuration,
         vm = session.vm_configuration,
         app = cluster("demo_app", 10002),
         idp = cluster("demo_idp", 10001),
-        auth = cluster("auth", auth),
-        slow = cluster("slow", slow),
-        down = cluster("down", down),
+        auth = cluster("auth", ports.auth),
+        slow = cluster("slow", ports.slow),
+        down = cluster("down", ports.down),
+        push_down = http2("push_down", ports.push_down),
+        push_silent = http2("push_silent", ports.push_silent),
     )
 }
 
@@ -707,6 +766,22 @@ fn split_echo(body: &str) -> (String, Option<Upstreamed>) {
     )
 }
 
+/// A loopback listener that accepts connections and never writes (the connections are kept
+/// open and read to the end by a thread that lives as long as the test process).
+fn silent_listener() -> std::net::TcpListener {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a silent listener");
+    let accepting = listener.try_clone().expect("clone the silent listener");
+    std::thread::spawn(move || {
+        for stream in accepting.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let _ = std::io::copy(&mut stream, &mut std::io::sink());
+            });
+        }
+    });
+    listener
+}
+
 fn envoy_records(session: &Session) -> Vec<(String, Record)> {
     let auth = KeyServer::start(Reply::Http {
         status: 200,
@@ -717,12 +792,16 @@ fn envoy_records(session: &Session) -> Vec<(String, Record)> {
         SLOW_DELAY,
         Box::new(Reply::text(200, "late")),
     ));
-    let down = free_port();
+    let silent = silent_listener();
+    let ports = Ports {
+        auth: auth.port(),
+        slow: slow.port(),
+        down: free_port(),
+        push_down: free_port(),
+        push_silent: silent.local_addr().expect("silent listener address").port(),
+    };
     let scratch = Scratch::new("conformance-bootstrap");
-    let file = scratch.write(
-        "conformance.yaml",
-        envoy_bootstrap(session, auth.port(), slow.port(), down),
-    );
+    let file = scratch.write("conformance.yaml", envoy_bootstrap(session, &ports));
     let gateway = GatewayBuilder::shipped(file.to_str().unwrap())
         .wasm_file(fixture())
         .echo_upstream()
