@@ -11,7 +11,7 @@ use crate::metrics;
 use crate::prompts::history::{self, PromptEvent, PromptOutcome};
 use crate::prompts::outcome::{read_outcome, read_transaction};
 use crate::prompts::record::PromptRecord;
-use crate::prompts::window::{count_local, Counted, Scope};
+use crate::prompts::window::{count_local, note_admitted, Counted, Scope};
 use crate::prompts::{
     identify, resolve, Counting, Identified, IdentifyError, Matched, OnUnavailable, PromptSettings,
     Step, UserKey,
@@ -221,6 +221,15 @@ pub fn after_service<S: Store + ?Sized>(
             "service",
         )
     } else {
+        // Counted locally too, so a later fallback to local counting knows this prompt.
+        if let Some(user) = &forwarded.user {
+            let name = endpoint_name(settings, forwarded.endpoint);
+            let client = client.as_deref();
+            let noted = note_admitted(store, &settings.limits, &name, user, client, now_secs);
+            if noted.is_err() {
+                log::warn!("push prompt: cannot note a prompt the rate-limit service admitted");
+            }
+        }
         admitted(
             settings,
             forwarded,
@@ -299,6 +308,7 @@ pub fn body_too_large(settings: &PromptSettings, matched: &Matched) -> Decided {
 /// The reason code of a failed `ShouldRateLimit` call, by gRPC status.
 pub fn grpc_failure(status_code: u32) -> &'static str {
     match status_code {
+        // Envoy answers a timed-out call UNAVAILABLE too ("upstream request timeout").
         4 => "rls_deadline_exceeded",
         14 => "rls_unavailable",
         _ => "rls_call_failed",

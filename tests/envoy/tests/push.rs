@@ -105,7 +105,7 @@ fn per_user_limit_holds_across_two_workers() {
     let repeated: Vec<u64> = records
         .iter()
         .filter(|r| r["event"] == "push_prompt_repeated")
-        .filter_map(|r| r["count"].as_u64())
+        .filter_map(|r| r["repeated"].as_u64())
         .collect();
     assert_eq!(
         repeated.len(),
