@@ -132,6 +132,8 @@ pub struct WasmFilterConfig {
     pub vm_configuration: Vec<u8>,
     /// `failure_policy` (FAIL_RELOAD is treated as FAIL_CLOSED).
     pub failure_policy: FailurePolicy,
+    /// `allow_on_headers_stop_iteration`.
+    pub allow_on_headers_stop_iteration: bool,
     /// `vm_config.environment_variables`: `key_values`, then `host_env_keys` read from this process.
     pub environment: Vec<(String, String)>,
 }
@@ -761,6 +763,10 @@ impl Parser {
             vm_configuration,
             failure_policy,
             environment,
+            allow_on_headers_stop_iteration: config
+                .get("allow_on_headers_stop_iteration")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 

@@ -57,6 +57,9 @@ pub struct HostOptions {
     pub clock: ClockMode,
     /// Served to WASI `environ_get`.
     pub environment: Vec<(String, String)>,
+    /// Envoy's `allow_on_headers_stop_iteration`: headers paused with a body to come let
+    /// the body callbacks run (the body in one call), instead of holding the whole stream.
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 impl Default for HostOptions {
@@ -73,6 +76,7 @@ impl Default for HostOptions {
                 start_unix_ms: 1_700_000_000_000,
             },
             environment: Vec::new(),
+            allow_on_headers_stop_iteration: false,
         }
     }
 }

@@ -180,6 +180,7 @@ fn cmd_replay(raw: &[String]) -> Result<(), Failure> {
         options.plugin_configuration = filter.configuration;
         options.vm_configuration = filter.vm_configuration;
         options.failure_policy = filter.failure_policy;
+        options.allow_on_headers_stop_iteration = filter.allow_on_headers_stop_iteration;
         options.environment = filter.environment;
         wasm = Some(filter.filename);
         yaml_clusters(config, &mut clusters);

@@ -421,15 +421,28 @@ impl Worker {
         );
         // Paused headers: the body arrives meanwhile and comes in one piece on resume.
         let headers_paused = action.is_some_and(|value| value != 0);
-        let flow = self.settle(action, Direction::Request, true);
+        // allow_on_headers_stop_iteration: paused headers do not hold the body back (Envoy
+        // 1.40 runs decodeData on it); the stream goes on once a later callback continues.
+        let body_goes_on = headers_paused
+            && (has_body || has_trailers)
+            && self.shared.options.allow_on_headers_stop_iteration;
+        let flow = self.settle(action, Direction::Request, !body_goes_on);
         if let Some(stream) = self.stream_mut() {
-            stream.request_headers_access = Access::None;
+            // Headers not yet sent on stay readable while their body is handled.
+            stream.request_headers_access = if body_goes_on {
+                Access::ReadWrite
+            } else {
+                Access::None
+            };
         }
         if !matches!(flow, Flow::Continue) {
             return flow;
         }
         if has_body {
             let flow = self.body_calls(id, Direction::Request, has_trailers, !headers_paused);
+            if let Some(stream) = self.stream_mut() {
+                stream.request_headers_access = Access::None;
+            }
             if !matches!(flow, Flow::Continue) {
                 return flow;
             }

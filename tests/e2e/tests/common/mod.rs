@@ -185,6 +185,9 @@ impl Gate {
         let options = HostOptions {
             workers,
             plugin_configuration: config.as_bytes().to_vec(),
+            // As the shipped bootstraps configure the filter (push and revocation
+            // endpoints read their bodies while the headers wait).
+            allow_on_headers_stop_iteration: true,
             ..HostOptions::default()
         };
         match Host::load(&wasm_path(), options, clusters) {
