@@ -4,8 +4,8 @@
 //!
 //! Read more strictly than limitador-server does: its serde type fills a missing
 //! `max_value` with 0 (a limit that refuses everything) and ignores unknown keys, so a typo
-//! would silently change the limits. Here every item must name `namespace`, `max_value`
-//! and `seconds`, unknown keys are refused, windows are at least one second, and two items
+//! would silently change the limits. Here every item must name `namespace`, `max_value`,
+//! `seconds`, `conditions` and `variables` (lists, maybe empty), unknown keys are refused, windows are at least one second, and two items
 //! that limitador would take for one limit (same namespace, window, conditions and
 //! variables) are refused. Errors name the item (`limits[2].seconds: ...`).
 //!
@@ -29,8 +29,15 @@ const KNOWN_KEYS: [&str; 7] = [
     "id",
 ];
 
-/// The keys a limit must have.
-const REQUIRED_KEYS: [&str; 3] = ["namespace", "max_value", "seconds"];
+/// The keys a limit must have (limitador's serde type requires `conditions` and
+/// `variables` too; `max_value` it would take as 0).
+const REQUIRED_KEYS: [&str; 5] = [
+    "namespace",
+    "max_value",
+    "seconds",
+    "conditions",
+    "variables",
+];
 
 /// Why a limits file was refused; the message names the file's item and field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,11 +189,11 @@ mod tests {
     #[test]
     fn refuses_missing_and_unknown_keys() {
         assert_eq!(
-            error_of("- {namespace: a, seconds: 60}"),
+            error_of("- {namespace: a, seconds: 60, conditions: [], variables: []}"),
             "limits[0].max_value: missing"
         );
         assert_eq!(
-            error_of("- {namespace: a, max_value: 1, seconds: 60}\n- {namespace: a, max_values: 1, seconds: 60}"),
+            error_of("- {namespace: a, max_value: 1, seconds: 60, conditions: [], variables: []}\n- {namespace: a, max_values: 1, seconds: 60}"),
             "limits[1].max_values: unknown key (expected one of: namespace, max_value, seconds, \
              conditions, variables, name, id)"
         );
@@ -195,31 +202,42 @@ mod tests {
     #[test]
     fn refuses_bad_values() {
         assert_eq!(
-            error_of("- {namespace: a, max_value: 1, seconds: 0}"),
+            error_of("- {namespace: a, max_value: 1}"),
+            "limits[0].seconds: missing"
+        );
+        assert_eq!(
+            error_of("- {namespace: a, max_value: 1, seconds: 1, conditions: []}"),
+            "limits[0].variables: missing"
+        );
+        assert_eq!(
+            error_of("- {namespace: a, max_value: 1, seconds: 0, conditions: [], variables: []}"),
             "limits[0].seconds: must be at least 1"
         );
         assert_eq!(
-            error_of("- {namespace: '', max_value: 1, seconds: 1}"),
+            error_of("- {namespace: '', max_value: 1, seconds: 1, conditions: [], variables: []}"),
             "limits[0].namespace: must not be empty"
         );
-        let negative = error_of("- {namespace: a, max_value: -1, seconds: 1}");
+        let negative =
+            error_of("- {namespace: a, max_value: -1, seconds: 1, conditions: [], variables: []}");
         assert!(negative.starts_with("limits[0]: "), "{negative}");
-        let bad_cel = error_of("- {namespace: a, max_value: 1, seconds: 1, conditions: ['a ==']}");
+        let bad_cel = error_of(
+            "- {namespace: a, max_value: 1, seconds: 1, conditions: ['a =='], variables: []}",
+        );
         assert!(bad_cel.starts_with("limits[0]: "), "{bad_cel}");
     }
 
     #[test]
     fn refuses_two_items_limitador_would_merge() {
         let twice =
-            "- {namespace: a, max_value: 1, seconds: 60, variables: [descriptors[0].user]}\n\
-                     - {namespace: a, max_value: 5, seconds: 60, variables: [descriptors[0].user]}";
+            "- {namespace: a, max_value: 1, seconds: 60, conditions: [], variables: ['descriptors[0].user']}\n\
+                     - {namespace: a, max_value: 5, seconds: 60, conditions: [], variables: ['descriptors[0].user']}";
         assert_eq!(
             error_of(twice),
             "limits[1] has the same namespace, seconds, conditions and variables as limits[0]: \
              limitador would count them as one limit"
         );
-        let apart = "- {namespace: a, max_value: 1, seconds: 60, variables: [descriptors[0].user]}\n\
-                     - {namespace: a, max_value: 5, seconds: 3600, variables: [descriptors[0].user]}";
+        let apart = "- {namespace: a, max_value: 1, seconds: 60, conditions: [], variables: ['descriptors[0].user']}\n\
+                     - {namespace: a, max_value: 5, seconds: 3600, conditions: [], variables: ['descriptors[0].user']}";
         assert_eq!(parse_limits(apart).unwrap().len(), 2);
     }
 
