@@ -23,6 +23,7 @@ mod geo;
 mod http;
 mod keys;
 mod process;
+mod ratelimit;
 mod server;
 mod tls;
 mod upstreams;
@@ -38,6 +39,7 @@ pub use geo::{
 pub use http::{get as http_get, request as http_request, Answer};
 pub use keys::{demo_claims, jwks_of, now_secs, TestKey, DEMO_AUDIENCE, DEMO_ISSUER};
 pub use process::{cli, Scratch};
+pub use ratelimit::{rls_binary, rls_cluster, RateLimitService, Redis};
 pub use rcgen::DnType;
 pub use server::{Reply, Request};
 pub use tls::{
