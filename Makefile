@@ -7,7 +7,7 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup wasm-target redis envoy build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk run oci clean
+.PHONY: all setup wasm-target redis envoy build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk bench-push run oci clean
 
 all: build
 
@@ -101,6 +101,11 @@ bench-revocation: setup wasm native
 ## cache-hit request (callgrind), written into BENCHMARKS.md
 bench-risk: setup wasm
 	./scripts/bench-risk.sh
+
+## bench-push: what a prompt on a guarded push endpoint costs (counted locally, and through
+## the rate-limit service's gRPC callout), per request (callgrind), written into BENCHMARKS.md
+bench-push: setup wasm
+	./scripts/bench-push.sh
 
 ## run: the demo — real Envoy on envoy/envoy.yaml with the filter inline, demo IdP and app
 run: setup wasm native

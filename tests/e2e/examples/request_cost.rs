@@ -2,14 +2,20 @@
 //! `valgrind --tool=callgrind` (deterministic where wall-clock timing is not): the
 //! difference between two N gives the cost of one request. Used by scripts/bench.sh.
 //!
-//!     request_cost <noop|noop_jwt_authn|noop_signals|public|cache_hit|cache_hit_revocation|
-//!                   cache_hit_signals|jwt_authn> <N>
+//!     request_cost <noop|noop_jwt_authn|noop_signals|noop_push|public|cache_hit|
+//!                   cache_hit_revocation|cache_hit_signals|jwt_authn|push_local|push_service> <N>
 //!
 //! `cache_hit_revocation` is `cache_hit` with a revocation section: the shared revocation
 //! set is checked on every request (one shared-data read while it is unchanged).
 //! `cache_hit_signals` is `cache_hit` on a rule judged on its risk score with every request
 //! signal on: the binding check, posture (a certificate rule, then a trusted header), location
 //! from geoip headers against the subject's sightings in shared data, and the score.
+//!
+//! `push_local` and `push_service` are prompts on a guarded Duo push endpoint (`POST
+//! /auth/v2/auth`, a form body, the provider's JSON answer read back), each from another
+//! user and address: counted in shared data, or by a rate-limit service answering over the
+//! host's gRPC callouts at once (the filter's encode, callout and decode, no network);
+//! `noop_push` sends the same prompts through the no-op filter.
 //!
 //! `noop` sends the bearer request of `cache_hit` through the no-op filter; `noop_jwt_authn`
 //! sends the jwt_authn request (payload in dynamic metadata) through it: each filter case is
@@ -98,6 +104,12 @@ fn main() {
         });
         config
     };
+    if let Some(push) = case
+        .strip_prefix("push_")
+        .or(case.strip_prefix("noop_push"))
+    {
+        return push_case(case, push, n, &gate_config);
+    }
     let (wasm, config, path) = match case {
         "noop" | "noop_jwt_authn" => ("noop_filter.wasm", String::new(), "/admin/users"),
         "public" => ("mfa_gate.wasm", gate_config.to_string(), "/public/logo.png"),
@@ -153,5 +165,68 @@ fn main() {
     // With MFA_GATE_HOST_PROFILE set, the host sampled guest stacks: print them.
     if std::env::var_os("MFA_GATE_HOST_PROFILE").is_some() {
         eprint!("{}", mfa_gate_host::folded_stacks());
+    }
+}
+
+/// Prompts on a guarded push endpoint (see the module doc).
+fn push_case(case: &str, counting: &str, n: usize, gate_config: &serde_json::Value) {
+    use mfa_gate_host::{Cluster, GrpcReply, HttpResponse};
+    let mut config = gate_config.clone();
+    let counting_config = match counting {
+        "service" => json!({"mode": "service", "cluster": "ratelimit"}),
+        _ => json!({"mode": "local"}),
+    };
+    config["push_prompts"] = json!({
+        "endpoints": [{"name": "duo", "provider": "duo"}],
+        "counting": counting_config,
+    });
+    let mut clusters = Clusters::new();
+    // RateLimitResponse { overall_code: OK, statuses: [{ code: OK, limit_remaining: 2 }] }.
+    let ok = [0x08, 0x01, 0x12, 0x04, 0x08, 0x01, 0x18, 0x02];
+    clusters.add(
+        "ratelimit",
+        Cluster::Grpc(Box::new(move |_| GrpcReply::message(&ok))),
+    );
+    let wasm = if case == "noop_push" {
+        "noop_filter.wasm"
+    } else {
+        "mfa_gate.wasm"
+    };
+    let dir = std::env::var_os("MFA_GATE_WASM_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-wasip1/release"),
+        PathBuf::from,
+    );
+    let options = HostOptions {
+        workers: 1,
+        plugin_configuration: config.to_string().into_bytes(),
+        allow_on_headers_stop_iteration: true,
+        ..HostOptions::default()
+    };
+    let mut host = Host::load(&dir.join(wasm), options, clusters).unwrap();
+    let mut duo = |_: &mfa_gate_host::UpstreamRequest| {
+        Ok(HttpResponse {
+            status: 200,
+            headers: vec![(b"content-type".to_vec(), b"application/json".to_vec())],
+            body: br#"{"stat":"OK","response":{"result":"deny","status":"deny","status_msg":"Login request denied."}}"#.to_vec(),
+            trailers: vec![],
+        })
+    };
+    for i in 0..n {
+        let mut request = bench_request("/auth/v2/auth", None);
+        request.headers[0].1 = b"POST".to_vec();
+        request.headers.push((
+            b"content-type".to_vec(),
+            b"application/x-www-form-urlencoded".to_vec(),
+        ));
+        request.body =
+            format!("username=user{i}%40example.com&factor=push&device=auto").into_bytes();
+        request.source_address = Some(format!("198.51.{}.{}:5000", (i / 250) % 250, i % 250));
+        let ex = host.handle(request, &mut duo);
+        assert_eq!(
+            ex.response.status, 200,
+            "{case}: {:?}",
+            ex.response_code_details
+        );
+        host.take_logs();
     }
 }

@@ -251,7 +251,7 @@ fn counted_by_service(rls: std::net::SocketAddr, on_unavailable: &str) -> Gatewa
             let clusters = bootstrap["static_resources"]["clusters"]
                 .as_sequence_mut()
                 .unwrap();
-            clusters.push(mfa_gate_envoy::grpc_cluster("ratelimit", rls));
+            clusters.push(mfa_gate_envoy::rls_cluster("ratelimit", rls));
         })
         .start()
 }
