@@ -176,8 +176,9 @@ pub fn decode_answer(bytes: &[u8]) -> Result<RlsAnswer, AnswerError> {
         .statuses
         .iter()
         .min_by_key(|s| (s.code != CODE_OVER_LIMIT, s.limit_remaining));
+    // A status without `current_limit` means no limit applied: its 0 says nothing.
     let remaining = status
-        .filter(|s| s.current_limit.is_some() || s.limit_remaining > 0 || s.code != 0)
+        .filter(|s| s.current_limit.is_some())
         .map(|s| s.limit_remaining);
     let reset_secs = status
         .and_then(|s| s.duration_until_reset.as_ref())
@@ -266,6 +267,14 @@ mod tests {
         let read = decode_answer(&answer(CODE_OK, vec![])).unwrap();
         assert_eq!(read.remaining, None);
         assert_eq!(read.reset_secs, None);
+    }
+
+    #[test]
+    fn a_status_without_a_limit_has_no_remaining_count() {
+        let mut bare = status(CODE_OK, 0, None);
+        bare.current_limit = None;
+        let read = decode_answer(&answer(CODE_OK, vec![bare])).unwrap();
+        assert_eq!(read.remaining, None);
     }
 
     #[test]

@@ -178,7 +178,7 @@ fn deny_deny_approve_marks_the_session_and_the_gate_steps_it_up() {
     let last = records.last().unwrap();
     assert_eq!(last["marked"], true);
     assert_eq!(
-        last["count"], 2,
+        last["unanswered"], 2,
         "two unanswered prompts before the approval"
     );
 
