@@ -510,7 +510,10 @@ pub fn denied(reason: &str) -> LocalReply {
 pub fn push_rate_limited(scope: &str, retry_after_secs: u64) -> LocalReply {
     reply(
         429,
-        vec![("retry-after".to_string(), retry_after_secs.max(1).to_string())],
+        vec![(
+            "retry-after".to_string(),
+            retry_after_secs.max(1).to_string(),
+        )],
         serde_json::json!({
             "error": "push_rate_limited",
             "error_description": "too many push prompts; try again later",
