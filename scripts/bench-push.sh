@@ -22,12 +22,13 @@ noop=$(per_request noop_push)
 local_count=$(per_request push_local)
 service=$(per_request push_service)
 hit=$(per_request cache_hit)
+hit_push=$(per_request cache_hit_push)
 noop_get=$(per_request noop)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
-section=$(python3 - "$noop" "$local_count" "$service" "$hit" "$noop_get" "$started" <<'PY'
+section=$(python3 - "$noop" "$local_count" "$service" "$hit" "$noop_get" "$hit_push" "$started" <<'PY'
 import sys
-noop, local, service, hit, noop_get = (int(x) for x in sys.argv[1:6])
-started = sys.argv[6]
+noop, local, service, hit, noop_get, hit_push = (int(x) for x in sys.argv[1:7])
+started = sys.argv[7]
 print(f"""## Push prompts
 
 Written by `make bench-push` (`scripts/bench-push.sh`) on {started}: instructions per request
@@ -41,6 +42,7 @@ own shared-data shards (the per-user and per-client windows and the prompt histo
 | mfa-gate, prompt counted in shared data (`local`) | {local:,} | {local - noop:,} |
 | mfa-gate, prompt counted by the rate-limit service (`service`) | {service:,} | {service - noop:,} |
 | for scale: mfa-gate cache hit on a gated GET | {hit:,} | {hit - noop_get:,} |
+| the same cache hit with `push_prompts` configured (the fatigue mark looked up) | {hit_push:,} | {hit_push - noop_get:,} |
 
 A prompt counted locally costs {(local - noop) / max(hit - noop_get, 1):.1f}× a gated cache hit: the body
 read and parsed, the user and client digested, the sliding windows (two shards read and
@@ -50,6 +52,10 @@ read back and settled (the history again). Through the service the filter also e
 prompt in its local windows (so a fallback to local counting knows it); the
 service's own time (limitador's limits, one Redis script per prompt) and the network come on
 top in a deployment, measured by `tests/envoy/tests/push.rs` only for correctness.
+
+Guarding a push endpoint also costs every gated request {hit_push - hit:,} instructions: the
+session's push user is looked up in the fatigue marks (its shard read from shared data, decoded
+again only when its version changed).
 """)
 PY
 )

@@ -3,7 +3,7 @@
 //! difference between two N gives the cost of one request. Used by scripts/bench.sh.
 //!
 //!     request_cost <noop|noop_jwt_authn|noop_signals|noop_push|public|cache_hit|
-//!                   cache_hit_revocation|cache_hit_signals|jwt_authn|push_local|push_service> <N>
+//!                   cache_hit_revocation|cache_hit_signals|cache_hit_push|jwt_authn|push_local|push_service> <N>
 //!
 //! `cache_hit_revocation` is `cache_hit` with a revocation section: the shared revocation
 //! set is checked on every request (one shared-data read while it is unchanged).
@@ -121,6 +121,13 @@ fn main() {
             ("mfa_gate.wasm", config.to_string(), "/admin/users")
         }
         "cache_hit_signals" => ("mfa_gate.wasm", signals_config.to_string(), "/admin/users"),
+        "cache_hit_push" => {
+            // A gate beside a guarded push endpoint: every gated request looks its session's
+            // push user up in the fatigue marks (one shared-data read while they are unchanged).
+            let mut config = gate_config.clone();
+            config["push_prompts"] = json!({"endpoints": [{"name": "duo", "provider": "duo"}]});
+            ("mfa_gate.wasm", config.to_string(), "/admin/users")
+        }
         "noop_signals" => ("noop_filter.wasm", String::new(), "/admin/users"),
         "jwt_authn" => ("mfa_gate.wasm", meta_config.to_string(), "/admin/users"),
         other => panic!("unknown case {other}"),

@@ -8,7 +8,9 @@
 mod common;
 
 use common::*;
-use mfa_gate::wire::rls::{DescriptorStatus, Duration, RateLimitRequest, RateLimitResponse};
+use mfa_gate::wire::rls::{
+    DescriptorStatus, Duration, RateLimit, RateLimitRequest, RateLimitResponse,
+};
 use mfa_gate_host::{Cluster, Clusters, DownstreamRequest, Exchange, GrpcCall, GrpcReply};
 use prost::Message;
 use serde_json::{json, Value};
@@ -134,7 +136,11 @@ impl Service {
                 overall_code: if over { 2 } else { 1 },
                 statuses: vec![DescriptorStatus {
                     code: if over { 2 } else { 1 },
-                    current_limit: None,
+                    current_limit: Some(RateLimit {
+                        requests_per_unit: 3,
+                        unit: 0,
+                        name: "push-per-user-5m".into(),
+                    }),
                     limit_remaining: 2u32.saturating_sub(seen),
                     duration_until_reset: Some(Duration {
                         seconds: 120,
