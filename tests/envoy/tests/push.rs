@@ -197,8 +197,7 @@ fn deny_deny_approve_marks_the_session_and_the_gate_steps_it_up() {
     let gate = gateway
         .decision_records()
         .into_iter()
-        .filter(|r| r["rule"] == "api")
-        .last()
+        .rfind(|r| r["rule"] == "api")
         .unwrap();
     assert_eq!(gate["decision"], "step_up");
     assert!(
