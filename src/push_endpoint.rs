@@ -351,7 +351,7 @@ fn counted_locally<S: Store + ?Sized>(
         now_secs,
     ) {
         Ok(Counted::Admitted { remaining, .. }) => {
-            let mut decided = admitted(
+            let decided = admitted(
                 settings,
                 forwarded,
                 Some(remaining),
@@ -359,19 +359,14 @@ fn counted_locally<S: Store + ?Sized>(
                 store,
                 counting,
             );
-            if let Some(record) = decided.record.as_mut() {
-                record.client = client
-                    .as_deref()
-                    .map(|c| String::from_utf8_lossy(c).into_owned());
-            }
-            decided
+            with_client(decided, client.as_deref())
         }
         Ok(Counted::Limited {
             scope,
             count,
             retry_after_secs,
         }) => {
-            let mut decided = limited(
+            let decided = limited(
                 settings,
                 &forwarded,
                 scope,
@@ -379,12 +374,7 @@ fn counted_locally<S: Store + ?Sized>(
                 retry_after_secs,
                 counting,
             );
-            if let Some(record) = decided.record.as_mut() {
-                record.client = client
-                    .as_deref()
-                    .map(|c| String::from_utf8_lossy(c).into_owned());
-            }
-            decided
+            with_client(decided, client.as_deref())
         }
         Err(_) => {
             // Shared data refused: the prompt goes on uncounted (a store fault must not lock
@@ -394,6 +384,14 @@ fn counted_locally<S: Store + ?Sized>(
             decided
         }
     }
+}
+
+/// The decision with the client's address in its record.
+fn with_client(mut decided: Decided, client: Option<&[u8]>) -> Decided {
+    if let Some(record) = decided.record.as_mut() {
+        record.client = client.map(|c| String::from_utf8_lossy(c).into_owned());
+    }
+    decided
 }
 
 /// A prompt let through: its event (first or repeated) recorded, the request forwarded.

@@ -50,19 +50,6 @@ fn send(gate: &mut Gate, req: DownstreamRequest) -> Exchange {
     gate.host.handle(req, &mut upstream)
 }
 
-fn push_record(exchange: &Exchange) -> Value {
-    let line = exchange
-        .logs
-        .iter()
-        .find_map(|l| {
-            l.message
-                .split_once("decision ")
-                .map(|(_, j)| j.to_string())
-        })
-        .unwrap_or_else(|| panic!("no record: {:?}", exchange.logs));
-    serde_json::from_str(&line).unwrap()
-}
-
 #[test]
 fn local_counts_are_shared_by_both_workers() {
     let mut gate = Gate::with_clusters(&push_config(json!({"mode": "local"})), Clusters::new(), 2);
@@ -87,7 +74,7 @@ fn local_counts_are_shared_by_both_workers() {
         "the 4th prompt reached the provider"
     );
     assert_eq!(header(&refused, "retry-after").as_deref(), Some("300"));
-    let record = push_record(&refused);
+    let record = decision(&refused);
     assert_eq!(record["reason"], "push_rate_limited");
     assert_eq!(record["counting"], "local");
     assert_eq!(gate.metric("mfa_gate.push.rate_limited"), 1);
@@ -100,7 +87,7 @@ fn local_counts_are_shared_by_both_workers() {
     anonymous.body = b"factor=push".to_vec();
     let ex = send(&mut gate, anonymous);
     assert_eq!(ex.response.status, 400);
-    assert_eq!(push_record(&ex)["reason"], "push_user_missing");
+    assert_eq!(decision(&ex)["reason"], "push_user_missing");
 }
 
 /// A scripted rate-limit service: counts per `user` entry, 3 allowed, and records what it
@@ -172,7 +159,7 @@ fn the_rate_limit_service_counts_and_its_answer_decides() {
     for n in 0..3 {
         let ex = send(&mut gate, prompt("jane", "203.0.113.9"));
         assert_eq!(ex.response.status, 200, "prompt {}", n + 1);
-        let record = push_record(&ex);
+        let record = decision(&ex);
         assert_eq!(record["counting"], "service");
         assert_eq!(record["remaining"], 2 - n);
     }
@@ -207,7 +194,7 @@ fn service_faults_follow_the_failure_mode() {
         let mut gate = service_gate(&service, mode);
         let ex = send(&mut gate, prompt("jane", "203.0.113.9"));
         assert_eq!(ex.response.status, want, "{mode} {fault:?}");
-        let record = push_record(&ex);
+        let record = decision(&ex);
         let counting = match mode {
             "local" => "local_fallback",
             "allow" => "none",
