@@ -82,6 +82,11 @@ pub struct Decided {
 }
 
 impl Decided {
+    /// Not a push prompt: pass the request on untouched, nothing to record.
+    pub fn pass() -> Self {
+        Decided::new(Next::Pass)
+    }
+
     fn new(next: Next) -> Self {
         Decided {
             next,
@@ -107,7 +112,7 @@ pub fn start<S: Store + ?Sized>(
         Err(error) => return refused(settings, matched.endpoint, error),
     };
     if !identified.is_prompt && identified.step == Step::Initiate {
-        return Decided::new(Next::Pass);
+        return Decided::pass();
     }
     let Identified {
         endpoint,

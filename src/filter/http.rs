@@ -233,10 +233,7 @@ impl Context for GateHttp {
         let Some(PushStream::Asking { held, .. }) = self.push.take() else {
             return;
         };
-        let decided = {
-            let mut state = self.state.borrow_mut();
-            prompts::answered(&mut state, held, status_code, response_size)
-        };
+        let decided = prompts::answered(&self.state.borrow(), held, status_code, response_size);
         self.carry_out_push(decided, false);
     }
 
@@ -326,10 +323,7 @@ impl GateHttp {
             self.push = Some(PushStream::Body { matched });
             return Some(Action::Pause);
         }
-        let decided = {
-            let mut state = self.state.borrow_mut();
-            prompts::start(&mut state, &matched, view, b"")
-        };
+        let decided = prompts::start(&self.state.borrow(), &matched, view, b"");
         Some(self.carry_out_push(decided, true))
     }
 
@@ -358,10 +352,7 @@ impl GateHttp {
             .unwrap_or_default();
         let header_bytes = header_map::request_header_bytes();
         let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
-        let decided = {
-            let mut state = self.state.borrow_mut();
-            prompts::start(&mut state, &matched, &view, &body)
-        };
+        let decided = prompts::start(&self.state.borrow(), &matched, &view, &body);
         self.carry_out_push(decided, true)
     }
 
@@ -399,10 +390,7 @@ impl GateHttp {
                     Action::Pause
                 }
                 Err(code) => {
-                    let decided = {
-                        let mut state = self.state.borrow_mut();
-                        prompts::unasked(&mut state, question.held, code)
-                    };
+                    let decided = prompts::unasked(&self.state.borrow(), question.held, code);
                     self.carry_out_push(decided, in_request_callback)
                 }
             },

@@ -10,7 +10,7 @@ use super::shared_data::HostStore;
 use super::state::VmState;
 use crate::prompts::record::PromptRecord;
 use crate::prompts::{Matched, PromptSettings};
-use crate::push_endpoint::{self, Decided, Forwarded, Held, Next};
+use crate::push_endpoint::{self, Decided, Forwarded, Held};
 use crate::request::RequestView;
 use crate::wire::rls;
 use proxy_wasm::hostcalls;
@@ -53,18 +53,9 @@ pub fn client_address() -> Option<Vec<u8>> {
 }
 
 /// Judges a push endpoint request whose body is `body` (complete).
-pub fn start(
-    state: &mut VmState,
-    matched: &Matched,
-    view: &dyn RequestView,
-    body: &[u8],
-) -> Decided {
+pub fn start(state: &VmState, matched: &Matched, view: &dyn RequestView, body: &[u8]) -> Decided {
     let Some(settings) = state.config.push_prompts.as_ref() else {
-        return Decided {
-            next: Next::Pass,
-            record: None,
-            counters: Vec::new(),
-        };
+        return Decided::pass();
     };
     let client = client_address();
     push_endpoint::start(
@@ -82,11 +73,7 @@ pub fn start(
 pub fn too_large(state: &VmState, matched: &Matched) -> Decided {
     match state.config.push_prompts.as_ref() {
         Some(settings) => push_endpoint::body_too_large(settings, matched),
-        None => Decided {
-            next: Next::Pass,
-            record: None,
-            counters: Vec::new(),
-        },
+        None => Decided::pass(),
     }
 }
 
@@ -105,7 +92,7 @@ pub fn ask(question: &push_endpoint::Question) -> Result<u32, &'static str> {
 
 /// Decides a held prompt on the service's answer (`status_code` 0: the message is in the
 /// gRPC receive buffer).
-pub fn answered(state: &mut VmState, held: Held, status_code: u32, size: usize) -> Decided {
+pub fn answered(state: &VmState, held: Held, status_code: u32, size: usize) -> Decided {
     let answer = if status_code == 0 {
         let bytes = if size > rls::MAX_ANSWER_BYTES {
             None
@@ -122,32 +109,18 @@ pub fn answered(state: &mut VmState, held: Held, status_code: u32, size: usize) 
     } else {
         Err(push_endpoint::grpc_failure(status_code))
     };
-    let Some(settings) = state.config.push_prompts.clone() else {
-        return Decided {
-            next: Next::Pass,
-            record: None,
-            counters: Vec::new(),
-        };
+    let Some(settings) = state.config.push_prompts.as_ref() else {
+        return Decided::pass();
     };
-    push_endpoint::after_service(&settings, held, answer, clock::now_secs(), &mut HostStore)
+    push_endpoint::after_service(settings, held, answer, clock::now_secs(), &mut HostStore)
 }
 
 /// Decides a held prompt whose service call could not start (`code`: why).
-pub fn unasked(state: &mut VmState, held: Held, code: &'static str) -> Decided {
-    let Some(settings) = state.config.push_prompts.clone() else {
-        return Decided {
-            next: Next::Pass,
-            record: None,
-            counters: Vec::new(),
-        };
+pub fn unasked(state: &VmState, held: Held, code: &'static str) -> Decided {
+    let Some(settings) = state.config.push_prompts.as_ref() else {
+        return Decided::pass();
     };
-    push_endpoint::after_service(
-        &settings,
-        held,
-        Err(code),
-        clock::now_secs(),
-        &mut HostStore,
-    )
+    push_endpoint::after_service(settings, held, Err(code), clock::now_secs(), &mut HostStore)
 }
 
 /// Settles a forwarded request on its provider's answer.
@@ -158,11 +131,13 @@ pub fn settle(
     status: u16,
     body: &[u8],
 ) {
-    let Some(settings) = state.config.push_prompts.clone() else {
+    // The configuration is shared (an Rc), not copied: the log and metrics need `state`.
+    let config = std::rc::Rc::clone(&state.config);
+    let Some(settings) = config.push_prompts.as_ref() else {
         return;
     };
     if let Some((record, counters)) = push_endpoint::settle_answer(
-        &settings,
+        settings,
         forwarded,
         status,
         body,
