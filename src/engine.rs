@@ -161,7 +161,9 @@ pub fn evaluate(
     let headers = request.headers;
     let readings = match request::read(headers, config.paths, config.host_rules) {
         Ok(readings) => readings,
-        Err(unreadable) => return refused_before_rules(config, headers, unreadable.into()),
+        Err(unreadable) => {
+            return refused_before_rules(config, headers, request.now_secs, unreadable.into())
+        }
     };
     // Matched as raw bytes: nothing is decoded, so a non-UTF-8 path cannot be made to
     // look like another one.
@@ -230,13 +232,26 @@ fn pass(config: &Config, headers: &dyn RequestView, counters: Counters) -> Evalu
 }
 
 /// A request refused before any rule applies (400 unreadable, 403 unmatched).
-fn refused_before_rules(config: &Config, headers: &dyn RequestView, reason: Reason) -> Evaluation {
+fn refused_before_rules(
+    config: &Config,
+    headers: &dyn RequestView,
+    now: u64,
+    reason: Reason,
+) -> Evaluation {
     let record = DecisionRecord {
         rule: Rc::from(UNMATCHED),
         ..DecisionRecord::default()
     };
     let judged = Judged::BeforeRules(reason);
-    answer(config, headers, None, judged, record, Counters::default())
+    answer(
+        config,
+        headers,
+        now,
+        None,
+        judged,
+        record,
+        Counters::default(),
+    )
 }
 
 /// A genuine CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`,
@@ -270,7 +285,7 @@ fn is_preflight(config: &Config, headers: &dyn RequestView) -> bool {
 /// rule while unmatched routes are denied.
 fn preflight(config: &Config, headers: &dyn RequestView, rules: &[Option<usize>]) -> Evaluation {
     if config.unmatched == Unmatched::Deny && rules.contains(&None) {
-        return refused_before_rules(config, headers, Reason::UnmatchedRoute);
+        return refused_before_rules(config, headers, 0, Reason::UnmatchedRoute);
     }
     pass(config, headers, Counters::one(metrics::CORS_PREFLIGHT))
 }
@@ -301,7 +316,7 @@ fn evaluate_rule(
             return pass(config, headers, Counters::one(metrics::UNMATCHED_ALLOWED));
         }
         None if config.unmatched == Unmatched::Deny => {
-            return refused_before_rules(config, headers, Reason::UnmatchedRoute)
+            return refused_before_rules(config, headers, request.now_secs, Reason::UnmatchedRoute)
         }
         _ => {}
     }
@@ -327,7 +342,15 @@ fn evaluate_rule(
         }
         Err(NotEstablished::Refused(refusal)) => {
             let judged = Judged::Refused(refusal);
-            return answer(config, headers, rule, judged, record, Counters::default());
+            return answer(
+                config,
+                headers,
+                request.now_secs,
+                rule,
+                judged,
+                record,
+                Counters::default(),
+            );
         }
     };
 
@@ -369,7 +392,15 @@ fn evaluate_rule(
                         session,
                         reason: Reason::Refused("session_revoked"),
                     };
-                    return answer(config, headers, rule, judged, record, counters);
+                    return answer(
+                        config,
+                        headers,
+                        request.now_secs,
+                        rule,
+                        judged,
+                        record,
+                        counters,
+                    );
                 }
                 lowered = Some("assurance_lowered");
             }
@@ -380,7 +411,15 @@ fn evaluate_rule(
                         session,
                         reason: Reason::Refused("revocation_unavailable"),
                     };
-                    return answer(config, headers, rule, judged, record, counters);
+                    return answer(
+                        config,
+                        headers,
+                        request.now_secs,
+                        rule,
+                        judged,
+                        record,
+                        counters,
+                    );
                 }
             }
         }
@@ -405,7 +444,15 @@ fn evaluate_rule(
         Err(refusal) => {
             counters.push(metrics::BINDING_REFUSED);
             let judged = Judged::Unbound { session, refusal };
-            return answer(config, headers, rule, judged, record, counters);
+            return answer(
+                config,
+                headers,
+                request.now_secs,
+                rule,
+                judged,
+                record,
+                counters,
+            );
         }
     };
     match binding {
@@ -485,7 +532,15 @@ fn evaluate_rule(
         revocations.extend(gate_revocation(config, &session, request.now_secs));
     }
     let judged = Judged::Verdict { verdict, session };
-    let mut evaluation = answer(config, headers, rule, judged, record, counters);
+    let mut evaluation = answer(
+        config,
+        headers,
+        request.now_secs,
+        rule,
+        judged,
+        record,
+        counters,
+    );
     evaluation.revocations = revocations;
     if matches!(evaluation.outcome, Outcome::Continue { .. }) {
         evaluation.sighting = gathered.sighting.clone();
@@ -623,7 +678,7 @@ fn gate_revocation(config: &Config, session: &Session, now_secs: u64) -> Option<
 }
 
 /// What session establishment needs from the configuration.
-fn trust(config: &Config) -> Trust<'_> {
+pub fn trust(config: &Config) -> Trust<'_> {
     Trust {
         issuers: &config.issuers,
         sources: &config.token_sources,
@@ -656,6 +711,7 @@ fn trust(config: &Config) -> Trust<'_> {
 fn answer(
     config: &Config,
     headers: &dyn RequestView,
+    now: u64,
     rule: Option<&RouteRule>,
     judged: Judged,
     mut record: DecisionRecord,
@@ -675,7 +731,7 @@ fn answer(
             (Decision::Deny, Some(reply), None)
         }
         Judged::Refused(refusal) => {
-            let (decision, reply) = refusal_reply(config, rule, headers, &refusal.kind);
+            let (decision, reply) = refusal_reply(config, rule, headers, now, &refusal.kind);
             record.reasons = smallvec::smallvec![refusal.reason()];
             record.refused_issuer = (refusal.issuer)
                 .and_then(|i| config.issuers.get(i))
@@ -691,7 +747,7 @@ fn answer(
                     // A step-up the score decided asks for what the risk gate asks for.
                     let by_score =
                         matches!(verdict.reasons.first(), Some(Reason::RiskScore { .. }));
-                    Some(step_up_reply(config, rule, issuer, headers, by_score))
+                    Some(step_up_reply(config, rule, issuer, headers, now, by_score))
                 }
                 (Some(_), Decision::Deny) => Some(response::denied(
                     &(verdict.reasons.first())
@@ -701,6 +757,7 @@ fn answer(
                     config,
                     Some(rule),
                     headers,
+                    now,
                     record.source.as_deref(),
                 )),
             };
@@ -708,7 +765,7 @@ fn answer(
             (verdict.decision, reply, Some(session))
         }
         Judged::Revoked { session, reason } => {
-            let reply = revoked_reply(config, rule, headers, record.source.as_deref());
+            let reply = revoked_reply(config, rule, headers, now, record.source.as_deref());
             record.reasons = smallvec::smallvec![reason];
             (Decision::Deny, Some(reply), Some(session))
         }
@@ -771,6 +828,7 @@ fn refusal_reply(
     config: &Config,
     rule: Option<&RouteRule>,
     headers: &dyn RequestView,
+    now: u64,
     refusal: &RefusalKind,
 ) -> (Decision, LocalReply) {
     let realm = &config.realm;
@@ -782,7 +840,7 @@ fn refusal_reply(
                 first_step_up(config),
                 requirement,
             ) {
-                let reply = redirect(step_up, headers, &req.acr_values, req.max_auth_age_secs);
+                let reply = redirect(config, step_up, headers, now, Some(req));
                 return (Decision::StepUp, reply);
             }
             response::missing_token(realm)
@@ -824,19 +882,11 @@ fn revoked_reply(
     config: &Config,
     rule: Option<&RouteRule>,
     headers: &dyn RequestView,
+    now: u64,
     source: Option<&str>,
 ) -> LocalReply {
     let mut reply = match (wants_browser_answer(rule, headers), first_step_up(config)) {
-        (true, Some(step_up)) => {
-            let requirement = step_up_requirement(rule);
-            let acr_values = requirement.map_or("", |q| q.acr_values.as_str());
-            redirect(
-                step_up,
-                headers,
-                acr_values,
-                requirement.and_then(|q| q.max_auth_age_secs),
-            )
-        }
+        (true, Some(step_up)) => redirect(config, step_up, headers, now, step_up_requirement(rule)),
         _ => response::invalid_token(&config.realm, "session revoked"),
     };
     if let Some(cookie) = source.and_then(|s| s.strip_prefix("cookie:")) {
@@ -870,13 +920,39 @@ fn return_url(headers: &dyn RequestView) -> String {
     format!("/{rest}")
 }
 
+/// The browser's step-up redirect: a sign-in the gateway finishes itself (state cookie,
+/// `nonce`, PKCE) when `sign_in` is configured for this provider, else the plain redirect
+/// whose `state` is the return URL, for the application at `redirect_uri`.
 fn redirect(
+    config: &Config,
     step_up: &StepUpEndpoint,
     headers: &dyn RequestView,
-    acr_values: &str,
-    max_age: Option<u64>,
+    now: u64,
+    requirement: Option<&Requirement>,
 ) -> LocalReply {
     let url = return_url(headers);
+    let acr_values = requirement.map_or("", |q| q.acr_values.as_str());
+    let max_age = requirement.and_then(|q| q.max_auth_age_secs);
+    let finished_here = (config.sign_in.as_ref())
+        .filter(|s| s.client_id == step_up.client_id && s.redirect_uri == step_up.redirect_uri);
+    if let Some(sign_in) = finished_here {
+        if let Some(secrets) = &sign_in.secrets {
+            let asked = crate::sign_in::Asked {
+                level: requirement.map_or(crate::assurance::Level::None, |q| q.level),
+                acr_values: acr_values.to_string(),
+                max_age,
+            };
+            return crate::sign_in::begin(
+                sign_in,
+                secrets,
+                step_up,
+                asked,
+                &url,
+                crate::sign_in::fresh_random(),
+                now,
+            );
+        }
+    }
     response::step_up_redirect(
         &RedirectTarget {
             authorization_endpoint: &step_up.authorization_endpoint,
@@ -894,6 +970,7 @@ fn step_up_reply(
     rule: &RouteRule,
     issuer: Option<&IssuerConfig>,
     headers: &dyn RequestView,
+    now: u64,
     by_score: bool,
 ) -> LocalReply {
     let by_score = by_score
@@ -907,7 +984,7 @@ fn step_up_reply(
     }
     if wants_browser_answer(Some(rule), headers) {
         if let Some(step_up) = issuer.and_then(|i| i.step_up.as_ref()) {
-            return redirect(step_up, headers, &req.acr_values, req.max_auth_age_secs);
+            return redirect(config, step_up, headers, now, Some(req));
         }
     }
     response::step_up_challenge(

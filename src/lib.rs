@@ -34,6 +34,7 @@ pub mod token;
 pub mod events;
 pub mod policy;
 pub mod risk;
+pub mod sign_in;
 pub mod record;
 pub mod config;
 pub mod observe;

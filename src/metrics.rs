@@ -249,6 +249,23 @@ impl serde::Serialize for Counters {
     }
 }
 
+/// A sign-in the gateway finished: the session cookie set, the browser sent back.
+pub const SIGN_IN_COMPLETED: &str = "mfa_gate.sign_in.completed";
+/// A callback refused before any code exchange (state missing, altered, replayed, ...).
+pub const SIGN_IN_REFUSED: &str = "mfa_gate.sign_in.refused";
+/// A code exchange that did not give a session (token endpoint down or refusing, ID token
+/// invalid, wrong nonce, level not met).
+pub const SIGN_IN_FAILED: &str = "mfa_gate.sign_in.failed";
+/// A sign-out at the logout path.
+pub const SIGN_IN_SIGNED_OUT: &str = "mfa_gate.sign_in.signed_out";
+/// Every sign-in counter, defined at start so they show at 0.
+pub const SIGN_IN_COUNTERS: [&str; 4] = [
+    SIGN_IN_COMPLETED,
+    SIGN_IN_REFUSED,
+    SIGN_IN_FAILED,
+    SIGN_IN_SIGNED_OUT,
+];
+
 /// The per-reason counter for a reason string: the code before any `:` detail, limited to
 /// `[a-z0-9_]` so a hostile value can never mint arbitrary stat names.
 pub fn reason_counter(reason: &str) -> String {

@@ -151,3 +151,21 @@ pub(super) fn is_http_url(value: &str) -> bool {
             .bytes()
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
 }
+
+/// An environment variable name (the secret itself is never in the configuration).
+pub(super) fn check_env_name(name: &str, field: &str, errors: &mut Vec<ConfigError>) {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    if !valid {
+        push(
+            errors,
+            field,
+            format!(
+                "{} is not an environment variable name (the secret goes in Envoy's vm_config.environment_variables, never here)",
+                quote(name)
+            ),
+        );
+    }
+}

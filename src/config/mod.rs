@@ -8,6 +8,7 @@
 mod error;
 mod issuer;
 mod push_prompts;
+mod sign_in;
 mod raw;
 mod revocation;
 mod risk;
@@ -27,6 +28,7 @@ use raw::{RawConfig, RawIssuer, RawPaths, RawTokenSource, RawUpstreamHeaders};
 use revocation::compile_revocation;
 use risk::{compile_binding, compile_risk};
 use route::compile_route;
+use sign_in::compile_sign_in;
 
 pub use crate::prompts::PromptSettings;
 pub use crate::response::StepUpEndpoint;
@@ -99,6 +101,8 @@ pub struct Config {
     pub risk: Option<RiskConfig>,
     /// The push endpoints guarded (prompt limits, fatigue signature), when configured.
     pub push_prompts: Option<PromptSettings>,
+    /// The step-up sign-in the gateway finishes itself, when configured.
+    pub sign_in: Option<crate::sign_in::SignInConfig>,
 }
 
 /// Reading Envoy jwt_authn's verified payload (`payload_in_metadata`).
@@ -260,6 +264,7 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
     }
 
     let push_prompts = compile_push_prompts(raw.push_prompts, revocation.is_some(), errors);
+    let sign_in = compile_sign_in(raw.sign_in, &issuers, &token_sources, errors);
 
     Config {
         mode,
@@ -278,6 +283,7 @@ fn compile(raw: RawConfig, errors: &mut Vec<ConfigError>) -> Config {
         binding,
         risk,
         push_prompts,
+        sign_in,
     }
 }
 

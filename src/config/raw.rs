@@ -38,6 +38,8 @@ pub(super) struct RawConfig {
     pub(super) risk: Option<RawRisk>,
     #[serde(default)]
     pub(super) push_prompts: Option<RawPushPrompts>,
+    #[serde(default)]
+    pub(super) sign_in: Option<RawSignIn>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -528,4 +530,36 @@ pub(super) struct RawCounting {
     pub(super) timeout_ms: Option<u64>,
     #[serde(default)]
     pub(super) on_unavailable: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSignIn {
+    pub(super) issuer: String,
+    pub(super) token_endpoint: RawTokenEndpoint,
+    #[serde(default)]
+    pub(super) client_auth: Option<String>,
+    #[serde(default)]
+    pub(super) client_secret_env: Option<String>,
+    #[serde(default)]
+    pub(super) client_key_env: Option<String>,
+    pub(super) state_key_env: String,
+    pub(super) session_cookie: String,
+    #[serde(default)]
+    pub(super) logout_path: Option<String>,
+    #[serde(default)]
+    pub(super) after_logout: Option<String>,
+    #[serde(default)]
+    pub(super) state_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) secure_cookies: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTokenEndpoint {
+    pub(super) cluster: String,
+    pub(super) url: String,
+    #[serde(default)]
+    pub(super) timeout_ms: Option<u64>,
 }

@@ -3,7 +3,7 @@
 //! and back-channel logout. Secrets are never written here: a field names the Envoy VM
 //! environment variable that holds each one (`vm_config.environment_variables`).
 
-use super::error::{parse_choice, push, quote};
+use super::error::{check_env_name, parse_choice, push, quote};
 use super::issuer::{compile_algorithms, compile_inline_keys, compile_remote_jwks};
 use super::raw::{RawIdpSessions, RawPoll, RawPush, RawRevocation, RawTransmitter};
 use super::{ConfigError, IssuerConfig, RemoteJwks};
@@ -533,24 +533,6 @@ fn check_endpoint_path(path: &str, field: &str, errors: &mut Vec<ConfigError>) {
             format!(
                 "{} must be a plain absolute path (letters, digits, '/', '-', '.', '_', '~')",
                 quote(path)
-            ),
-        );
-    }
-}
-
-/// An environment variable name (the secret itself is never in the configuration).
-fn check_env_name(name: &str, field: &str, errors: &mut Vec<ConfigError>) {
-    let valid = !name.is_empty()
-        && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.bytes().next().is_some_and(|b| b.is_ascii_digit());
-    if !valid {
-        push(
-            errors,
-            field,
-            format!(
-                "{} is not an environment variable name (the secret goes in Envoy's vm_config.environment_variables, never here)",
-                quote(name)
             ),
         );
     }

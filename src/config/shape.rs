@@ -281,6 +281,28 @@ const PUSH_ENDPOINT: Shape = Shape::Obj(&[
     ),
 ]);
 
+const SIGN_IN: Shape = Shape::Obj(&[
+    ("issuer", Shape::Str, true),
+    (
+        "token_endpoint",
+        Shape::Obj(&[
+            ("cluster", Shape::Str, true),
+            ("url", Shape::Str, true),
+            ("timeout_ms", Shape::UInt, false),
+        ]),
+        true,
+    ),
+    ("client_auth", Shape::Str, false),
+    ("client_secret_env", Shape::Str, false),
+    ("client_key_env", Shape::Str, false),
+    ("state_key_env", Shape::Str, true),
+    ("session_cookie", Shape::Str, true),
+    ("logout_path", Shape::Str, false),
+    ("after_logout", Shape::Str, false),
+    ("state_ttl_secs", Shape::UInt, false),
+    ("secure_cookies", Shape::Bool, false),
+]);
+
 const PUSH_PROMPTS: Shape = Shape::Obj(&[
     ("endpoints", Shape::List(&PUSH_ENDPOINT), true),
     (
@@ -352,6 +374,7 @@ pub static ROOT: Shape = Shape::Obj(&[
     ("binding", BINDING, false),
     ("risk", RISK, false),
     ("push_prompts", PUSH_PROMPTS, false),
+    ("sign_in", SIGN_IN, false),
 ]);
 
 fn kind(value: &Value) -> &'static str {

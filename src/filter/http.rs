@@ -8,6 +8,7 @@ use super::keys;
 use super::local_reply;
 use super::prompts::{self, PushStream};
 use super::revocation::{self, Endpoint, HostRevocations};
+use super::sign_in::{self, Exchanging, Started};
 use super::state::Shared;
 use crate::engine::{self, ClaimsInput, Evaluation, KeysWanted, Need, Outcome, Request};
 use crate::metrics;
@@ -31,6 +32,8 @@ pub struct GateHttp {
     receiving: Option<Endpoint>,
     /// A push endpoint request: where it is (body, rate-limit service, provider's answer).
     push: Option<PushStream>,
+    /// A sign-in callback waiting for the token endpoint.
+    exchanging: Option<Exchanging>,
 }
 
 impl GateHttp {
@@ -42,6 +45,7 @@ impl GateHttp {
             fetching: None,
             receiving: None,
             push: None,
+            exchanging: None,
         }
     }
 
@@ -244,6 +248,23 @@ impl Context for GateHttp {
         body_size: usize,
         _trailers: usize,
     ) {
+        if self
+            .exchanging
+            .as_ref()
+            .is_some_and(|e| e.token == token_id)
+        {
+            if let Some(exchanging) = self.exchanging.take() {
+                let mut state = self.state.borrow_mut();
+                sign_in::answered(
+                    &mut state,
+                    self.context_id,
+                    &exchanging.pending,
+                    num_headers,
+                    body_size,
+                );
+            }
+            return;
+        }
         let Some((token, issuer)) = self.fetching else {
             return;
         };
@@ -307,6 +328,22 @@ impl GateHttp {
 }
 
 impl GateHttp {
+    /// A request for the sign-in's callback or logout path: answered, or waiting for the
+    /// code exchange. `None` for any other path.
+    fn sign_in_path(&mut self, view: &crate::pairs::Pairs<'_>) -> Option<Action> {
+        let started = {
+            let mut state = self.state.borrow_mut();
+            sign_in::start(&mut state, self.context_id, view)?
+        };
+        Some(match started {
+            Started::Answered(action) => action,
+            Started::Exchanging(exchanging) => {
+                self.exchanging = Some(exchanging);
+                Action::Pause
+            }
+        })
+    }
+
     /// A request for a guarded push endpoint: judged now, or left to wait for its body.
     /// `None` when the request is for another path (or push prompts are not configured).
     fn push_endpoint(
@@ -460,7 +497,7 @@ impl HttpContext for GateHttp {
             // hands it over while the headers are paused when the plugin is configured
             // with allow_on_headers_stop_iteration (the revocation endpoints need it);
             // Continue here would send the request on before the decision.
-            return if self.fetching.is_some() {
+            return if self.fetching.is_some() || self.exchanging.is_some() {
                 Action::Pause
             } else {
                 Action::Continue
@@ -493,7 +530,8 @@ impl HttpContext for GateHttp {
             self.push,
             Some(PushStream::Body { .. } | PushStream::Asking { .. })
         );
-        if self.fetching.is_some() || self.receiving.is_some() || push_waiting {
+        let waiting = self.fetching.is_some() || self.exchanging.is_some();
+        if waiting || self.receiving.is_some() || push_waiting {
             Action::Pause
         } else {
             Action::Continue
@@ -504,6 +542,9 @@ impl HttpContext for GateHttp {
         // The header map is read once for the endpoint check and the evaluation.
         let header_bytes = header_map::request_header_bytes();
         let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
+        if let Some(action) = self.sign_in_path(&view) {
+            return action;
+        }
         if let Some(action) = self.revocation_endpoint(&view, end_of_stream) {
             return action;
         }

@@ -13,6 +13,7 @@ mod revocation;
 mod revocation_state;
 mod root;
 mod shared_data;
+mod sign_in;
 mod state;
 mod view;
 

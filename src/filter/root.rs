@@ -11,6 +11,7 @@ use crate::config;
 use crate::idp_sessions::EndSessionCall;
 use crate::metrics;
 use crate::schedule::{FetchKind, TICK_SECS};
+use crate::sign_in::SignInSecrets;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::RefCell;
@@ -147,7 +148,7 @@ impl RootContext for GateRoot {
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        let config = match config::parse(&bytes) {
+        let mut config = match config::parse(&bytes) {
             Ok(config) => config,
             Err(errors) => {
                 for error in &errors.0 {
@@ -164,6 +165,15 @@ impl RootContext for GateRoot {
             config.routes.len(),
             config.mode
         );
+        if let Some(sign_in) = config.sign_in.as_mut() {
+            match SignInSecrets::read(sign_in, |name| std::env::var(name).ok()) {
+                Ok(secrets) => sign_in.secrets = Some(secrets),
+                Err(why) => {
+                    log::error!("[ctx {}] invalid configuration: {why}", self.context_id);
+                    return false;
+                }
+            }
+        }
         let poll_tick = poll_tick_secs(&config);
         let mut state = VmState::new(config);
         if let Some(settings) = &state.config.revocation {
@@ -179,6 +189,7 @@ impl RootContext for GateRoot {
         state.metrics.define_all(&metrics::FIXED_COUNTERS);
         state.metrics.define_all(&metrics::RISK_SIGNAL_COUNTERS);
         state.metrics.define_all(&metrics::PUSH_COUNTERS);
+        state.metrics.define_all(&metrics::SIGN_IN_COUNTERS);
         let periodic =
             state.schedule.has_periodic_work() || poll_tick.is_some() || state.revocation.is_some();
         let tick_secs = poll_tick.unwrap_or(TICK_SECS);

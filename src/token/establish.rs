@@ -315,6 +315,36 @@ fn token_session(
     Ok(established(session, source, Some(CacheUse::Miss)))
 }
 
+/// Verifies a token the gateway obtained itself from issuer `index` (the ID token of a
+/// sign-in it finished) exactly as a request's token is verified, and caches its session
+/// as [`establish`] would, so the browser's next request is a cache hit. Returns the
+/// session and the verified claims; the error is the refusal's reason code.
+pub fn verify_obtained(
+    trust: &Trust<'_>,
+    index: usize,
+    token: &[u8],
+    keys: &dyn KeyLookup,
+    cache: &mut SessionCache,
+    now: u64,
+) -> Result<(Rc<Session>, Claims), &'static str> {
+    check_token(token)?;
+    let issuer = trust.issuers.get(index).ok_or("unknown_issuer")?;
+    let keyset = keys.keys(index).ok_or("keys_unavailable")?;
+    let verified = verify(token, keyset, &issuer.verify, now).map_err(|e| e.reason())?;
+    let session = Rc::new(new_session(
+        trust,
+        (index, issuer),
+        &verified.claims,
+        verified.issued_at,
+        verified.expires_at,
+    ));
+    let until = verified
+        .expires_at
+        .saturating_add(issuer.verify.clock_skew_secs);
+    cache.insert(token, Rc::clone(&session), until, now);
+    Ok((session, verified.claims))
+}
+
 /// Envoy's jwt_authn verified one of the request's credentials, but the payload does not
 /// say which: a request carrying two different ones is refused, as on the own-verification
 /// path.

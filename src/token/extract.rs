@@ -230,7 +230,7 @@ fn cookie_credential<'a>(value: &'a [u8], name: &str) -> Option<&'a [u8]> {
 }
 
 /// Every value of cookie `name` in one `Cookie` header, trimmed and unquoted.
-fn cookie_values<'a>(value: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+pub fn cookie_values<'a>(value: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
     value
         .split(|&b| b == b';')
         .filter_map(move |pair| cookie_pair_value(pair, name))
