@@ -225,7 +225,9 @@ def flow_of(query: dict[str, list[str]]) -> str:
 
 def app_json(walk: Walk) -> dict:
     """The demo app's JSON as the browser shows it."""
-    text = walk.text()
+    # Chromium shows a JSON document in a <pre> (beside its own "Pretty-print" control).
+    pre = walk.driver.find_elements(By.TAG_NAME, "pre")
+    text = pre[0].text if pre else walk.text()
     walk.expect(APP_MARKER in walk.page_source(), f"not the demo app's JSON at {walk.url}")
     try:
         return json.loads(text)
