@@ -47,7 +47,9 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # noqa: ANN002
         pass
 
-    def answer(self, status: int, body: str = "", headers: dict[str, str] | None = None, kind: str = "text/html") -> None:
+    def answer(
+        self, status: int, body: str = "", headers: dict[str, str] | None = None, kind: str = "text/html"
+    ) -> None:
         data = body.encode()
         self.send_response(status)
         for name, value in (headers or {}).items():
@@ -104,7 +106,10 @@ class Gateway(Handler):
             if (ACCEPT_ANY_STATE or query.get("state") == STATE) and query.get("code") == CODE:
                 cookie = f"mfa_session={GOOD_SESSION}; Path=/; HttpOnly; Secure; SameSite=Lax"
                 return self.answer(302, headers={"location": "/admin/users", "set-cookie": cookie})
-            page = "<!doctype html><html><head><title>Sign-in failed</title></head><body><h1>Sign-in failed</h1></body></html>"
+            page = (
+                "<!doctype html><html><head><title>Sign-in failed</title></head>"
+                "<body><h1>Sign-in failed</h1></body></html>"
+            )
             return self.answer(400, page)
         return self.answer(404, "not found")
 
@@ -114,7 +119,8 @@ class Idp(Handler):
         path, query = self.parts()
         if path == "/login/push":
             target = GATEWAY + query.get("return_to", "/admin/users")
-            return self.answer(302, headers={"location": target, "set-cookie": "mfa_session=push; Path=/; HttpOnly; SameSite=Lax"})
+            cookie = "mfa_session=push; Path=/; HttpOnly; SameSite=Lax"
+            return self.answer(302, headers={"location": target, "set-cookie": cookie})
         if path == "/authorize":
             approve = "/authorize/approve?" + urllib.parse.urlencode(
                 {"redirect_uri": query.get("redirect_uri", ""), "state": query.get("state", "")}
@@ -130,7 +136,8 @@ class Idp(Handler):
             )
             return self.answer(200, page)
         if path == "/authorize/approve":
-            target = query.get("redirect_uri", "") + "?" + urllib.parse.urlencode({"code": CODE, "state": query.get("state", "")})
+            answer = urllib.parse.urlencode({"code": CODE, "state": query.get("state", "")})
+            target = query.get("redirect_uri", "") + "?" + answer
             return self.answer(302, headers={"location": target})
         return self.answer(404, "not found")
 

@@ -183,7 +183,8 @@ class Walk:
         self.expect(REAUTH_HEADING in self.text(), f'no "{REAUTH_HEADING}" on the page')
         self.expect(APP_MARKER not in self.page_source(), "the app's JSON on the IdP page")
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query)
-        self.expect(query.get("acr_values") == ["phr"], f"acr_values=phr in the URL, got {query.get('acr_values')}")
+        acr = query.get("acr_values")
+        self.expect(acr == ["phr"], f"acr_values=phr in the URL, got {acr}")
         self.expect(
             row(self.driver, "acr_values") == "phr",
             f"the page's acr_values row shows {row(self.driver, 'acr_values')!r}, not phr",
@@ -204,6 +205,11 @@ class Walk:
 def hop(response: dict) -> dict:
     headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
     return {"url": response.get("url"), "status": response.get("status"), "location": headers.get("location")}
+
+
+def sends_to_authorize(answer: dict, idp: str) -> bool:
+    """A 302 to the IdP's /authorize."""
+    return answer["status"] == 302 and (answer["location"] or "").startswith(f"{idp}/authorize?")
 
 
 def row(driver: webdriver.Chrome, name: str) -> str | None:
@@ -243,7 +249,7 @@ def sign_in_with_push(walk: Walk) -> dict[str, list[str]]:
     gateway_hop = [h for h in hops if (h["url"] or "").startswith(f"{walk.gateway}/admin/users")]
     walk.expect(bool(gateway_hop), f"the browser never asked the gateway for /admin/users: {hops}")
     walk.expect(
-        gateway_hop[0]["status"] == 302 and (gateway_hop[0]["location"] or "").startswith(f"{walk.idp}/authorize?"),
+        sends_to_authorize(gateway_hop[0], walk.idp),
         f"the gateway's answer to /admin/users is not a 302 to the IdP's /authorize: {gateway_hop[0]}",
     )
     walk.expect(walk.cookie(SESSION_COOKIE) is not None, f"no {SESSION_COOKIE} cookie after the push sign-in")
@@ -258,15 +264,20 @@ def push_then_passkey(walk: Walk) -> dict:
     flow = flow_of(query)
     hops = walk.click_link("use my passkey", PASSKEY_LINK)
     walk.step = "back on the gateway at /admin/users"
-    walk.expect(walk.url == f"{walk.gateway}/admin/users", f"expected {walk.gateway}/admin/users, got {walk.url}")
+    admin = f"{walk.gateway}/admin/users"
+    walk.expect(walk.url == admin, f"expected {admin}, got {walk.url}")
     walk.expect(hops and hops[-1]["status"] == 200, f"the last answer is not 200: {hops}")
     app = app_json(walk)
     walk.screenshot("app")
     walk.expect(app.get("app") == "mfa-gate demo app", f"app = {app.get('app')!r}")
     headers = app.get("headers", {})
-    walk.expect(headers.get("x-mfa-gate-level") == "phishing_resistant", f"x-mfa-gate-level = {headers.get('x-mfa-gate-level')!r}")
-    walk.expect(headers.get("x-mfa-gate-subject") == "kim@example.com", f"x-mfa-gate-subject = {headers.get('x-mfa-gate-subject')!r}")
-    walk.expect("webauthn" in (headers.get("x-mfa-gate-methods") or "").split(","), f"x-mfa-gate-methods = {headers.get('x-mfa-gate-methods')!r}")
+    # What mfa-gate told the app: a phishing-resistant sign-in by the passkey user.
+    for name, holds in (
+        ("x-mfa-gate-level", lambda v: v == "phishing_resistant"),
+        ("x-mfa-gate-subject", lambda v: v == "kim@example.com"),
+        ("x-mfa-gate-methods", lambda v: "webauthn" in (v or "").split(",")),
+    ):
+        walk.expect(holds(headers.get(name)), f"{name} = {headers.get(name)!r} in the app's headers")
     cookie = walk.cookie(SESSION_COOKIE)
     walk.expect(cookie is not None, f"no {SESSION_COOKIE} cookie once let in")
     if flow == "code":
@@ -277,7 +288,8 @@ def push_then_passkey(walk: Walk) -> dict:
         )
         walk.expect(cookie.get("httpOnly") is True, f"{SESSION_COOKIE} is not HttpOnly")
         walk.expect(cookie.get("secure") is True, f"{SESSION_COOKIE} is not Secure")
-        walk.expect(cookie.get("sameSite") == "Lax", f"{SESSION_COOKIE} SameSite = {cookie.get('sameSite')!r}")
+        same_site = cookie.get("sameSite")
+        walk.expect(same_site == "Lax", f"{SESSION_COOKIE} SameSite = {same_site!r}")
     return {"flow": flow, "ran": True}
 
 
@@ -287,7 +299,7 @@ def push_stays_out(walk: Walk) -> dict:
     walk.expect_not_let_in()
     hops = walk.open("a push session opens /admin/users again", f"{walk.gateway}/admin/users")
     walk.expect(
-        hops and hops[0]["status"] == 302 and (hops[0]["location"] or "").startswith(f"{walk.idp}/authorize?"),
+        bool(hops) and sends_to_authorize(hops[0], walk.idp),
         f"the gateway did not send the push session to the IdP: {hops}",
     )
     walk.expect_idp_page()
@@ -322,7 +334,8 @@ def tampered_state(walk: Walk) -> dict:
     walk.expect(SIGN_IN_FAILED in walk.driver.title, f'title {walk.driver.title!r}, not "{SIGN_IN_FAILED}"')
     walk.expect(hops and hops[-1]["status"] in (400, 401), f"the callback's status is not 400/401: {hops}")
     walk.screenshot("sign-in-failed")
-    walk.expect(walk.cookie(SESSION_COOKIE) == before, f"the refused callback changed the {SESSION_COOKIE} cookie")
+    after = walk.cookie(SESSION_COOKIE)
+    walk.expect(after == before, f"the refused callback changed the {SESSION_COOKIE} cookie")
     walk.open("a later visit to /admin/users", f"{walk.gateway}/admin/users")
     walk.expect_not_let_in()
     walk.expect_idp_page()
