@@ -100,6 +100,7 @@ fn run_demo(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
     let (mut streams, mut poll_bearer, mut push_bearer, mut okta_token) =
         (Vec::new(), None, None, None);
     let mut print_json = false;
+    let (mut client_secret, mut client_key) = (None, None);
     while let Some(arg) = parser.next()? {
         match arg {
             lexopt::Arg::Long("proxy-port") => ports.proxy = number(parser, "--proxy-port")?,
@@ -132,6 +133,14 @@ fn run_demo(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
                 signals.logout_url = Some(value(parser)?)
             }
             lexopt::Arg::Long("okta-api-token") => okta_token = Some(value(parser)?),
+            lexopt::Arg::Long("client-secret") => client_secret = Some(value(parser)?),
+            lexopt::Arg::Long("client-key-pem") => {
+                let path = value(parser)?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    CliError::new(format!("--client-key-pem {path}: {}", error::io_reason(&e)))
+                })?;
+                client_key = Some(text);
+            }
             arg if usage::is_help(&arg) => return Ok(usage::DEMO.print()),
             other => return Err(other.unexpected().into()),
         }
@@ -145,6 +154,11 @@ fn run_demo(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
     signals.poll_bearer = credential(poll_bearer, "--ssf-bearer", "MFA_GATE_SSF_BEARER")?;
     signals.push_bearer = credential(push_bearer, "--ssf-push-bearer", "MFA_GATE_SSF_PUSH_BEARER")?;
     signals.okta_api_token = credential(okta_token, "--okta-api-token", "MFA_GATE_OKTA_API_TOKEN")?;
-    demo::run(ports, signals, print_json)?;
+    let client = demo::oidc::ClientSettings {
+        secret: credential(client_secret, "--client-secret", "MFA_GATE_CLIENT_SECRET")?
+            .unwrap_or_else(|| demo::oidc::DEFAULT_CLIENT_SECRET.to_string()),
+        key_pem: client_key,
+    };
+    demo::run(ports, signals, client, print_json)?;
     Ok(ExitCode::SUCCESS)
 }

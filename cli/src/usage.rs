@@ -145,7 +145,8 @@ pub const DEMO: Usage = Usage {
     synopsis: "\
 demo [--proxy-port 10000] [--idp-port 10001] [--app-port 10002] [--print-json]
                  [--ssf-bearer T] [--ssf-stream NAME]... [--ssf-push-url URL [--ssf-push-bearer T]]
-                 [--backchannel-logout-url URL] [--okta-api-token T]",
+                 [--backchannel-logout-url URL] [--okta-api-token T]
+                 [--client-secret S] [--client-key-pem FILE]",
     summary: "\
 Run the demo identity provider and upstream app on 127.0.0.1 and print curl lines with
 the answers to expect (scripts/run-demo.sh starts the proxy beside it). The identity
@@ -170,7 +171,12 @@ poll streams, RFC 8935 push, back-channel logout, and an Okta-shaped session API
                             (default $MFA_GATE_SSF_PUSH_BEARER)
 --backchannel-logout-url U  POST a logout token there when a session ends
 --okta-api-token T          the session API's SSWS token (default $MFA_GATE_OKTA_API_TOKEN;
-                            without one, the session API answers 401)",
+                            without one, the session API answers 401)
+--client-secret S           the OAuth client mfa-gate-demo's secret at /oauth/token,
+                            /oauth/introspect and /oauth/revoke (default
+                            $MFA_GATE_CLIENT_SECRET, else demo-oidc-client-secret)
+--client-key-pem FILE       the client's public key (ES256 or RS256 PEM) for
+                            private_key_jwt client assertions",
     lists_algorithms: false,
 };
 

@@ -8,6 +8,9 @@
 //! sessions. The app echoes what reached it, including the `x-mfa-gate-*` headers.
 //! Before serving, it prints a `curl` line per user and route with the answer to expect.
 
+mod client_auth;
+mod expiring;
+pub mod oidc;
 mod poll;
 mod push_api;
 mod server;
@@ -55,6 +58,7 @@ struct IdentityProvider {
     sessions: Sessions,
     push_api: push_api::PushApi,
     transmitter: Transmitter,
+    oidc: oidc::Oidc,
 }
 
 impl IdentityProvider {
@@ -62,6 +66,7 @@ impl IdentityProvider {
     fn new(
         ports: DemoPorts,
         signals: SignalsConfig,
+        client: &oidc::ClientSettings,
     ) -> CliResult<(
         IdentityProvider,
         tokio::sync::mpsc::Receiver<transmitter::Outbound>,
@@ -80,6 +85,7 @@ impl IdentityProvider {
             sessions: Sessions::new(users::TOKEN_LIFETIME_SECS),
             push_api: push_api::PushApi::default(),
             transmitter,
+            oidc: oidc::Oidc::new(client)?,
         };
         Ok((idp, outbound))
     }
@@ -125,6 +131,14 @@ impl IdentityProvider {
         Ok(token)
     }
 
+    /// Signs `user` in with an opaque access token (RFC 7662 introspection tells its claims).
+    fn mint_opaque(&self, user: &DemoUser, jkt: Option<&str>) -> String {
+        let now = keys::now_secs();
+        let sid = security_event::random_id();
+        self.sessions.start(user.id, &sid, now);
+        self.oidc.issue_opaque(self, user, now, now, &sid, jkt)
+    }
+
     fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.idp)
     }
@@ -153,24 +167,28 @@ impl IdentityProvider {
         if let Some(response) = self.push_api.handle(&request, &mint) {
             return response;
         }
+        if let Some(response) = self.oidc.route(self, &request, oidc::now()) {
+            return response;
+        }
         let path = request.path.as_str();
         if path == "/.well-known/jwks.json" {
             return DemoResponse::json(200, &self.jwks);
         }
         if path == "/.well-known/openid-configuration" {
             let base = self.base_url();
-            return DemoResponse::json(
-                200,
-                &json!({
-                    "issuer": ISSUER,
-                    "jwks_uri": format!("{base}/.well-known/jwks.json"),
-                    "authorization_endpoint": format!("{base}/authorize"),
-                    "acr_values_supported": ["phr"],
-                    // Back-Channel Logout 1.0 section 2.1: logout tokens carry `sid`.
-                    "backchannel_logout_supported": true,
-                    "backchannel_logout_session_supported": true,
-                }),
-            );
+            let mut doc = json!({
+                "issuer": ISSUER,
+                "jwks_uri": format!("{base}/.well-known/jwks.json"),
+                "authorization_endpoint": format!("{base}/authorize"),
+                "acr_values_supported": ["phr"],
+                // Back-Channel Logout 1.0 section 2.1: logout tokens carry `sid`.
+                "backchannel_logout_supported": true,
+                "backchannel_logout_session_supported": true,
+            });
+            if let Some(map) = doc.as_object_mut() {
+                map.extend(oidc::discovery(&base));
+            }
+            return DemoResponse::json(200, &doc);
         }
         if path == "/users" {
             let list: Vec<_> = USERS
@@ -191,7 +209,21 @@ impl IdentityProvider {
                     );
                 }
             }
+            let opaque = match request.param("format") {
+                None | Some("jwt") => false,
+                Some("opaque") => true,
+                Some(other) => {
+                    return DemoResponse::text(
+                        400,
+                        format!(
+                            "format \"{}\": expected jwt or opaque\n",
+                            other.escape_default()
+                        ),
+                    )
+                }
+            };
             return match USERS.iter().find(|u| u.id == id) {
+                Some(user) if opaque => DemoResponse::text(200, self.mint_opaque(user, jkt)),
                 Some(user) => match self.mint_bound(user, jkt) {
                     Ok(token) => DemoResponse::text(200, token),
                     Err(e) => DemoResponse::text(500, format!("cannot mint: {e}\n")),
@@ -229,36 +261,43 @@ impl IdentityProvider {
         }
     }
 
-    /// The provider's sign-in page for a step-up: echoes what mfa-gate asked for.
+    /// The provider's legacy sign-in page for a step-up (no code flow): echoes what
+    /// mfa-gate asked for and links to `/login/passkey`, which sets the session cookie.
     fn authorize_page(&self, request: &DemoRequest) -> DemoResponse {
-        let shown = |name: &str| html_escape(request.param(name).unwrap_or("(not given)"));
         // mfa-gate carries the URL the user wanted in `state` (or `return_to`).
         let return_to = request
             .param("return_to")
             .or_else(|| request.param("state"))
             .or_else(|| request.param("redirect_uri"));
         let target = self.safe_return(return_to);
-        let page = format!(
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>mfa-gate demo IdP</title></head>\n\
-             <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">\n\
-             <h1>Re-authenticate with your passkey</h1>\n\
-             <p>The page you asked for needs a phishing-resistant sign-in. A push approval is not enough.</p>\n\
-             <table border=\"1\" cellpadding=\"4\">\n\
-             <tr><th>acr_values</th><td>{}</td></tr>\n<tr><th>max_age</th><td>{}</td></tr>\n\
-             <tr><th>prompt</th><td>{}</td></tr>\n<tr><th>client_id</th><td>{}</td></tr>\n\
-             <tr><th>redirect_uri</th><td>{}</td></tr>\n<tr><th>state</th><td>{}</td></tr>\n</table>\n\
-             <p><a href=\"/login/passkey?return_to={}\">Use my passkey</a> (signs you in as kim@example.com)</p>\n\
-             </body></html>\n",
-            shown("acr_values"),
-            shown("max_age"),
-            shown("prompt"),
-            shown("client_id"),
-            shown("redirect_uri"),
-            shown("state"),
+        let link = format!(
+            "<p><a href=\"/login/passkey?return_to={}\">Use my passkey</a> (signs you in as kim@example.com)</p>\n",
             html_escape(&percent_encode(&target)),
         );
-        DemoResponse::html(200, page)
+        DemoResponse::html(200, step_up_page(request, &link))
     }
+}
+
+/// The sign-in page for a step-up: what was asked for, then `links` (HTML).
+fn step_up_page(request: &DemoRequest, links: &str) -> String {
+    let shown = |name: &str| html_escape(request.param(name).unwrap_or("(not given)"));
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>mfa-gate demo IdP</title></head>\n\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">\n\
+         <h1>Re-authenticate with your passkey</h1>\n\
+         <p>The page you asked for needs a phishing-resistant sign-in. A push approval is not enough.</p>\n\
+         <table border=\"1\" cellpadding=\"4\">\n\
+         <tr><th>acr_values</th><td>{}</td></tr>\n<tr><th>max_age</th><td>{}</td></tr>\n\
+         <tr><th>prompt</th><td>{}</td></tr>\n<tr><th>client_id</th><td>{}</td></tr>\n\
+         <tr><th>redirect_uri</th><td>{}</td></tr>\n<tr><th>state</th><td>{}</td></tr>\n</table>\n\
+         {links}</body></html>\n",
+        shown("acr_values"),
+        shown("max_age"),
+        shown("prompt"),
+        shown("client_id"),
+        shown("redirect_uri"),
+        shown("state"),
+    )
 }
 
 /// The demo app: echoes the request and the identity headers mfa-gate set.
@@ -531,7 +570,12 @@ fn print_push(idp: &IdentityProvider) {
 
 /// Runs the demo IdP and app until Ctrl-C / SIGTERM. With `print_json`, prints the cases
 /// (with concrete tokens) as one JSON line instead of the banner, for tests.
-pub fn run(ports: DemoPorts, signals: SignalsConfig, print_json: bool) -> CliResult<()> {
+pub fn run(
+    ports: DemoPorts,
+    signals: SignalsConfig,
+    client: oidc::ClientSettings,
+    print_json: bool,
+) -> CliResult<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -540,7 +584,7 @@ pub fn run(ports: DemoPorts, signals: SignalsConfig, print_json: bool) -> CliRes
     runtime.block_on(async move {
         let idp_listener = server::bind(ports.idp, "identity provider", "--idp-port").await?;
         let app_listener = server::bind(ports.app, "app", "--app-port").await?;
-        let (idp, outbound) = IdentityProvider::new(ports, signals.clone())?;
+        let (idp, outbound) = IdentityProvider::new(ports, signals.clone(), &client)?;
         let idp = Arc::new(idp);
         tokio::spawn(transmitter::deliver(outbound, signals));
         let cases = cases(&idp)?;

@@ -28,6 +28,9 @@ pub struct DemoUser {
     pub amr: &'static [&'static str],
     /// Value of the custom [`STRENGTH_CLAIM`], if any.
     pub strength: Option<&'static str>,
+    /// `acr` of the code flow's ID token and of introspection (Okta's values: `phr` is
+    /// phishing-resistant, `urn:okta:loa:2fa:any` any second factor).
+    pub acr: &'static str,
     /// The level mfa-gate should find, as sent upstream in `x-mfa-gate-level`.
     pub level: &'static str,
 }
@@ -40,6 +43,7 @@ pub const USERS: [DemoUser; 4] = [
         signed_in_with: "password + Okta Verify push (one tap)",
         amr: &["pwd", "okta_verify", "swk"],
         strength: None,
+        acr: "urn:okta:loa:2fa:any",
         level: "push",
     },
     DemoUser {
@@ -48,6 +52,7 @@ pub const USERS: [DemoUser; 4] = [
         signed_in_with: "password + push with number matching",
         amr: &["pwd", "okta_verify", "swk"],
         strength: Some("push_nm"),
+        acr: "urn:okta:loa:2fa:any",
         level: "push_number_match",
     },
     DemoUser {
@@ -56,6 +61,7 @@ pub const USERS: [DemoUser; 4] = [
         signed_in_with: "password + one-time code (TOTP)",
         amr: &["pwd", "okta_verify", "otp"],
         strength: None,
+        acr: "urn:okta:loa:2fa:any",
         level: "otp",
     },
     DemoUser {
@@ -64,6 +70,7 @@ pub const USERS: [DemoUser; 4] = [
         signed_in_with: "passkey / FIDO2 security key (WebAuthn)",
         amr: &["pwd", "pop"],
         strength: None,
+        acr: "phr",
         level: "phishing_resistant",
     },
 ];
