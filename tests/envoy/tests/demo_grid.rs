@@ -4,7 +4,7 @@
 //! included) and the browser step-up round trip hold.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
-use mfa_gate_envoy::{http_get, Answer, DemoCase, Gateway, GatewayBuilder};
+use mfa_gate_envoy::{http_get, sign_in, Answer, DemoCase, Gateway, GatewayBuilder};
 use std::process::Command;
 
 fn demo() -> Gateway {
@@ -133,51 +133,38 @@ fn the_readme_grid_holds_including_the_no_token_row() {
 }
 
 /// The README's browser walk-through: sign in with push, get sent to the IdP for a passkey,
-/// come back allowed.
+/// come back through the gateway's callback, allowed.
 #[test]
 fn browser_step_up_round_trip() {
     let gateway = demo();
-    let idp = |path: &str| http_get(gateway.idp_port, path);
-    let login = idp("/login/push");
+    let login = http_get(gateway.idp_port, "/login/push");
     assert_eq!(login.status, 302);
     let cookie = session_cookie(&login);
     let admin = format!("http://127.0.0.1:{}/admin/users", gateway.port);
     assert_eq!(login.header("location"), Some(admin.as_str()));
 
-    let html = [("accept", "text/html"), ("cookie", cookie.as_str())];
-    let redirect = gateway.get("/admin/users", &html);
-    assert_eq!(redirect.status, 302, "{}", redirect.text());
-    let location = redirect.header("location").unwrap().to_string();
-    let authorize = format!("http://127.0.0.1:{}/authorize?", gateway.idp_port);
-    assert!(location.starts_with(&authorize), "{location}");
+    let started = sign_in::start(&gateway, "/admin/users", &cookie);
     for part in [
         "acr_values=phr",
         "max_age=3600",
         "prompt=login",
         "client_id=mfa-gate-demo",
     ] {
-        assert!(location.contains(part), "{part} in {location}");
+        assert!(
+            started.authorize_path.contains(part),
+            "{part} in {}",
+            started.authorize_path
+        );
     }
-
-    let page = idp(location.trim_start_matches(&format!("http://127.0.0.1:{}", gateway.idp_port)));
-    assert_eq!(page.status, 200);
-    let page = page.text();
-    assert!(page.contains("Re-authenticate with your passkey"), "{page}");
-    let href = page
-        .split("href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the passkey link")
-        .replace("&amp;", "&");
-    let passkey = idp(&href);
-    assert_eq!(passkey.status, 302);
-    let cookie = session_cookie(&passkey);
-    let back = passkey.header("location").unwrap().to_string();
-    let path = back.trim_start_matches(&format!("http://127.0.0.1:{}", gateway.port));
-    assert_eq!(path, "/admin/users");
+    let back = sign_in::approve_with_passkey(&gateway, &started);
+    let done = sign_in::callback(&gateway, &back, &started.state_cookie);
+    assert_eq!(done.status, 302, "{}", done.text());
+    assert_eq!(done.header("location"), Some("/admin/users"));
+    let session = sign_in::set_cookie(&done, "mfa_session").expect("the session cookie");
+    let session = session.split(';').next().unwrap();
     let allowed = gateway.get(
-        path,
-        &[("accept", "text/html"), ("cookie", cookie.as_str())],
+        "/admin/users",
+        &[("accept", "text/html"), ("cookie", session)],
     );
     assert_eq!(allowed.status, 200, "{}", allowed.text());
     assert_eq!(
