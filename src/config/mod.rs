@@ -6,6 +6,7 @@
 //! `routes[2].require.level: unknown level "phishing_resistent" (expected one of: ...)`.
 
 mod error;
+mod introspection;
 mod issuer;
 mod push_prompts;
 mod raw;
@@ -331,6 +332,7 @@ fn compile_issuers(
             issuers.push(c);
         }
     }
+    introspection::check_one_introspecting(&issuers, errors);
     issuers
 }
 

@@ -539,7 +539,7 @@ fn check_endpoint_path(path: &str, field: &str, errors: &mut Vec<ConfigError>) {
 }
 
 /// An environment variable name (the secret itself is never in the configuration).
-fn check_env_name(name: &str, field: &str, errors: &mut Vec<ConfigError>) {
+pub(super) fn check_env_name(name: &str, field: &str, errors: &mut Vec<ConfigError>) {
     let valid = !name.is_empty()
         && name.len() <= 128
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
