@@ -11,7 +11,7 @@ use mfa_gate::introspection::answer::{self, Expect};
 use mfa_gate::introspection::cache::{AnswerCache, Cached, DigestKey, Ttl};
 use mfa_gate::jwks::KeySet;
 use mfa_gate::request::{RequestHeaders, RequestView};
-use mfa_gate::store::MemoryStore;
+use mfa_gate::store::{MemoryStore, StoreError};
 use mfa_gate::token::establish::IntrospectionLookup;
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -82,15 +82,13 @@ struct Answers {
 }
 
 impl IntrospectionLookup for Answers {
-    fn answer(&self, token: &[u8], now: u64) -> Result<Option<Cached>, ()> {
+    fn answer(&self, token: &[u8], now: u64) -> Result<Option<Cached>, StoreError> {
         self.lookups.set(self.lookups.get() + 1);
         if self.broken {
-            return Err(());
+            return Err(StoreError::Unavailable("broken".into()));
         }
         let digest = self.key.digest(token);
-        AnswerCache::default()
-            .lookup(&self.store, &digest, now)
-            .map_err(|_| ())
+        AnswerCache::default().lookup(&self.store, &digest, now)
     }
 }
 

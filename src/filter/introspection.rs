@@ -11,6 +11,7 @@ use crate::introspection::answer::{self, Answer, Expect, MAX_ANSWER_BYTES};
 use crate::introspection::cache::{AnswerCache, Cached, DigestKey, TokenDigest, Ttl};
 use crate::introspection::{self as intro, Settings};
 use crate::metrics;
+use crate::store::StoreError;
 use crate::token::establish::{IntrospectionLookup, KeyLookup};
 use crate::token::jwks::KeySet;
 use proxy_wasm::hostcalls;
@@ -20,8 +21,6 @@ use std::time::Duration;
 
 /// What one VM keeps for introspection.
 pub struct IntrospectionState {
-    /// The introspecting issuer's index.
-    pub issuer: usize,
     /// The client secret (from the VM environment; never logged).
     secret: String,
     /// The key of the token digests (derived from the secret, the same in every VM).
@@ -40,7 +39,6 @@ impl IntrospectionState {
         let name = &settings.client_secret_env;
         match std::env::var(name) {
             Ok(secret) if !secret.is_empty() => Ok(Some(IntrospectionState {
-                issuer,
                 key: DigestKey::derive(secret.as_bytes()),
                 secret,
             })),
@@ -87,15 +85,14 @@ impl<'a> HostAnswers<'a> {
 }
 
 impl IntrospectionLookup for HostAnswers<'_> {
-    fn answer(&self, token: &[u8], now_secs: u64) -> Result<Option<Cached>, ()> {
+    fn answer(&self, token: &[u8], now_secs: u64) -> Result<Option<Cached>, StoreError> {
         let digest = self.key.digest(token);
         match AnswerCache::default().lookup(&HostStore, &digest, now_secs) {
             Ok(Some(answer)) => {
                 self.hit.set(true);
                 Ok(Some(answer))
             }
-            Ok(None) => Ok(None),
-            Err(_) => Err(()),
+            other => other,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::reason::Reason;
 use crate::request::RequestView;
 use crate::schedule::KeysWanted;
 use crate::signals::revocation::{Identifiers, SessionKeys};
+use crate::store::StoreError;
 use crate::token::cache::{CacheUse, TokenCache};
 use crate::token::extract::{carries_other_credential, check_token, locate_token, TokenSource};
 use crate::token::issuer::{issuer_index, IssuerConfig};
@@ -63,7 +64,7 @@ pub trait KeyLookup {
 pub trait IntrospectionLookup {
     /// The unexpired answer cached for `token` (`Ok(None)`: none; `Err`: the cache cannot
     /// be read).
-    fn answer(&self, token: &[u8], now_secs: u64) -> Result<Option<Cached>, ()>;
+    fn answer(&self, token: &[u8], now_secs: u64) -> Result<Option<Cached>, StoreError>;
 }
 
 impl KeyLookup for [Option<KeySet>] {
@@ -374,7 +375,7 @@ fn introspected_session(
     };
     let answer = match keys.introspection().map(|l| l.answer(token, now)) {
         Some(Ok(answer)) => answer,
-        None | Some(Err(())) => return unavailable(source),
+        None | Some(Err(_)) => return unavailable(source),
     };
     match answer {
         Some(Cached::Active { claims, until }) => {
