@@ -8,6 +8,7 @@
 
 use mfa_gate_envoy::{now_secs, Answer, Gateway, GatewayBuilder, IntrospectionServer, Reply};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 const SECRET_ENV: &str = "MFA_GATE_INTROSPECTION_SECRET";
@@ -252,18 +253,33 @@ fn workers_share_answers_one_call_per_token() {
         active("shared@example.com", &["pwd", "pop"]),
     );
     let gateway = gateway(&server, 2);
-    let n = 24;
+    // New connections are spread over the workers (SO_REUSEPORT): 40 give both some.
+    let n = 40;
     for i in 0..n {
         let answer = profile(&gateway, "opaque-shared-3");
         assert_eq!(answer.status, 200, "request {i}: {}", answer.text());
     }
+    let log = gateway.envoy_log();
+    let deciding: BTreeSet<&str> = (log.lines())
+        .filter(|l| l.contains("] decision {"))
+        .filter_map(|l| l.split("][").nth(1))
+        .collect();
+    assert_eq!(deciding.len(), 2, "both workers decided: {deciding:?}");
     assert_eq!(
         server.calls_for("opaque-shared-3"),
         1,
-        "one introspection call for {n} requests"
+        "one introspection call for {n} requests on two workers"
     );
     assert_eq!(metric(&gateway, "introspection.miss"), 1);
     assert_eq!(metric(&gateway, "introspection.active"), 1);
+    // The other worker's VM read the answer the first one stored, then cached the session.
+    assert_eq!(metric(&gateway, "introspection.hit"), 1);
+    assert_eq!(
+        metric(&gateway, "token_cache.miss"),
+        2,
+        "one session per VM"
+    );
+    assert_eq!(metric(&gateway, "token_cache.hit"), n - 2);
     assert_eq!(metric(&gateway, "decision.allow"), n);
     gateway.assert_no_wasm_failure();
 }
