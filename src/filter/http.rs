@@ -301,7 +301,14 @@ impl Context for GateHttp {
                     let now = clock::now_secs();
                     let mut state = self.state.borrow_mut();
                     let sizes = (num_headers, body_size);
-                    introspection::complete(&mut state, issuer, &digest, sizes, now);
+                    introspection::complete(
+                        self.context_id,
+                        &mut state,
+                        issuer,
+                        &digest,
+                        sizes,
+                        now,
+                    );
                 }
                 let evaluation = self.evaluate(false);
                 self.apply(evaluation, false);

@@ -137,6 +137,7 @@ pub fn dispatch(
 /// answer, stores it for every VM and counts it (`active`, `inactive`, or `unavailable`
 /// when there is no usable answer). The request is then evaluated again.
 pub fn complete(
+    context_id: u32,
     state: &mut VmState,
     issuer: usize,
     digest: &TokenDigest,
@@ -172,7 +173,7 @@ pub fn complete(
             .increment_static(metrics::INTROSPECTION_INACTIVE),
         Err(why) => {
             log::warn!(
-                "introspection at {:?} failed: {why}",
+                "[ctx {context_id}] introspection at {:?} failed: {why}",
                 issuer_config.verify.issuer
             );
             state
