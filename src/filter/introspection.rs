@@ -3,6 +3,8 @@
 //! `dispatch_http_call`, and its answer read (at most 64 KiB), parsed strictly and stored
 //! for every VM. Deciding from an answer is the engine's ([`crate::token::establish`]);
 //! this file never logs a token or the secret, and keeps only the token's keyed digest.
+//! Requests that arrive while a call for the same token is in flight make their own call
+//! (no coalescing yet); once one answer is stored, every VM reads it.
 
 use super::shared_data::HostStore;
 use super::state::VmState;
