@@ -45,6 +45,9 @@ const UNMATCHED: &str = "<unmatched>";
 pub enum Need {
     /// Fetch this issuer's keys.
     Keys { issuer: usize, why: KeysWanted },
+    /// Introspect the request's opaque token at this issuer (RFC 7662) and cache the
+    /// answer.
+    Introspect { issuer: usize },
 }
 
 /// What to do with the request.
@@ -203,6 +206,20 @@ pub fn evaluate(
     chosen
 }
 
+/// An evaluation that asks the glue for `need` first (no record: the request is
+/// evaluated again once it is met).
+fn needs(rule: Option<&RouteRule>, need: Need) -> Evaluation {
+    Evaluation {
+        outcome: Outcome::Need(need),
+        record: None,
+        counters: Counters::default(),
+        rule: rule.map(|r| Rc::clone(&r.name)),
+        session: None,
+        revocations: Vec::new(),
+        sighting: None,
+    }
+}
+
 /// How strict an evaluation's outcome is, to keep the strictest of several readings.
 fn strictness(evaluation: &Evaluation) -> u8 {
     match evaluation.record.as_ref().and_then(|r| r.decision) {
@@ -330,15 +347,10 @@ fn evaluate_rule(
     let established = match establish(&trust(config), &attempt, keys, cache) {
         Ok(established) => established,
         Err(NotEstablished::NeedKeys { issuer, why }) => {
-            return Evaluation {
-                outcome: Outcome::Need(Need::Keys { issuer, why }),
-                record: None,
-                counters: Counters::default(),
-                rule: rule.map(|r| Rc::clone(&r.name)),
-                session: None,
-                revocations: Vec::new(),
-                sighting: None,
-            }
+            return needs(rule, Need::Keys { issuer, why })
+        }
+        Err(NotEstablished::NeedIntrospection { issuer }) => {
+            return needs(rule, Need::Introspect { issuer })
         }
         Err(NotEstablished::Refused(refusal)) => {
             let judged = Judged::Refused(refusal);
@@ -1008,6 +1020,8 @@ fn describe(reason: &str) -> String {
         "unknown_issuer" => "The token issuer is not trusted".to_string(),
         "keys_unavailable" => "Signing keys for this issuer are unavailable".to_string(),
         "unknown_kid" => "The token was signed with an unknown key".to_string(),
+        "token_inactive" => "The token is not active".to_string(),
+        "introspection_unavailable" => "The token cannot be checked now".to_string(),
         other => format!("Invalid token ({})", other.replace('_', " ")),
     }
 }

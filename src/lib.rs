@@ -27,6 +27,7 @@ pub mod request;
 // The stages.
 pub mod pairs;
 pub mod prompts;
+pub mod introspection;
 pub mod push_endpoint;
 pub mod assurance;
 pub mod reason;

@@ -146,9 +146,21 @@ pub const PUSH_COUNTERS: [&str; 13] = [
     PUSH_PRESSURED_SESSION,
 ];
 
+/// Opaque tokens answered from the shared introspection cache (no call).
+pub const INTROSPECTION_HIT: &str = "mfa_gate.introspection.hit";
+/// Opaque tokens not in the shared introspection cache: an introspection call was made.
+pub const INTROSPECTION_MISS: &str = "mfa_gate.introspection.miss";
+/// Introspection answers `active: true` (accepted and cached).
+pub const INTROSPECTION_ACTIVE: &str = "mfa_gate.introspection.active";
+/// Introspection answers `active: false` (cached briefly; the request gets 401).
+pub const INTROSPECTION_INACTIVE: &str = "mfa_gate.introspection.inactive";
+/// Introspection calls that failed (down, timeout, non-200, unreadable, oversized): the
+/// unknown token gets 401 `introspection_unavailable`.
+pub const INTROSPECTION_UNAVAILABLE: &str = "mfa_gate.introspection.unavailable";
+
 /// Every fixed counter name, defined at start so they show at 0 (the per-signal counters
 /// of [`RISK_SIGNAL_COUNTERS`] too).
-pub const FIXED_COUNTERS: [&str; 38] = [
+pub const FIXED_COUNTERS: [&str; 43] = [
     DECISION_ALLOW,
     DECISION_STEP_UP,
     DECISION_DENY,
@@ -187,6 +199,11 @@ pub const FIXED_COUNTERS: [&str; 38] = [
     DPOP_REPLAY_UNAVAILABLE,
     LOCATION_STORE_ERROR,
     RISK_SCORED,
+    INTROSPECTION_HIT,
+    INTROSPECTION_MISS,
+    INTROSPECTION_ACTIVE,
+    INTROSPECTION_INACTIVE,
+    INTROSPECTION_UNAVAILABLE,
 ];
 
 /// The counters one evaluation bumps, in order: mfa-gate's fixed names held inline (no

@@ -593,6 +593,10 @@ fn report(
             "status": "keys needed",
             "issuer": config.issuers.get(*issuer).map(|i| i.verify.issuer.clone()),
         }),
+        Outcome::Need(Need::Introspect { issuer }) => json!({
+            "status": "introspection needed",
+            "issuer": config.issuers.get(*issuer).map(|i| i.verify.issuer.clone()),
+        }),
     };
     let session = evaluation.session.as_ref();
     let mut report = json!({

@@ -48,7 +48,10 @@ pub(super) fn compile_issuer(
     let inline_keys = compile_inline_keys(raw.jwks.as_ref(), path, errors);
     let remote_jwks = compile_remote_jwks(raw.remote_jwks, path, errors);
 
-    let needs_keys = !claims_from_metadata;
+    let introspection = (raw.introspection)
+        .and_then(|r| super::introspection::compile_introspection(r, path, errors));
+    // An issuer that introspects may have no keys (all its tokens opaque).
+    let needs_keys = !claims_from_metadata && introspection.is_none();
     if needs_keys && inline_keys.is_none() && remote_jwks.is_none() && hmac_secret.is_none() {
         let jwks_failed = raw.jwks.is_some();
         if !jwks_failed {
@@ -102,6 +105,7 @@ pub(super) fn compile_issuer(
         hmac_secret,
         classifier,
         step_up,
+        introspection,
     })
 }
 

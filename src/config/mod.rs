@@ -6,6 +6,7 @@
 //! `routes[2].require.level: unknown level "phishing_resistent" (expected one of: ...)`.
 
 mod error;
+mod introspection;
 mod issuer;
 mod push_prompts;
 mod sign_in;
@@ -337,6 +338,7 @@ fn compile_issuers(
             issuers.push(c);
         }
     }
+    introspection::check_one_introspecting(&issuers, errors);
     issuers
 }
 

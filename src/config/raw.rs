@@ -187,6 +187,36 @@ pub(super) struct RawIssuer {
     pub(super) custom_claims: Vec<RawCustomClaim>,
     #[serde(default)]
     pub(super) step_up: Option<RawStepUp>,
+    #[serde(default)]
+    pub(super) introspection: Option<RawIntrospection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIntrospection {
+    pub(super) cluster: String,
+    pub(super) endpoint: String,
+    pub(super) client_id: String,
+    pub(super) client_secret_env: String,
+    #[serde(default)]
+    pub(super) auth: Option<String>,
+    #[serde(default)]
+    pub(super) timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub(super) cache_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) inactive_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub(super) fields: Option<RawIntrospectionFields>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIntrospectionFields {
+    #[serde(default)]
+    pub(super) amr: Option<String>,
+    #[serde(default)]
+    pub(super) acr: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,6 +24,22 @@ pub enum Shape {
 const STR_LIST: Shape = Shape::List(&Shape::Str);
 const STR_MAP: Shape = Shape::Map(&Shape::Str);
 
+const INTROSPECTION: Shape = Shape::Obj(&[
+    ("cluster", Shape::Str, true),
+    ("endpoint", Shape::Str, true),
+    ("client_id", Shape::Str, true),
+    ("client_secret_env", Shape::Str, true),
+    ("auth", Shape::Str, false),
+    ("timeout_ms", Shape::UInt, false),
+    ("cache_ttl_secs", Shape::UInt, false),
+    ("inactive_ttl_secs", Shape::UInt, false),
+    (
+        "fields",
+        Shape::Obj(&[("amr", Shape::Str, false), ("acr", Shape::Str, false)]),
+        false,
+    ),
+]);
+
 const REMOTE_JWKS: Shape = Shape::Obj(&[
     ("cluster", Shape::Str, true),
     ("path", Shape::Str, true),
@@ -55,6 +71,7 @@ const ISSUER: Shape = Shape::Obj(&[
     ("phishing_resistant_acrs", STR_LIST, false),
     ("custom_claims", Shape::List(&CUSTOM_CLAIM), false),
     ("step_up", STEP_UP, false),
+    ("introspection", INTROSPECTION, false),
 ]);
 
 const TOKEN_SOURCE: Shape = Shape::Obj(&[

@@ -4,6 +4,7 @@
 
 use super::clock;
 use super::header_map;
+use super::introspection::{self, HostAnswers, Trusted};
 use super::keys;
 use super::local_reply;
 use super::prompts::{self, PushStream};
@@ -28,6 +29,8 @@ pub struct GateHttp {
     state: Shared,
     /// A request-triggered key fetch in flight: (call token, issuer index).
     fetching: Option<(u32, usize)>,
+    /// An introspection in flight: (call token, issuer index, the token's digest).
+    introspecting: Option<(u32, usize, crate::introspection::cache::TokenDigest)>,
     /// The revocation endpoint this request is for, waiting for its body.
     receiving: Option<Endpoint>,
     /// A push endpoint request: where it is (body, rate-limit service, provider's answer).
@@ -43,6 +46,7 @@ impl GateHttp {
             context_id,
             state,
             fetching: None,
+            introspecting: None,
             receiving: None,
             push: None,
             exchanging: None,
@@ -88,7 +92,17 @@ impl GateHttp {
             revocations,
             signals: &state.signals,
         };
-        engine::evaluate(&state.config, &request, &state.keys, &mut state.cache)
+        let trusted = Trusted {
+            keys: &state.keys,
+            answers: state.introspection.as_ref().map(HostAnswers::new),
+        };
+        let evaluation = engine::evaluate(&state.config, &request, &trusted, &mut state.cache);
+        // Counted on the first evaluation only: the one after a call reads its own answer.
+        let hit = (trusted.answers.as_ref()).is_some_and(|a| a.hit.get());
+        if hit && may_fetch_keys {
+            state.metrics.increment_static(metrics::INTROSPECTION_HIT);
+        }
+        evaluation
     }
 
     /// Starts the work the engine needs, if the schedule admits it now. Returns whether it
@@ -96,7 +110,43 @@ impl GateHttp {
     fn fulfil(&mut self, need: Need) -> bool {
         match need {
             Need::Keys { issuer, why } => self.fetch_keys(issuer, why),
+            Need::Introspect { issuer } => self.introspect(issuer),
         }
+    }
+
+    /// Starts introspecting the request's token at issuer `issuer`. Returns whether the
+    /// call started (a failed dispatch counts as unavailable).
+    fn introspect(&mut self, issuer: usize) -> bool {
+        let header_bytes = header_map::request_header_bytes();
+        let view = crate::pairs::parse(&header_bytes).unwrap_or_default();
+        let mut state = self.state.borrow_mut();
+        let config = std::rc::Rc::clone(&state.config);
+        let Some(found) = crate::token::extract::locate_token(&config.token_sources, &view) else {
+            return false;
+        };
+        state.metrics.increment_static(metrics::INTROSPECTION_MISS);
+        match introspection::dispatch(&state, issuer, found.token) {
+            Ok((token, digest)) => {
+                self.introspecting = Some((token, issuer, digest));
+                log::debug!(
+                    "[ctx {}] waiting for introspection at issuer #{issuer}",
+                    self.context_id
+                );
+                true
+            }
+            Err(e) => {
+                log::warn!("[ctx {}] {e}", self.context_id);
+                state
+                    .metrics
+                    .increment_static(metrics::INTROSPECTION_UNAVAILABLE);
+                false
+            }
+        }
+    }
+
+    /// Whether the headers wait for a call (keys, introspection).
+    fn waiting_for_call(&self) -> bool {
+        self.fetching.is_some() || self.introspecting.is_some() || self.exchanging.is_some()
     }
 
     /// Starts a fetch of issuer `issuer`'s keys for this stream, if admitted.
@@ -264,6 +314,27 @@ impl Context for GateHttp {
                 );
             }
             return;
+        }
+        if let Some((token, issuer, digest)) = self.introspecting {
+            if token == token_id {
+                self.introspecting = None;
+                {
+                    let now = clock::now_secs();
+                    let mut state = self.state.borrow_mut();
+                    let sizes = (num_headers, body_size);
+                    introspection::complete(
+                        self.context_id,
+                        &mut state,
+                        issuer,
+                        &digest,
+                        sizes,
+                        now,
+                    );
+                }
+                let evaluation = self.evaluate(false);
+                self.apply(evaluation, false);
+                return;
+            }
         }
         let Some((token, issuer)) = self.fetching else {
             return;
@@ -497,7 +568,7 @@ impl HttpContext for GateHttp {
             // hands it over while the headers are paused when the plugin is configured
             // with allow_on_headers_stop_iteration (the revocation endpoints need it);
             // Continue here would send the request on before the decision.
-            return if self.fetching.is_some() || self.exchanging.is_some() {
+            return if self.waiting_for_call() {
                 Action::Pause
             } else {
                 Action::Continue
@@ -530,8 +601,7 @@ impl HttpContext for GateHttp {
             self.push,
             Some(PushStream::Body { .. } | PushStream::Asking { .. })
         );
-        let waiting = self.fetching.is_some() || self.exchanging.is_some();
-        if waiting || self.receiving.is_some() || push_waiting {
+        if self.waiting_for_call() || self.receiving.is_some() || push_waiting {
             Action::Pause
         } else {
             Action::Continue

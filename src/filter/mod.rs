@@ -5,6 +5,7 @@
 mod clock;
 mod header_map;
 mod http;
+mod introspection;
 mod keys;
 mod local_reply;
 mod prompts;

@@ -186,6 +186,13 @@ impl RootContext for GateRoot {
                 }
             }
         }
+        match super::introspection::IntrospectionState::new(&state.config) {
+            Ok(introspection) => state.introspection = introspection,
+            Err(why) => {
+                log::error!("[ctx {}] invalid configuration: {why}", self.context_id);
+                return false;
+            }
+        }
         state.metrics.define_all(&metrics::FIXED_COUNTERS);
         state.metrics.define_all(&metrics::RISK_SIGNAL_COUNTERS);
         state.metrics.define_all(&metrics::PUSH_COUNTERS);

@@ -1,6 +1,7 @@
 //! Per-VM state shared by the root context and the HTTP contexts of one worker VM
 //! (single-threaded, so `Rc<RefCell<_>>`).
 
+use super::introspection::IntrospectionState;
 use super::metrics::Metrics;
 use super::revocation_state::RevocationState;
 use super::shared_data::HostStore;
@@ -21,6 +22,8 @@ pub struct VmState {
     pub keys: Vec<Option<KeySet>>,
     /// Revocation (shared set copy, receivers, polls), when configured.
     pub revocation: Option<RevocationState>,
+    /// Introspection (the client secret and digest key), when an issuer introspects.
+    pub introspection: Option<IntrospectionState>,
     /// When each issuer's keys are fetched.
     pub schedule: KeySchedule,
     /// Verified sessions by token digest.
@@ -55,6 +58,7 @@ impl VmState {
             schedule,
             cache,
             revocation: None,
+            introspection: None,
             metrics: Metrics::default(),
             log_line: String::with_capacity(512),
             signals: SharedSignals::new(HostStore),

@@ -26,7 +26,7 @@ pub mod history;
 pub mod marks;
 pub mod outcome;
 pub mod record;
-mod shard;
+pub(crate) mod shard;
 pub mod window;
 
 pub use endpoint::{Condition, Endpoint, FieldSource, OutcomeRule, PathPattern, StepMatch, Test};

@@ -5,10 +5,13 @@
 
 use crate::assurance::classify;
 use crate::claims::Claims;
+use crate::introspection::cache::Cached;
+use crate::introspection::is_jwt_shaped;
 use crate::reason::Reason;
 use crate::request::RequestView;
 use crate::schedule::KeysWanted;
 use crate::signals::revocation::{Identifiers, SessionKeys};
+use crate::store::StoreError;
 use crate::token::cache::{CacheUse, TokenCache};
 use crate::token::extract::{carries_other_credential, check_token, locate_token, TokenSource};
 use crate::token::issuer::{issuer_index, IssuerConfig};
@@ -47,6 +50,21 @@ pub enum ClaimsInput<'a> {
 pub trait KeyLookup {
     /// The keys of issuer `index`, if any are loaded.
     fn keys(&self, index: usize) -> Option<&KeySet>;
+
+    /// The cached introspection answers, when an issuer introspects (none by default:
+    /// opaque tokens are then refused as unreadable, or as unavailable when an issuer
+    /// introspects).
+    fn introspection(&self) -> Option<&dyn IntrospectionLookup> {
+        None
+    }
+}
+
+/// The introspection answers cached for the introspecting issuer (shared by every VM, by
+/// the token's keyed digest: the lookup digests the token itself).
+pub trait IntrospectionLookup {
+    /// The unexpired answer cached for `token` (`Ok(None)`: none; `Err`: the cache cannot
+    /// be read).
+    fn answer(&self, token: &[u8], now_secs: u64) -> Result<Option<Cached>, StoreError>;
 }
 
 impl KeyLookup for [Option<KeySet>] {
@@ -153,6 +171,9 @@ pub enum NotEstablished {
     Refused(Refusal),
     /// Issuer `issuer`'s keys are needed first (only when the request may fetch them).
     NeedKeys { issuer: usize, why: KeysWanted },
+    /// Issuer `issuer` must introspect the request's opaque token first (only when the
+    /// request may fetch: the same flag as keys).
+    NeedIntrospection { issuer: usize },
 }
 
 fn refused(kind: RefusalKind, issuer: Option<usize>, source: Cow<'static, str>) -> NotEstablished {
@@ -270,6 +291,18 @@ fn token_session(
         let reason = Reason::MalformedCredential(reason);
         return Err(refused(RefusalKind::Invalid(reason), None, source));
     }
+    if !is_jwt_shaped(found.token) {
+        if let Some(issuer) = introspecting(trust) {
+            return introspected_session(
+                trust,
+                attempt,
+                keys,
+                cache,
+                issuer,
+                (found.token, source),
+            );
+        }
+    }
     let iss = peek_issuer(found.token, trust.max_token_bytes)
         .map_err(|e| invalid(e.reason(), source.clone()))?;
     let Some((index, issuer)) = find_issuer(trust, &iss) else {
@@ -343,6 +376,53 @@ pub fn verify_obtained(
         .saturating_add(issuer.verify.clock_skew_secs);
     cache.insert(token, Rc::clone(&session), until, now);
     Ok((session, verified.claims))
+}
+
+/// The issuer that introspects opaque tokens, if one does (the configuration allows one).
+fn introspecting<'t>(trust: &Trust<'t>) -> Option<(usize, &'t IssuerConfig)> {
+    (trust.issuers.iter().enumerate()).find(|(_, issuer)| issuer.introspection.is_some())
+}
+
+/// The session of an opaque token, from its cached introspection answer: active → a
+/// session from the answer's claims (kept in the VM's cache until the answer expires);
+/// inactive → refused `token_inactive`; none yet → introspect first (when allowed), else,
+/// or when the cache cannot be read, refused `introspection_unavailable` (fail closed).
+fn introspected_session(
+    trust: &Trust<'_>,
+    attempt: &Attempt<'_>,
+    keys: &dyn KeyLookup,
+    cache: &mut SessionCache,
+    (index, issuer): (usize, &IssuerConfig),
+    (token, source): (&[u8], Cow<'static, str>),
+) -> Result<Established, NotEstablished> {
+    let now = attempt.now_secs;
+    if token.len() > trust.max_token_bytes {
+        return Err(invalid("token_too_large", source));
+    }
+    let unavailable = |source| {
+        let reason = Reason::Refused("introspection_unavailable");
+        Err(refused(RefusalKind::Invalid(reason), Some(index), source))
+    };
+    let answer = match keys.introspection().map(|l| l.answer(token, now)) {
+        Some(Ok(answer)) => answer,
+        None | Some(Err(_)) => return unavailable(source),
+    };
+    match answer {
+        Some(Cached::Active { claims, until }) => {
+            let expires_at = number_claim(&claims, "exp").unwrap_or(until);
+            let issued_at = number_claim(&claims, "iat");
+            let session = new_session(trust, (index, issuer), &claims, issued_at, expires_at);
+            let session = Rc::new(session);
+            cache.insert(token, Rc::clone(&session), until, now);
+            Ok(established(session, source, Some(CacheUse::Miss)))
+        }
+        Some(Cached::Inactive { .. }) => {
+            let reason = Reason::Refused("token_inactive");
+            Err(refused(RefusalKind::Invalid(reason), Some(index), source))
+        }
+        None if attempt.may_fetch_keys => Err(NotEstablished::NeedIntrospection { issuer: index }),
+        None => unavailable(source),
+    }
 }
 
 /// Envoy's jwt_authn verified one of the request's credentials, but the payload does not

@@ -22,6 +22,8 @@ pub struct IssuerConfig {
     pub classifier: ClassifierSettings,
     /// Where browsers are sent to step up.
     pub step_up: Option<StepUpEndpoint>,
+    /// Where opaque tokens are introspected (RFC 7662), when this issuer does.
+    pub introspection: Option<crate::introspection::Settings>,
 }
 
 /// A JWKS fetched with `dispatch_http_call`.

@@ -47,7 +47,7 @@ pub use tls::{
     downstream_transport_socket, CertSpec, ClientCerts, Identity, TestCa, TlsClient, TlsFailure,
     TlsMaterial, SERVER_NAME,
 };
-pub use upstreams::{EchoUpstream, KeyServer};
+pub use upstreams::{EchoUpstream, IntrospectionServer, KeyServer};
 
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeSet;

@@ -109,3 +109,115 @@ impl KeyServer {
         self.hits.load(Ordering::SeqCst)
     }
 }
+
+/// An RFC 7662 introspection endpoint the test scripts: POSTs answer by the form's
+/// `token` (an unknown token is `{"active":false}`), unless a fault is set (down, slow,
+/// 500, garbage). Every other request (the filter's JWKS fetches on the same cluster)
+/// gets an empty key set and is not counted.
+pub struct IntrospectionServer {
+    server: TestServer,
+    state: Arc<Mutex<IntrospectionScript>>,
+    calls: Arc<Mutex<Vec<Request>>>,
+}
+
+#[derive(Default)]
+struct IntrospectionScript {
+    answers: std::collections::HashMap<String, serde_json::Value>,
+    fault: Option<Reply>,
+}
+
+impl IntrospectionServer {
+    /// Starts it with no known token.
+    pub fn start() -> IntrospectionServer {
+        let state = Arc::new(Mutex::new(IntrospectionScript::default()));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let (script, seen) = (state.clone(), calls.clone());
+        let handler: Handler = Arc::new(move |request: &Request| {
+            if request.method != "POST" {
+                return Reply::json(200, &json!({"keys": []}));
+            }
+            seen.lock()
+                .expect("introspection calls")
+                .push(request.clone());
+            let script = script.lock().expect("introspection script");
+            if let Some(fault) = &script.fault {
+                return fault.clone();
+            }
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            let token = form_value(&body, "token").unwrap_or_default();
+            let answer =
+                (script.answers.get(&token).cloned()).unwrap_or_else(|| json!({"active": false}));
+            Reply::json(200, &answer)
+        });
+        IntrospectionServer {
+            server: TestServer::start(handler),
+            state,
+            calls,
+        }
+    }
+
+    /// Answers `answer` for `token` from now on.
+    pub fn answer(&self, token: &str, answer: serde_json::Value) {
+        let mut script = self.state.lock().expect("introspection script");
+        script.answers.insert(token.to_string(), answer);
+    }
+
+    /// Answers every introspection with `fault` (None: answer normally again).
+    pub fn fault(&self, fault: Option<Reply>) {
+        self.state.lock().expect("introspection script").fault = fault;
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// The introspection calls received, in order.
+    pub fn calls(&self) -> Vec<Request> {
+        self.calls.lock().expect("introspection calls").clone()
+    }
+
+    /// How many calls asked about `token`.
+    pub fn calls_for(&self, token: &str) -> usize {
+        (self.calls().iter())
+            .filter(|c| {
+                form_value(&String::from_utf8_lossy(&c.body), "token").as_deref() == Some(token)
+            })
+            .count()
+    }
+}
+
+/// The percent-decoded value of `name` in a form body.
+fn form_value(body: &str, name: &str) -> Option<String> {
+    body.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
