@@ -250,8 +250,23 @@ pub fn run(parser: &mut lexopt::Parser) -> CliResult<ExitCode> {
             "--path \"{path}\": must start with /"
         )));
     }
-    let config = load_config(config_path)?;
+    let mut config = load_config(config_path)?;
     let now = o.now.unwrap_or_else(now_secs);
+    if let Some(sign_in) = config.sign_in.as_mut() {
+        // The filter's secrets live in Envoy's environment: explain shows the same redirect
+        // (state cookie, nonce, PKCE) under a throwaway state key, and never exchanges a code.
+        let mut state_key = [0_u8; 32];
+        for chunk in state_key.chunks_mut(16) {
+            let random = mfa_gate::sign_in::fresh_random()
+                .ok_or_else(|| CliError::new("no randomness for the sign-in state".to_string()))?;
+            chunk.copy_from_slice(&random);
+        }
+        sign_in.secrets = Some(mfa_gate::sign_in::SignInSecrets {
+            state_key: state_key.to_vec(),
+            client_secret: None,
+            client_key: None,
+        });
+    }
 
     let mut headers: Vec<(String, Vec<u8>)> = vec![
         (":method".into(), method.to_ascii_uppercase().into_bytes()),

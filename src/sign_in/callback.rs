@@ -302,23 +302,31 @@ pub fn callback(
 }
 
 /// The RFC 7523 client assertion: iss = sub = the client id, aud = the token endpoint,
-/// a minute's lifetime and a random `jti`, signed ES256.
+/// a minute's lifetime and a random `jti`, signed ES256 with the client's key.
 fn client_assertion(config: &SignInConfig, secrets: &SignInSecrets, now: u64) -> Option<String> {
-    use jwt_simple::prelude::*;
-    let key = ES256KeyPair::from_pem(secrets.client_key_pem.as_deref()?).ok()?;
-    let jti = state::new_state(&super::fresh_random()?);
-    let claims = JWTClaims {
-        issued_at: Some(Duration::from_secs(now)),
-        expires_at: Some(Duration::from_secs(now.saturating_add(60))),
-        invalid_before: None,
-        issuer: Some(config.client_id.clone()),
-        subject: Some(config.client_id.clone()),
-        audiences: Some(Audiences::AsString(config.token_endpoint.url.clone())),
-        jwt_id: Some(jti),
-        nonce: None,
-        custom: NoCustomClaims {},
-    };
-    key.sign(claims).ok()
+    use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+    use p256::ecdsa::signature::Signer as _;
+    let key = secrets.client_key.as_ref()?;
+    let mut header = serde_json::json!({"alg": "ES256", "typ": "JWT"});
+    if let Some(kid) = &key.kid {
+        header["kid"] = kid.as_str().into();
+    }
+    let claims = serde_json::json!({
+        "iss": config.client_id,
+        "sub": config.client_id,
+        "aud": config.token_endpoint.url,
+        "iat": now,
+        "exp": now.saturating_add(60),
+        "jti": state::new_state(&super::fresh_random()?),
+    });
+    let b64 = |bytes: &[u8]| Base64UrlSafeNoPadding::encode_to_string(bytes).ok();
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes())?,
+        b64(claims.to_string().as_bytes())?
+    );
+    let signature: p256::ecdsa::Signature = key.signing.try_sign(input.as_bytes()).ok()?;
+    Some(format!("{input}.{}", b64(&signature.to_bytes())?))
 }
 
 /// A request to the logout path: the session cookie cleared, back to `after_logout`.

@@ -86,7 +86,7 @@ pub struct SignInConfig {
     pub client_auth: ClientAuth,
     /// The VM environment variable with the client secret (secret methods).
     pub client_secret_env: Option<String>,
-    /// The VM environment variable with the client's ES256 private key, PEM (private_key_jwt).
+    /// The VM environment variable with the client's private EC P-256 JWK (private_key_jwt).
     pub client_key_env: Option<String>,
     /// The VM environment variable with the key that protects state cookies (≥ 32 bytes;
     /// every Envoy of a fleet must have the same one).
@@ -108,8 +108,39 @@ pub struct SignInSecrets {
     pub state_key: Vec<u8>,
     /// The client secret (secret methods).
     pub client_secret: Option<String>,
-    /// The client's ES256 private key, PEM (private_key_jwt).
-    pub client_key_pem: Option<String>,
+    /// The client's signing key (private_key_jwt).
+    pub client_key: Option<ClientKey>,
+}
+
+/// The client's ES256 key for `private_key_jwt`, given as a private JWK (RFC 7517:
+/// `kty` EC, `crv` P-256, `d`; its `kid`, when present, goes in the assertion's header),
+/// as providers hand them out (Okta generates one in its console).
+#[derive(Clone)]
+pub struct ClientKey {
+    /// The signing key.
+    pub signing: p256::ecdsa::SigningKey,
+    /// The JWK's `kid`.
+    pub kid: Option<String>,
+}
+
+impl ClientKey {
+    /// Reads a private EC P-256 JWK.
+    pub fn from_jwk(text: &str) -> Result<ClientKey, &'static str> {
+        use ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+        let jwk: serde_json::Value = serde_json::from_str(text).map_err(|_| "not a JSON JWK")?;
+        let field = |name: &str| jwk.get(name).and_then(|v| v.as_str());
+        if field("kty") != Some("EC") || field("crv") != Some("P-256") {
+            return Err("not an EC P-256 JWK (kty EC, crv P-256)");
+        }
+        let d = field("d").ok_or("the JWK has no private part (d)")?;
+        let d = Base64UrlSafeNoPadding::decode_to_vec(d, None).map_err(|_| "d is not base64url")?;
+        let signing =
+            p256::ecdsa::SigningKey::from_slice(&d).map_err(|_| "d is not a P-256 key")?;
+        Ok(ClientKey {
+            signing,
+            kid: field("kid").map(str::to_string),
+        })
+    }
 }
 
 impl std::fmt::Debug for SignInSecrets {
@@ -148,22 +179,19 @@ impl SignInSecrets {
             Some(name) => Some(required(name, "client_secret_env")?),
             None => None,
         };
-        let client_key_pem = match &config.client_key_env {
+        let client_key = match &config.client_key_env {
             Some(name) => {
-                let pem = required(name, "client_key_env")?;
-                if jwt_simple::prelude::ES256KeyPair::from_pem(&pem).is_err() {
-                    return Err(format!(
-                        "sign_in.client_key_env: {name} does not hold an ES256 (P-256) private key in PEM"
-                    ));
-                }
-                Some(pem)
+                let jwk = required(name, "client_key_env")?;
+                Some(ClientKey::from_jwk(&jwk).map_err(|why| {
+                    format!("sign_in.client_key_env: {name} does not hold the client's key: {why}")
+                })?)
             }
             None => None,
         };
         Ok(SignInSecrets {
             state_key,
             client_secret,
-            client_key_pem,
+            client_key,
         })
     }
 }

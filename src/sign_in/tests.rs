@@ -566,3 +566,97 @@ fn logout_clears_the_session_and_bad_sections_are_refused() {
     let e = SignInSecrets::read(&settings, |_| None).unwrap_err();
     assert!(e.contains("environment variable K is not set"), "{e}");
 }
+
+#[test]
+fn private_key_jwt_signs_a_client_assertion_the_provider_can_verify() {
+    use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+    use jwt_simple::prelude::*;
+    let mut text: Value = serde_json::from_str(&json!({
+        "issuers": [{"issuer": ISSUER, "audiences": [CLIENT],
+            "jwks": serde_json::from_str::<Value>(&KEYS.jwks).unwrap(),
+            "step_up": {"authorization_endpoint": "https://idp.example.com/authorize", "client_id": CLIENT,
+                "redirect_uri": "https://app.example.com/.mfa-gate/callback"}}],
+        "token_sources": [{"cookie": "app_session"}],
+        "routes": [{"name": "admin", "match": {"path_prefix": "/admin"},
+            "require": {"level": "phishing_resistant"}, "on_insufficient": "step_up", "browser": "redirect"}],
+        "sign_in": {"issuer": ISSUER, "token_endpoint": {"cluster": "idp", "url": "https://idp.example.com/oauth/token"},
+            "client_auth": "private_key_jwt", "client_key_env": "CLIENT_KEY", "state_key_env": "STATE_KEY",
+            "session_cookie": "app_session"}
+    }).to_string()).unwrap();
+    let mut config = config::parse(text.to_string().as_bytes()).unwrap();
+    let d = Base64UrlSafeNoPadding::encode_to_string(KEYS.es256.to_bytes()).unwrap();
+    let jwk = json!({"kty": "EC", "crv": "P-256", "d": d, "kid": "client-1"}).to_string();
+    let sign_in = config.sign_in.as_mut().unwrap();
+    let env = |name: &str| match name {
+        "CLIENT_KEY" => Some(jwk.clone()),
+        "STATE_KEY" => Some(String::from_utf8(KEY.to_vec()).unwrap()),
+        _ => None,
+    };
+    sign_in.secrets = Some(SignInSecrets::read(sign_in, env).unwrap());
+    let begun = begin(&config);
+    let sign_in = config.sign_in.as_ref().unwrap();
+    let step = callback(
+        sign_in,
+        sign_in.secrets.as_ref().unwrap(),
+        &callback_view(&begun.state, &begun.cookie),
+        &mut MemoryStore::default(),
+        NOW + 5,
+        60,
+    );
+    let CallbackStep::Exchange(call) = step else {
+        panic!("{step:?}")
+    };
+    assert!(call.headers.iter().all(|(k, _)| k != "authorization"));
+    let body = String::from_utf8(call.body).unwrap();
+    let param = |name: &str| {
+        let v = body
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{name}=")))
+            .unwrap();
+        String::from_utf8(crate::request::percent_decode(v.as_bytes()).into_owned()).unwrap()
+    };
+    assert_eq!(param("client_id"), CLIENT);
+    assert_eq!(
+        param("client_assertion_type"),
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    let assertion = param("client_assertion");
+    let options = VerificationOptions {
+        allowed_issuers: Some(HashSet::from_strings(&[CLIENT])),
+        allowed_audiences: Some(HashSet::from_strings(&[
+            "https://idp.example.com/oauth/token",
+        ])),
+        time_tolerance: Some(Duration::from_secs(u64::MAX / 4)),
+        ..Default::default()
+    };
+    let claims = KEYS
+        .es256
+        .public_key()
+        .verify_token::<NoCustomClaims>(&assertion, Some(options))
+        .unwrap();
+    assert_eq!(claims.subject.as_deref(), Some(CLIENT));
+    assert!(claims.jwt_id.is_some());
+    assert_eq!(
+        Token::decode_metadata(&assertion).unwrap().key_id(),
+        Some("client-1")
+    );
+
+    text["sign_in"]["client_key_env"] = json!("CLIENT_KEY");
+    let settings = config::parse(text.to_string().as_bytes())
+        .unwrap()
+        .sign_in
+        .unwrap();
+    for bad in [
+        r#"{"kty":"RSA"}"#,
+        r#"{"kty":"EC","crv":"P-256"}"#,
+        "not json",
+        r#"{"kty":"EC","crv":"P-256","d":"AAAA"}"#,
+    ] {
+        let env = |name: &str| match name {
+            "CLIENT_KEY" => Some(bad.to_string()),
+            _ => Some(String::from_utf8(KEY.to_vec()).unwrap()),
+        };
+        let e = SignInSecrets::read(&settings, env).unwrap_err();
+        assert!(e.contains("does not hold the client's key"), "{e}");
+    }
+}

@@ -238,3 +238,60 @@ fn a_token_endpoint_that_fails_gives_an_error_page_and_never_a_session() {
     assert_eq!(still.status, 302);
     gateway.assert_no_wasm_failure();
 }
+
+/// `private_key_jwt`: the gateway signs an ES256 client assertion with a private JWK from
+/// Envoy's environment, and the demo IdP, holding the public key, accepts it; another key
+/// is refused by the IdP, and that sign-in ends on the error page.
+#[test]
+fn private_key_jwt_authenticates_the_gateway_at_the_token_endpoint() {
+    use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+    use jwt_simple::prelude::{ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair};
+    let client = ES256KeyPair::generate();
+    let scratch = std::env::temp_dir().join(format!("mfa-gate-client-{}.pem", std::process::id()));
+    std::fs::write(&scratch, client.public_key().to_pem().unwrap()).unwrap();
+    let jwk = |key: &ES256KeyPair| {
+        let d = Base64UrlSafeNoPadding::encode_to_string(key.to_bytes()).unwrap();
+        serde_json::json!({"kty": "EC", "crv": "P-256", "d": d, "kid": "gateway-1"}).to_string()
+    };
+    for (key, expected) in [
+        (client.clone(), None),
+        (
+            ES256KeyPair::generate(),
+            Some("token_endpoint_failed:invalid_client"),
+        ),
+    ] {
+        let gateway = GatewayBuilder::shipped("envoy/envoy.yaml")
+            .demo_args(&["--client-key-pem", scratch.to_str().unwrap()])
+            .plugin_config(|json| {
+                let sign_in = &mut json["sign_in"];
+                sign_in["client_auth"] = "private_key_jwt".into();
+                sign_in.as_object_mut().unwrap().remove("client_secret_env");
+                sign_in["client_key_env"] = "MFA_GATE_CLIENT_JWK".into();
+            })
+            .envoy_env("MFA_GATE_CLIENT_JWK", &jwk(&key))
+            .host_env_keys(&["MFA_GATE_CLIENT_JWK"])
+            .start();
+        let push = sign_in::push_session(&gateway);
+        let started = sign_in::start(&gateway, "/admin/users", &push);
+        let back = sign_in::approve_with_passkey(&gateway, &started);
+        let done = sign_in::callback(&gateway, &back, &started.state_cookie);
+        match expected {
+            None => {
+                assert_eq!(done.status, 302, "{}", done.text());
+                let session = sign_in::set_cookie(&done, "mfa_session").expect("session");
+                let cookie = session.split(';').next().unwrap();
+                let admin = gateway.get("/admin/users", &[("cookie", cookie)]);
+                assert_eq!(admin.status, 200, "{}", admin.text());
+            }
+            Some(reason) => {
+                assert_eq!(done.status, 502, "{}", done.text());
+                assert_eq!(page_reason(&done), reason);
+                assert!(sign_in::set_cookie(&done, "mfa_session").is_none());
+            }
+        }
+        let log = gateway.envoy_log();
+        assert!(!log.contains("\"d\":"), "no key material in the log");
+        gateway.assert_no_wasm_failure();
+    }
+    let _ = std::fs::remove_file(&scratch);
+}
