@@ -178,3 +178,41 @@ fn session_cookie(answer: &Answer) -> String {
     let set_cookie = answer.header("set-cookie").expect("set-cookie");
     set_cookie.split(';').next().unwrap().to_string()
 }
+
+/// The demo IdP's opaque tokens (`/token/<user>?format=opaque`) are introspected at its
+/// RFC 7662 endpoint: the same answers as its JWTs, by the level the answer's amr/acr give;
+/// a revoked one stays good until its cached answer's TTL, a made-up one is refused.
+#[test]
+fn opaque_demo_tokens_are_introspected() {
+    let gateway = demo();
+    let opaque = |user: &str| {
+        let answer = http_get(gateway.idp_port, &format!("/token/{user}?format=opaque"));
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let token = answer.text().trim().to_string();
+        assert_eq!(token.matches('.').count(), 0, "opaque, not a JWT: {token}");
+        token
+    };
+    let passkey = format!("Bearer {}", opaque("passkey"));
+    let admin = gateway.get("/admin/users", &[("authorization", &passkey)]);
+    assert_eq!(admin.status, 200, "{}", admin.text());
+    assert_eq!(
+        admin.json()["headers"]["x-mfa-gate-level"],
+        "phishing_resistant"
+    );
+    let push = format!("Bearer {}", opaque("push"));
+    let stepped = gateway.get("/admin/users", &[("authorization", &push)]);
+    assert_eq!(stepped.status, 401, "{}", stepped.text());
+    let www = stepped.header("www-authenticate").unwrap_or_default();
+    assert!(www.contains("insufficient_user_authentication"), "{www}");
+    let unknown = gateway.get(
+        "/api/profile",
+        &[("authorization", "Bearer not-a-token-the-idp-issued")],
+    );
+    assert_eq!(unknown.status, 401, "{}", unknown.text());
+    assert!(gateway.envoy_log().contains("token_inactive"));
+    assert_eq!(
+        gateway.counter("wasmcustom.mfa_gate.introspection.active"),
+        2
+    );
+    gateway.assert_no_wasm_failure();
+}

@@ -245,7 +245,7 @@ fn a_token_endpoint_that_fails_gives_an_error_page_and_never_a_session() {
 #[test]
 fn private_key_jwt_authenticates_the_gateway_at_the_token_endpoint() {
     use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
-    use jwt_simple::prelude::{ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair};
+    use jwt_simple::prelude::{ECDSAP256KeyPairLike, ES256KeyPair};
     let client = ES256KeyPair::generate();
     let scratch = std::env::temp_dir().join(format!("mfa-gate-client-{}.pem", std::process::id()));
     std::fs::write(&scratch, client.public_key().to_pem().unwrap()).unwrap();
@@ -254,7 +254,7 @@ fn private_key_jwt_authenticates_the_gateway_at_the_token_endpoint() {
         serde_json::json!({"kty": "EC", "crv": "P-256", "d": d, "kid": "gateway-1"}).to_string()
     };
     for (key, expected) in [
-        (client.clone(), None),
+        (client, None),
         (
             ES256KeyPair::generate(),
             Some("token_endpoint_failed:invalid_client"),
