@@ -578,7 +578,8 @@ fn private_key_jwt_signs_a_client_assertion_the_provider_can_verify() {
                 "redirect_uri": "https://app.example.com/.mfa-gate/callback"}}],
         "token_sources": [{"cookie": "app_session"}],
         "routes": [{"name": "admin", "match": {"path_prefix": "/admin"},
-            "require": {"level": "phishing_resistant"}, "on_insufficient": "step_up", "browser": "redirect"}],
+            "require": {"level": "phishing_resistant", "max_auth_age_secs": 600},
+            "on_insufficient": "step_up", "browser": "redirect"}],
         "sign_in": {"issuer": ISSUER, "token_endpoint": {"cluster": "idp", "url": "https://idp.example.com/oauth/token"},
             "client_auth": "private_key_jwt", "client_key_env": "CLIENT_KEY", "state_key_env": "STATE_KEY",
             "session_cookie": "app_session"}
@@ -626,7 +627,8 @@ fn private_key_jwt_signs_a_client_assertion_the_provider_can_verify() {
         allowed_audiences: Some(HashSet::from_strings(&[
             "https://idp.example.com/oauth/token",
         ])),
-        time_tolerance: Some(Duration::from_secs(u64::MAX / 4)),
+        // The fixture clock (NOW) is in the past: tolerate the difference.
+        time_tolerance: Some(Duration::from_secs(200_000_000)),
         ..Default::default()
     };
     let claims = KEYS
