@@ -245,7 +245,7 @@ fn a_token_endpoint_that_fails_gives_an_error_page_and_never_a_session() {
 #[test]
 fn private_key_jwt_authenticates_the_gateway_at_the_token_endpoint() {
     use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
-    use jwt_simple::prelude::{ECDSAP256KeyPairLike, ES256KeyPair};
+    use jwt_simple::prelude::ES256KeyPair;
     let client = ES256KeyPair::generate();
     let scratch = std::env::temp_dir().join(format!("mfa-gate-client-{}.pem", std::process::id()));
     std::fs::write(&scratch, client.public_key().to_pem().unwrap()).unwrap();
