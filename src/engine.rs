@@ -302,6 +302,7 @@ fn is_preflight(config: &Config, headers: &dyn RequestView) -> bool {
 /// rule while unmatched routes are denied.
 fn preflight(config: &Config, headers: &dyn RequestView, rules: &[Option<usize>]) -> Evaluation {
     if config.unmatched == Unmatched::Deny && rules.contains(&None) {
+        // A refusal before any rule never starts a sign-in: no clock is needed.
         return refused_before_rules(config, headers, 0, Reason::UnmatchedRoute);
     }
     pass(config, headers, Counters::one(metrics::CORS_PREFLIGHT))
