@@ -144,8 +144,10 @@ def pb_struct(d: dict) -> bytes:
 
 
 def metadata(namespace: str, key: str, claims: dict) -> bytes:
+    """The target's input: a byte choosing the payload key (0: `payload`), then the
+    serialized Metadata."""
     inner = pb_struct({key: claims})
-    return field(1, 2, field(1, 2, namespace.encode()) + field(2, 2, inner))
+    return b"\x00" + field(1, 2, field(1, 2, namespace.encode()) + field(2, 2, inner))
 
 
 NS = "envoy.filters.http.jwt_authn"
@@ -169,7 +171,7 @@ for name, path in [("okta", "claims/okta_id_token_amr_sms_mfa_pwd.json"),
 put("jwt_authn_metadata", "nested", metadata(NS, "payload",
     {"sub": "u", "amr": ["hwk", "pop"], "n": 1.5, "b": True, "z": None, "o": {"a": [1, {}]}}))
 put("jwt_authn_metadata", "other_ns", metadata("other", "payload", {"sub": "u"}))
-put("jwt_authn_metadata", "empty", b"")
+put("jwt_authn_metadata", "empty", b"\x00")
 
 # pairs: the proxy-wasm header map encoding.
 def pairs(items) -> bytes:
@@ -197,6 +199,9 @@ logout = {"iss": "https://idp.example.com", "aud": "mfa-gate", "iat": now, "exp"
     "jti": "j2", "sid": "sid-1",
     "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}
 put("events", "logout", b"\x01" + jws({"alg": "HS256", "typ": "logout+jwt"}, logout))
+# Bit 2 set: the target re-signs them with its HMAC secret.
+put("events", "set_resigned", b"\x04" + jws({"alg": "HS256", "typ": "secevent+jwt"}, set_payload))
+put("events", "logout_resigned", b"\x05" + jws({"alg": "HS256", "typ": "logout+jwt"}, logout))
 put("events", "logout_form", b"\x02logout_token=" + jws({"alg": "HS256"}, logout))
 put("events", "poll", b"\x03" + json.dumps({"sets": {"j1": jws({"alg": "HS256"}, set_payload).decode()},
     "moreAvailable": False}).encode())

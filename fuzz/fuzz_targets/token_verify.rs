@@ -1,6 +1,6 @@
 //! Fuzz target: a session token through `verify::peek_issuer` and `verify::verify`, against
 //! a fixed key set (Envoy jwt_authn's test JWKS, two RSA keys, plus an HMAC secret) and
-//! fixed options. Must hold: no panic; an accepted token has an `exp` in the future (with
+//! fixed options, as sent and re-signed with the HMAC secret. Must hold: no panic; an accepted token has an `exp` in the future (with
 //! skew), its `iss` is the configured one and its algorithm is an allowed one.
 #![no_main]
 
@@ -15,9 +15,7 @@ const NOW: u64 = 1_800_000_000;
 fn fixed() -> &'static (KeySet, VerifyOptions) {
     static FIXED: OnceLock<(KeySet, VerifyOptions)> = OnceLock::new();
     FIXED.get_or_init(|| {
-        let mut keys =
-            KeySet::from_jwks_json(include_bytes!("../fixtures/envoy_jwks.json")).unwrap();
-        keys.add_hmac_secret(b"fuzzing secret, 32 bytes long!!!");
+        let keys = mfa_gate_fuzz::key_set().unwrap();
         let options = VerifyOptions {
             issuer: "https://example.com".to_string(),
             audiences: vec!["example_service".to_string(), "mfa-gate".to_string()],
@@ -31,6 +29,14 @@ fn fixed() -> &'static (KeySet, VerifyOptions) {
 
 fuzz_target!(|data: &[u8]| {
     let (keys, options) = fixed();
+    check(data, keys, options);
+    // Re-signed with the HMAC secret: the header and claim checks after the signature.
+    if let Some(resigned) = mfa_gate_fuzz::resign_hs256(data) {
+        check(&resigned, keys, options);
+    }
+});
+
+fn check(data: &[u8], keys: &KeySet, options: &VerifyOptions) {
     let _ = peek_issuer(data, options.max_token_bytes);
     if let Ok(token) = verify(data, keys, options, NOW) {
         assert!(token.expires_at.saturating_add(options.clock_skew_secs) >= NOW);
@@ -40,4 +46,4 @@ fuzz_target!(|data: &[u8]| {
             Some(options.issuer.as_str())
         );
     }
-});
+}
