@@ -89,9 +89,9 @@ for t in $targets; do
 done
 
 if [ -n "$FUZZ_SECS" ] || [ "$FUZZ_RUNS" -lt 10000000 ]; then
-	kind="**Short run** ($budget_text): a smoke test of every target, not the full campaign."
+	kind="**Short run**, $budget_text: a smoke test of every target, not the full campaign."
 else
-	kind="Full run ($budget_text)."
+	kind="Full run, $budget_text."
 fi
 
 {
@@ -119,8 +119,8 @@ build it). Each asserts that the parser never panics and, where it is cheap, an 
 
 Seeds (\`fuzz/seeds/<target>/\`, committed, small) come from shared/vectors (Envoy's
 jwt_authn test tokens and JWKS, the JOSE cookbook, Wycheproof JWKs, IdP claim sets) and from
-the configurations in envoy/: \`python3 fuzz/make_seeds.py\` rewrites them. A finding becomes
-a native regression test in tests/fuzz_regressions.rs that feeds the exact bytes, and a fix.
+the configurations in envoy/: \`python3 fuzz/make_seeds.py\` rewrites them. Every finding is to
+become a native regression test in tests/ that feeds its exact bytes, and a fix (none so far).
 
 ## Latest run
 
@@ -135,8 +135,9 @@ EOF
 	printf '%s\n' "${rows[@]}"
 	cat <<EOF
 
-The full campaign, 10,000,000 executions a target (seconds for the codecs, hours for the targets that check signatures; run it on an idle
-machine):
+The full campaign, 10,000,000 executions a target (at this run's rates from 10 s for
+`pairs` to 3 min for `token_verify`, about 15 min for all ten on one core; run it on an
+idle machine):
 
     make fuzz                      # FUZZ_RUNS=10000000 is the default
     FUZZ_SECS=20 make fuzz         # this short run

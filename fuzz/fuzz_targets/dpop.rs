@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some(once) = normalize_htu(text) {
-            assert_eq!(normalize_htu(&once).as_deref(), Some(once.as_str()), "htu normalization is idempotent");
+            assert_eq!(
+                normalize_htu(&once).as_deref(),
+                Some(once.as_str()),
+                "htu normalization is idempotent"
+            );
         }
     }
 });

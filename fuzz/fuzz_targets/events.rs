@@ -32,7 +32,9 @@ fuzz_target!(|data: &[u8]| {
         clock_skew_secs: 60,
         max_token_bytes: 8192,
     };
-    let Some((choice, rest)) = data.split_first() else { return };
+    let Some((choice, rest)) = data.split_first() else {
+        return;
+    };
     // Bit 2 of the first byte: re-sign the token with the HMAC secret, so the claims
     // checks after the signature are reached.
     let resigned;

@@ -3,8 +3,8 @@
 //! (decode(encode(x)) == x), and its return URL is a path on this origin.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+use libfuzzer_sys::fuzz_target;
 use mfa_gate::sign_in::state::{decode_cookie, encode_cookie};
 
 const KEY: &[u8] = b"fuzzing state key";
@@ -14,14 +14,21 @@ fuzz_target!(|data: &[u8]| {
     // As sent: the MAC almost never matches, so this reaches the framing and MAC checks.
     let _ = decode_cookie(KEY, data, NOW, 600, 60);
     // Re-signed with our key: the payload parser and the freshness checks.
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut parts = text.splitn(3, '.');
-    let (Some(version), Some(body)) = (parts.next(), parts.next()) else { return };
+    let (Some(version), Some(body)) = (parts.next(), parts.next()) else {
+        return;
+    };
     let cookie = format!("{version}.{body}.{}", mac_b64(body));
     if let Ok(pending) = decode_cookie(KEY, cookie.as_bytes(), NOW, 600, 60) {
         assert!(pending.return_url.starts_with('/'));
         let again = encode_cookie(KEY, &pending);
-        assert_eq!(decode_cookie(KEY, again.as_bytes(), NOW, 600, 60), Ok(pending));
+        assert_eq!(
+            decode_cookie(KEY, again.as_bytes(), NOW, 600, 60),
+            Ok(pending)
+        );
     }
 });
 
