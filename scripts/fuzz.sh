@@ -135,12 +135,11 @@ EOF
 	printf '%s\n' "${rows[@]}"
 	cat <<EOF
 
-The full campaign, 10,000,000 executions a target (at this run's rates from 10 s for
-`pairs` to 3 min for `token_verify`, about 15 min for all ten on one core; run it on an
-idle machine):
+The full campaign is 10,000,000 executions a target (the table above says how long each
+took on this machine); run it on an idle machine:
 
     make fuzz                      # FUZZ_RUNS=10000000 is the default
-    FUZZ_SECS=20 make fuzz         # this short run
+    FUZZ_SECS=20 make fuzz         # a short run, 20 s a target
     FUZZ_TARGETS=pairs make fuzz   # one target
 
 Reproduce a finding: \`cd fuzz && cargo +nightly fuzz run --sanitizer none <target> artifacts/<target>/<file>\`.
