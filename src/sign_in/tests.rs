@@ -172,6 +172,23 @@ fn callback_view(state: &str, cookie: &str) -> Vec<(String, Vec<u8>)> {
     headers(&[(":method", "GET"), (":path", &path), ("cookie", cookie)])
 }
 
+/// The callback with `view`, at `now`, with the fixture's 60 s of skew.
+fn back(
+    sign_in: &super::SignInConfig,
+    view: &dyn crate::request::RequestView,
+    store: &mut MemoryStore,
+    now: u64,
+) -> CallbackStep {
+    callback(
+        sign_in,
+        sign_in.secrets.as_ref().unwrap(),
+        view,
+        store,
+        now,
+        60,
+    )
+}
+
 fn refused(step: CallbackStep) -> String {
     match step {
         CallbackStep::Refuse { reason, reply } => {
@@ -215,16 +232,13 @@ fn finish_with(
 fn a_browser_signs_in_through_the_gateway_and_is_let_in() {
     let config = config();
     let sign_in = config.sign_in.as_ref().unwrap();
-    let secrets = sign_in.secrets.as_ref().unwrap();
     let begun = begin(&config);
     let mut store = MemoryStore::default();
-    let step = callback(
+    let step = back(
         sign_in,
-        secrets,
         &callback_view(&begun.state, &begun.cookie),
         &mut store,
         NOW + 5,
-        60,
     );
     let CallbackStep::Exchange(call) = step else {
         panic!("expected the exchange: {step:?}");
@@ -299,13 +313,11 @@ fn a_browser_signs_in_through_the_gateway_and_is_let_in() {
     );
 
     // The same callback again: a replay.
-    let again = callback(
+    let again = back(
         sign_in,
-        secrets,
         &callback_view(&begun.state, &begun.cookie),
         &mut store,
         NOW + 6,
-        60,
     );
     assert_eq!(refused(again), "state_replayed");
 }
@@ -314,7 +326,6 @@ fn a_browser_signs_in_through_the_gateway_and_is_let_in() {
 fn callbacks_that_do_not_belong_to_this_browser_are_refused() {
     let config = config();
     let sign_in = config.sign_in.as_ref().unwrap();
-    let secrets = sign_in.secrets.as_ref().unwrap();
     let begun = begin(&config);
     let mut store = MemoryStore::default();
     let mut tampered = begun.state.clone().into_bytes();
@@ -360,19 +371,14 @@ fn callbacks_that_do_not_belong_to_this_browser_are_refused() {
         ),
     ];
     for (view, reason) in cases {
-        assert_eq!(
-            refused(callback(sign_in, secrets, &view, &mut store, NOW + 5, 60)),
-            reason
-        );
+        assert_eq!(refused(back(sign_in, &view, &mut store, NOW + 5)), reason);
     }
     // Too late: the cookie's lifetime has passed.
-    let late = callback(
+    let late = back(
         sign_in,
-        secrets,
         &callback_view(&begun.state, &begun.cookie),
         &mut store,
         NOW + 700,
-        60,
     );
     assert_eq!(refused(late), "state_cookie_expired");
     // The provider said no: the state is used up with it.
@@ -386,16 +392,14 @@ fn callbacks_that_do_not_belong_to_this_browser_are_refused() {
         ("cookie", &begun.cookie),
     ]);
     assert_eq!(
-        refused(callback(sign_in, secrets, &view, &mut store, NOW + 5, 60)),
+        refused(back(sign_in, &view, &mut store, NOW + 5)),
         "provider_error:access_denied"
     );
-    let after = callback(
+    let after = back(
         sign_in,
-        secrets,
         &callback_view(&begun.state, &begun.cookie),
         &mut store,
         NOW + 6,
-        60,
     );
     assert_eq!(refused(after), "state_replayed");
 }
@@ -404,15 +408,12 @@ fn callbacks_that_do_not_belong_to_this_browser_are_refused() {
 fn a_token_answer_that_does_not_prove_what_was_asked_gives_no_session() {
     let config = config();
     let sign_in = config.sign_in.as_ref().unwrap();
-    let secrets = sign_in.secrets.as_ref().unwrap();
     let begun = begin(&config);
-    let step = callback(
+    let step = back(
         sign_in,
-        secrets,
         &callback_view(&begun.state, &begun.cookie),
         &mut MemoryStore::default(),
         NOW + 5,
-        60,
     );
     let CallbackStep::Exchange(call) = step else {
         panic!()
@@ -596,13 +597,11 @@ fn private_key_jwt_signs_a_client_assertion_the_provider_can_verify() {
     sign_in.secrets = Some(SignInSecrets::read(sign_in, env).unwrap());
     let begun = begin(&config);
     let sign_in = config.sign_in.as_ref().unwrap();
-    let step = callback(
+    let step = back(
         sign_in,
-        sign_in.secrets.as_ref().unwrap(),
         &callback_view(&begun.state, &begun.cookie),
         &mut MemoryStore::default(),
         NOW + 5,
-        60,
     );
     let CallbackStep::Exchange(call) = step else {
         panic!("{step:?}")

@@ -18,7 +18,7 @@ use crate::token::issuer::{issuer_index, IssuerConfig};
 use crate::token::jwks::KeySet;
 use crate::token::jwt_authn::decode_payload;
 use crate::token::session::{Session, SessionFacts, UpstreamHeaders};
-use crate::token::verify::{peek_issuer, verify, VerifyError};
+use crate::token::verify::{peek_issuer, verify, VerifiedToken, VerifyError};
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -334,6 +334,19 @@ fn token_session(
             return Err(refused(RefusalKind::Invalid(reason), Some(index), source));
         }
     };
+    let session = cache_verified(trust, (index, issuer), found.token, &verified, cache, now);
+    Ok(established(session, source, Some(CacheUse::Miss)))
+}
+
+/// The session of a token just verified, kept in the VM's cache until its `exp` (plus skew).
+fn cache_verified(
+    trust: &Trust<'_>,
+    (index, issuer): (usize, &IssuerConfig),
+    token: &[u8],
+    verified: &VerifiedToken,
+    cache: &mut SessionCache,
+    now: u64,
+) -> Rc<Session> {
     let session = Rc::new(new_session(
         trust,
         (index, issuer),
@@ -344,8 +357,8 @@ fn token_session(
     let until = verified
         .expires_at
         .saturating_add(issuer.verify.clock_skew_secs);
-    cache.insert(found.token, Rc::clone(&session), until, now);
-    Ok(established(session, source, Some(CacheUse::Miss)))
+    cache.insert(token, Rc::clone(&session), until, now);
+    session
 }
 
 /// Verifies a token the gateway obtained itself from issuer `index` (the ID token of a
@@ -364,17 +377,7 @@ pub fn verify_obtained(
     let issuer = trust.issuers.get(index).ok_or("unknown_issuer")?;
     let keyset = keys.keys(index).ok_or("keys_unavailable")?;
     let verified = verify(token, keyset, &issuer.verify, now).map_err(|e| e.reason())?;
-    let session = Rc::new(new_session(
-        trust,
-        (index, issuer),
-        &verified.claims,
-        verified.issued_at,
-        verified.expires_at,
-    ));
-    let until = verified
-        .expires_at
-        .saturating_add(issuer.verify.clock_skew_secs);
-    cache.insert(token, Rc::clone(&session), until, now);
+    let session = cache_verified(trust, (index, issuer), token, &verified, cache, now);
     Ok((session, verified.claims))
 }
 

@@ -108,6 +108,30 @@ impl GatewayBuilder {
         self
     }
 
+    /// Adds a plain HTTP/1 cluster `name` to 127.0.0.1:`port` (a test's own upstream).
+    pub fn loopback_cluster(self, name: &str, port: u16) -> Self {
+        let name = name.to_string();
+        self.bootstrap(move |b| {
+            let cluster = serde_yaml::from_str::<serde_yaml::Value>(&format!(
+                "name: {name}
+type: STATIC
+connect_timeout: 0.5s
+load_assignment:
+  cluster_name: {name}
+  endpoints:
+  - lb_endpoints:
+    - endpoint:
+        address:
+          socket_address: {{address: 127.0.0.1, port_value: {port}}}"
+            ))
+            .expect("cluster YAML");
+            b["static_resources"]["clusters"]
+                .as_sequence_mut()
+                .expect("static clusters")
+                .push(cluster);
+        })
+    }
+
     /// Points `demo_app` at an [`EchoUpstream`] instead of the demo app.
     pub fn echo_upstream(mut self) -> Self {
         self.echo = true;

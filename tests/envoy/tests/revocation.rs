@@ -171,25 +171,7 @@ fn builder(setup: &Setup) -> GatewayBuilder {
         .host_env_keys(&[PUSH_BEARER_ENV, POLL_BEARER_ENV])
         .demo_args(&demo_args);
     if let Some(port) = setup.scripted_poll_port {
-        builder = builder.bootstrap(move |b| {
-            let cluster = serde_yaml::from_str::<serde_yaml::Value>(&format!(
-                "name: {SCRIPTED_CLUSTER}
-type: STATIC
-connect_timeout: 1s
-load_assignment:
-  cluster_name: {SCRIPTED_CLUSTER}
-  endpoints:
-  - lb_endpoints:
-    - endpoint:
-        address:
-          socket_address: {{address: 127.0.0.1, port_value: {port}}}"
-            ))
-            .unwrap();
-            b["static_resources"]["clusters"]
-                .as_sequence_mut()
-                .unwrap()
-                .push(cluster);
-        });
+        builder = builder.loopback_cluster(SCRIPTED_CLUSTER, port);
     }
     builder
 }

@@ -23,25 +23,7 @@ fn demo(concurrency: u32, token_endpoint: Option<u16>) -> Gateway {
                 json["sign_in"]["token_endpoint"]["cluster"] = SCRIPTED_CLUSTER.into();
                 json["sign_in"]["token_endpoint"]["timeout_ms"] = 500.into();
             })
-            .bootstrap(move |b| {
-                let cluster: serde_yaml::Value = serde_yaml::from_str(&format!(
-                    "name: {SCRIPTED_CLUSTER}
-type: STATIC
-connect_timeout: 0.5s
-load_assignment:
-  cluster_name: {SCRIPTED_CLUSTER}
-  endpoints:
-  - lb_endpoints:
-    - endpoint:
-        address:
-          socket_address: {{address: 127.0.0.1, port_value: {port}}}"
-                ))
-                .unwrap();
-                b["static_resources"]["clusters"]
-                    .as_sequence_mut()
-                    .unwrap()
-                    .push(cluster);
-            });
+            .loopback_cluster(SCRIPTED_CLUSTER, port);
     }
     builder.start()
 }
