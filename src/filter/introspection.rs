@@ -6,6 +6,7 @@
 //! Requests that arrive while a call for the same token is in flight make their own call
 //! (no coalescing yet); once one answer is stored, every VM reads it.
 
+use super::introspection_state::IntrospectionState;
 use super::shared_data::HostStore;
 use super::state::VmState;
 use crate::config::Config;
@@ -20,36 +21,6 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::cell::Cell;
 use std::time::Duration;
-
-/// What one VM keeps for introspection.
-pub struct IntrospectionState {
-    /// The client secret (from the VM environment; never logged).
-    secret: String,
-    /// The key of the token digests (derived from the secret, the same in every VM).
-    key: DigestKey,
-}
-
-impl IntrospectionState {
-    /// The state for the issuer that introspects, if one does, with its client secret read
-    /// from the VM environment. Fails when the variable is unset or empty.
-    pub fn new(config: &Config) -> Result<Option<Self>, String> {
-        let found = (config.issuers.iter().enumerate())
-            .find_map(|(n, i)| i.introspection.as_ref().map(|s| (n, s)));
-        let Some((issuer, settings)) = found else {
-            return Ok(None);
-        };
-        let name = &settings.client_secret_env;
-        match std::env::var(name) {
-            Ok(secret) if !secret.is_empty() => Ok(Some(IntrospectionState {
-                key: DigestKey::derive(secret.as_bytes()),
-                secret,
-            })),
-            _ => Err(format!(
-                "issuers[{issuer}].introspection.client_secret_env: environment variable {name} is not set (add it to the plugin's vm_config.environment_variables)"
-            )),
-        }
-    }
-}
 
 /// The engine's key lookup: the VM's key sets, and the shared introspection answers.
 pub struct Trusted<'a> {

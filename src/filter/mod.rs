@@ -6,6 +6,7 @@ mod clock;
 mod header_map;
 mod http;
 mod introspection;
+mod introspection_state;
 mod keys;
 mod local_reply;
 mod prompts;

@@ -186,7 +186,7 @@ impl RootContext for GateRoot {
                 }
             }
         }
-        match super::introspection::IntrospectionState::new(&state.config) {
+        match super::introspection_state::IntrospectionState::new(&state.config) {
             Ok(introspection) => state.introspection = introspection,
             Err(why) => {
                 log::error!("[ctx {}] invalid configuration: {why}", self.context_id);

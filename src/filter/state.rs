@@ -1,7 +1,7 @@
 //! Per-VM state shared by the root context and the HTTP contexts of one worker VM
 //! (single-threaded, so `Rc<RefCell<_>>`).
 
-use super::introspection::IntrospectionState;
+use super::introspection_state::IntrospectionState;
 use super::metrics::Metrics;
 use super::revocation_state::RevocationState;
 use super::shared_data::HostStore;
