@@ -16,7 +16,8 @@ dies with the script (PR_SET_PDEATHSIG) if the script itself is killed.
 
 Knobs (environment): BENCH_QUICK=1 (a short trial run), BENCH_ROUNDS, BENCH_DURATION (seconds
 per measurement), BENCH_WARMUP (seconds before each), BENCH_CONNECTIONS, BENCH_RSS_TOKENS,
-BENCH_RSS_PASSES, BENCH_LOG_LEVEL. scripts/bench_report.py renders the JSON as markdown.
+BENCH_RSS_PASSES, BENCH_WORKERS, BENCH_WORKER_TOKENS, BENCH_WORKER_REPEATS, BENCH_START_ROUNDS,
+BENCH_LOG_LEVEL. scripts/bench_report.py renders the JSON as markdown.
 """
 import argparse
 import base64
@@ -62,7 +63,11 @@ DURATION = int(knob("DURATION", 5, 2))  # wrk takes whole seconds
 WARMUP = int(knob("WARMUP", 1, 1))
 CONNECTIONS = int(knob("CONNECTIONS", 16, 16))
 RSS_TOKENS = int(knob("RSS_TOKENS", 100_000, 10_000))
-RSS_PASSES = int(knob("RSS_PASSES", 3, 2))
+RSS_PASSES = int(knob("RSS_PASSES", 10, 2))
+WORKERS = int(knob("WORKERS", 4, 4))
+WORKER_TOKENS = int(knob("WORKER_TOKENS", 2_000, 500))
+WORKER_REPEATS = int(knob("WORKER_REPEATS", 10, 5))
+START_ROUNDS = int(knob("START_ROUNDS", 5, 3))
 LOG_LEVEL = os.environ.get("BENCH_LOG_LEVEL", "warn")
 
 
@@ -86,9 +91,10 @@ def http_get(url, headers=None, timeout=5.0):
 
 
 class Envoy:
-    """One Envoy process: one worker, admin and listener on ports the kernel picks."""
+    """One Envoy process: `concurrency` workers (one unless told), admin and listener on ports
+    the kernel picks."""
 
-    def __init__(self, envoy_bin, name, bootstrap, workdir):
+    def __init__(self, envoy_bin, name, bootstrap, workdir, concurrency=1):
         self.name = name
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -101,10 +107,12 @@ class Envoy:
             os.remove(self.admin_path)
         self.log_file = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [envoy_bin, "-c", self.config, "--concurrency", "1", "--disable-hot-restart",
+            [envoy_bin, "-c", self.config, "--concurrency", str(concurrency), "--disable-hot-restart",
              "--log-level", LOG_LEVEL, "--admin-address-path", self.admin_path],
             stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent)
+        self.started = time.monotonic()
+        self.ready_after_s = None
         self.admin = None
         self.url = None
 
@@ -115,8 +123,9 @@ class Envoy:
         except OSError:
             return ""
 
-    def wait_ready(self, timeout=90.0):
-        """Waits for /ready, then reads the listener's port from /listeners."""
+    def wait_ready(self, timeout=90.0, poll_s=0.1):
+        """Waits for /ready, then reads the listener's port from /listeners; notes how long
+        after its start the Envoy became ready (to within `poll_s`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -127,13 +136,14 @@ class Envoy:
                     with open(self.admin_path) as f:
                         self.admin = "http://" + f.read().strip()
                 if self.admin and http_get(self.admin + "/ready", timeout=2)[0] == 200:
+                    self.ready_after_s = time.monotonic() - self.started
                     listeners = json.loads(http_get(self.admin + "/listeners?format=json")[1])
                     address = listeners["listener_statuses"][0]["local_address"]["socket_address"]
                     self.url = f"http://127.0.0.1:{address['port_value']}{PATH}"
                     return
             except (OSError, ValueError, KeyError, IndexError):
                 pass
-            time.sleep(0.1)
+            time.sleep(poll_s)
         raise RuntimeError(f"Envoy {self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
 
     def rss_kib(self):
@@ -447,6 +457,55 @@ def measure_rss(envoy_bin, workdir, creds, fleet, now):
             "counters": {k: n for k, n in counters.items() if n}}
 
 
+def measure_workers(envoy_bin, workdir, creds, fleet, now):
+    """One Envoy with WORKERS workers running mfa-gate (default cache): WORKER_TOKENS distinct
+    HS256 tokens, each sent once, then each again WORKER_REPEATS times in turn over
+    CONNECTIONS connections (spread over the workers by the kernel). Every full verification
+    counts a token_cache.miss: one per distinct token means a token is verified once per
+    Envoy, not once per worker."""
+    tokens_file = os.path.join(workdir, "worker-tokens.txt")
+    with open(tokens_file, "w") as f:
+        for token in hs256_tokens(creds.hmac_secret, WORKER_TOKENS, now):
+            f.write(token + "\n")
+    envoy = Envoy(envoy_bin, "workers", bootstrap([wasm_filter(
+        "mfa_gate.wasm", gate_hmac_config(creds.hmac_secret))]), workdir, WORKERS)
+    fleet.append(envoy)
+    envoy.wait_ready()
+    for label, requests in [("first", WORKER_TOKENS), ("repeats", WORKER_TOKENS * WORKER_REPEATS)]:
+        target = envoy.completed_requests() + requests
+        result = run_wrk(envoy.url, 3600, script="rotate.lua",
+                         env={"WRK_TOKENS": tokens_file, "WRK_REQUESTS": str(requests)},
+                         stop_when=lambda: envoy.completed_requests() >= target)
+        log(f"workers ({WORKERS}), {label}: {result['requests']} requests, "
+            f"{result['rps']:.0f} req/s")
+    counters = envoy.counters("wasmcustom.mfa_gate.")
+    envoy.stop()
+    return {"workers": WORKERS, "tokens": WORKER_TOKENS, "repeats": WORKER_REPEATS,
+            "counters": {k: n for k, n in counters.items() if n}}
+
+
+def measure_start(envoy_bin, workdir, creds, fleet):
+    """Seconds from an Envoy's start to its /ready (polled every 10 ms), with WORKERS workers:
+    no filter, the no-op wasm filter and mfa-gate, START_ROUNDS interleaved starts each. What
+    mfa-gate adds over the no-op filter is its module's compilation and every worker VM's
+    start and configuration."""
+    kinds = [("none", []), ("noop", [wasm_filter("noop_filter.wasm")]),
+             ("gate", [wasm_filter("mfa_gate.wasm", gate_config(creds))])]
+    seconds = {key: [] for key, _ in kinds}
+    for r in range(START_ROUNDS):
+        for key, filters in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+            envoy = Envoy(envoy_bin, f"start-{key}", bootstrap(filters), workdir, WORKERS)
+            fleet.append(envoy)
+            try:
+                envoy.wait_ready(poll_s=0.01)
+                seconds[key].append(envoy.ready_after_s)
+            finally:
+                envoy.stop()
+        log(f"start round {r + 1}/{START_ROUNDS}: " + ", ".join(
+            f"{k} {v[-1] * 1000:.0f} ms" for k, v in seconds.items()))
+    return {"workers": WORKERS, "seconds": seconds}
+
+
 def command_output(command):
     try:
         return subprocess.run(command, capture_output=True, text=True).stdout.strip()
@@ -477,6 +536,8 @@ def main():
         creds = mint(args.cli, workdir, now)
         results, round_load = measure_variants(args.envoy, workdir, creds, fleet)
         rss = measure_rss(args.envoy, workdir, creds, fleet, now)
+        workers = measure_workers(args.envoy, workdir, creds, fleet, now)
+        start = measure_start(args.envoy, workdir, creds, fleet)
     finally:
         for envoy in fleet:
             envoy.stop()
@@ -496,7 +557,8 @@ def main():
         "load_start": load_start, "load_rounds": round_load, "load_end": loadavg(),
     }
     with open(args.out, "w") as f:
-        json.dump({"meta": meta, "variants": results, "rss": rss}, f, indent=1)
+        json.dump({"meta": meta, "variants": results, "rss": rss, "workers": workers,
+                   "start": start}, f, indent=1)
     log(f"wrote {args.out}")
 
 
