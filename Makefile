@@ -7,7 +7,7 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup wasm-target redis envoy browser build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk bench-push run oci fuzz clean
+.PHONY: all setup wasm-target redis envoy browser build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk bench-push bench-crypto run oci fuzz clean
 
 all: build
 
@@ -128,6 +128,12 @@ run: setup wasm native
 ## no container engine needed); prints the manifest digest their sha256 fields take
 oci: dist
 	WASM=dist/mfa_gate.wasm ./scripts/build-oci.sh
+
+## bench-crypto: the signature-check candidates (jwt-simple, ring; dependencies at opt-level s
+## and 3) side by side in V8 (node), one verification per call; writes its section of
+## BENCHMARKS.md (needs clang and node: apt-get when missing)
+bench-crypto: wasm-target
+	./scripts/bench-crypto.sh
 
 ## fuzz: every parser's libFuzzer target (fuzz/, cargo-fuzz; needs nightly and cargo-fuzz,
 ## says how to install them when missing), FUZZ_RUNS executions each (default 10,000,000) or
