@@ -86,9 +86,10 @@ def http_get(url, headers=None, timeout=5.0):
 
 
 class Envoy:
-    """One Envoy process: one worker, admin and listener on ports the kernel picks."""
+    """One Envoy process (one worker unless told), admin and listener on ports the kernel
+    picks."""
 
-    def __init__(self, envoy_bin, name, bootstrap, workdir):
+    def __init__(self, envoy_bin, name, bootstrap, workdir, concurrency=1):
         self.name = name
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -101,7 +102,7 @@ class Envoy:
             os.remove(self.admin_path)
         self.log_file = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [envoy_bin, "-c", self.config, "--concurrency", "1", "--disable-hot-restart",
+            [envoy_bin, "-c", self.config, "--concurrency", str(concurrency), "--disable-hot-restart",
              "--log-level", LOG_LEVEL, "--admin-address-path", self.admin_path],
             stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent)
@@ -258,15 +259,20 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def hs256_tokens(secret_b64, count, now):
-    """`count` distinct HS256 tokens (subjects u0, u1, …) signed with the CLI's HS256 key."""
+def hs256_sign(secret_b64, claim_sets):
+    """One HS256 token per claims object, signed with the CLI's HS256 key (kid "hs")."""
     secret = base64.b64decode(secret_b64)
     header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "hs"}).encode())
-    for i in range(count):
-        body = b64url(json.dumps(claims(f"u{i}", now), separators=(",", ":")).encode())
+    for body_claims in claim_sets:
+        body = b64url(json.dumps(body_claims, separators=(",", ":")).encode())
         signing_input = f"{header}.{body}"
         mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
         yield f"{signing_input}.{b64url(mac)}"
+
+
+def hs256_tokens(secret_b64, count, now):
+    """`count` distinct HS256 tokens (subjects u0, u1, …) signed with the CLI's HS256 key."""
+    return hs256_sign(secret_b64, (claims(f"u{i}", now) for i in range(count)))
 
 
 def gate_config(creds, cache_entries=None):
