@@ -7,7 +7,7 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup wasm-target redis envoy browser build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk bench-push bench-crypto run oci fuzz clean
+.PHONY: all setup wasm-target redis envoy browser build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk bench-push bench-crypto soak run oci fuzz clean
 
 all: build
 
@@ -119,6 +119,13 @@ bench-risk: setup wasm
 ## the rate-limit service's gRPC callout), per request (callgrind), written into BENCHMARKS.md
 bench-push: setup wasm
 	./scripts/bench-push.sh
+
+## soak: 1,000,000 requests through real Envoy (--concurrency 2, release module) over 100,000
+## tokens on mixed routes, revocations pushed during the run, every answer checked, RSS
+## sampled; writes its section of BENCHMARKS.md. SOAK_REQUESTS=40000 SOAK_TOKENS=3000: a trial.
+soak: setup wasm native
+	$(CARGO) build -q -p mfa-gate-cli
+	python3 scripts/soak.py --envoy "$$(./scripts/install-envoy.sh)" --cli target/debug/mfa-gate
 
 ## run: the demo — real Envoy on envoy/envoy.yaml with the filter inline, demo IdP and app
 run: setup wasm native

@@ -268,15 +268,20 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def hs256_tokens(secret_b64, count, now):
-    """`count` distinct HS256 tokens (subjects u0, u1, …) signed with the CLI's HS256 key."""
+def hs256_sign(secret_b64, claim_sets):
+    """One HS256 token per claims object, signed with the CLI's HS256 key (kid "hs")."""
     secret = base64.b64decode(secret_b64)
     header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "hs"}).encode())
-    for i in range(count):
-        body = b64url(json.dumps(claims(f"u{i}", now), separators=(",", ":")).encode())
+    for body_claims in claim_sets:
+        body = b64url(json.dumps(body_claims, separators=(",", ":")).encode())
         signing_input = f"{header}.{body}"
         mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
         yield f"{signing_input}.{b64url(mac)}"
+
+
+def hs256_tokens(secret_b64, count, now):
+    """`count` distinct HS256 tokens (subjects u0, u1, …) signed with the CLI's HS256 key."""
+    return hs256_sign(secret_b64, (claims(f"u{i}", now) for i in range(count)))
 
 
 def gate_config(creds, cache_entries=None):
