@@ -2,7 +2,10 @@
 //! characters, bytes above 0x7F in the Host or the path) never reaches the filter: 400. What
 //! it lets through (bytes above 0x7F — obs-text — in header values, duplicate headers, odd
 //! Host lines, a 30 KB token) gets an ordinary answer from mfa-gate, never a 5xx, and the VM
-//! keeps running: a normal request afterwards is still allowed.
+//! keeps running: a normal request afterwards is still allowed. Every byte 0x00-0xFF in
+//! Authorization, Cookie, DPoP and the path: Envoy refuses it before the filter (no decision
+//! counted) or mfa-gate answers it, never 5xx, never 200 on /admin/users without a passkey
+//! session; thousands of cookies, headers near and over the 60 KiB limit (431).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 use mfa_gate_envoy::{Answer, EchoUpstream, Gateway, GatewayBuilder};
@@ -173,5 +176,135 @@ fn bytes_envoy_lets_through_get_ordinary_answers() {
         &[("authorization", &format!("Bearer {passkey}"))],
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
+    gateway.assert_no_wasm_failure();
+}
+
+/// What a request is for, its path, its header lines.
+type RawRequest<'a> = (&'a str, &'a [u8], Vec<&'a [u8]>);
+
+/// The sum of mfa-gate's decision counters: it moves only when the filter saw the request.
+fn decisions(gateway: &Gateway) -> u64 {
+    ["allow", "step_up", "deny"]
+        .iter()
+        .map(|d| gateway.counter(&format!("wasmcustom.mfa_gate.decision.{d}")))
+        .sum()
+}
+
+#[test]
+fn every_byte_in_credentials_and_path_gets_an_ordinary_answer() {
+    let gateway = GatewayBuilder::shipped("envoy/envoy.yaml")
+        .echo_upstream()
+        .start();
+    // Not phishing-resistant: /admin/users must never answer 200 with it, whatever the bytes.
+    let push = gateway.token("push");
+    let passkey = gateway.token("passkey");
+    let (mut refused_by_codec, mut seen_by_filter) = (0, 0);
+    for byte in 0u8..=255 {
+        let with_byte = |prefix: &str| [prefix.as_bytes(), &[byte], b"x"].concat();
+        let authorization = with_byte(&format!("authorization: Bearer {push}"));
+        let cookie = with_byte(&format!("cookie: mfa_session={push}"));
+        let dpop = with_byte("dpop: eyJhbGciOiJFUzI1NiJ9.e30.");
+        let bearer = format!("authorization: Bearer {push}");
+        let path = [b"/admin/users".as_slice(), &[byte], b"x"].concat();
+        let requests: [RawRequest; 4] = [
+            ("authorization", b"/admin/users", vec![&authorization]),
+            ("cookie", b"/admin/users", vec![&cookie]),
+            ("dpop", b"/admin/users", vec![bearer.as_bytes(), &dpop]),
+            ("path", &path, vec![bearer.as_bytes()]),
+        ];
+        for (place, path, lines) in requests {
+            let before = decisions(&gateway);
+            let answer = raw_get(&gateway, path, &lines);
+            let what = format!("byte {byte:#04x} in the {place}");
+            if decisions(&gateway) == before {
+                // Envoy refused it before the filter ran: 400, or 426 when a CR/LF in the path
+                // left an HTTP/0.9-like request line (or answered a redirect itself).
+                assert!(
+                    matches!(answer.status, 400 | 301 | 404 | 426),
+                    "{what}: {} {}",
+                    answer.status,
+                    answer.text()
+                );
+                refused_by_codec += 1;
+            } else {
+                assert!(
+                    answer.status < 500,
+                    "{what}: {} {}",
+                    answer.status,
+                    answer.text()
+                );
+                assert_ne!(answer.status, 200, "{what}: {}", answer.text());
+                seen_by_filter += 1;
+            }
+        }
+    }
+    assert!(
+        refused_by_codec > 0 && seen_by_filter > 0,
+        "{refused_by_codec} / {seen_by_filter}"
+    );
+
+    // Different tokens in many places at once (bearer, cookie, query, a second Authorization
+    // line): never the passkey session's 200. (The query is no token source in
+    // envoy/envoy.yaml: a bearer plus a query token is just the bearer.)
+    let bearer = format!("authorization: Bearer {passkey}");
+    let cookie = format!("cookie: mfa_session={push}");
+    let second = format!("authorization: Bearer {push}");
+    let query = format!("/admin/users?access_token={push}");
+    let places: [RawRequest; 2] = [
+        (
+            "bearer + cookie",
+            b"/admin/users",
+            vec![bearer.as_bytes(), cookie.as_bytes()],
+        ),
+        (
+            "bearer twice + cookie + query",
+            query.as_bytes(),
+            vec![bearer.as_bytes(), second.as_bytes(), cookie.as_bytes()],
+        ),
+    ];
+    for (what, path, lines) in places {
+        let answer = raw_get(&gateway, path, &lines);
+        assert!(
+            answer.status < 500 && answer.status != 200,
+            "{what}: {} {}",
+            answer.status,
+            answer.text()
+        );
+    }
+
+    // Thousands of cookies, and one near Envoy's 60 KiB header limit and one over it.
+    let many: String = (0..3000).map(|i| format!("c{i}=v; ")).collect();
+    let many = format!("cookie: {many}mfa_session={push}");
+    let answer = raw_get(&gateway, b"/admin/users", &[many.as_bytes()]);
+    assert!(
+        answer.status < 500 && answer.status != 200,
+        "3000 cookies: {}",
+        answer.status
+    );
+    let near = format!("x-pad: {}", "a".repeat(50 * 1024));
+    let answer = raw_get(&gateway, b"/health", &[near.as_bytes()]);
+    assert_eq!(answer.status, 200, "50 KiB header: {}", answer.text());
+    let over = format!("x-pad: {}", "a".repeat(61 * 1024));
+    let answer = raw_get(&gateway, b"/health", &[over.as_bytes()]);
+    assert_eq!(answer.status, 431, "61 KiB header: {}", answer.text());
+
+    // The VM survived: a normal request is still allowed, no wasm failure stat moved.
+    let answer = gateway.get(
+        "/admin/users",
+        &[("authorization", &format!("Bearer {passkey}"))],
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let wasm_stats: Vec<String> = gateway
+        .stats()
+        .into_keys()
+        .filter(|name| name.starts_with("wasm."))
+        .collect();
+    eprintln!("wasm stats: {wasm_stats:?}");
+    assert!(
+        wasm_stats
+            .iter()
+            .any(|n| n.ends_with("_failure") || n.ends_with(".failed")),
+        "Envoy reports wasm failure stats to assert on: {wasm_stats:?}"
+    );
     gateway.assert_no_wasm_failure();
 }
