@@ -428,6 +428,28 @@ def measure_variants(envoy_bin, workdir, creds, fleet):
     return out, round_load
 
 
+def send_in_turn(envoy, tokens_file, requests):
+    """wrk sending the tokens of `tokens_file` in turn (`scripts/wrk/rotate.lua`) until the
+    Envoy has answered `requests` more requests; wrk's figures."""
+    target = envoy.completed_requests() + requests
+    return run_wrk(envoy.url, 3600, script="rotate.lua",
+                   env={"WRK_TOKENS": tokens_file, "WRK_REQUESTS": str(requests)},
+                   stop_when=lambda: envoy.completed_requests() >= target)
+
+
+def run_main(main, stopped):
+    """Runs a script's `main`: Ctrl-C and SIGTERM exit 130 (`stopped` says what was cleaned
+    up), a RuntimeError exits 1 with its message."""
+    try:
+        main()
+    except KeyboardInterrupt as e:
+        log(f"interrupted ({e}); {stopped}")
+        sys.exit(130)
+    except RuntimeError as e:
+        log(f"error: {e}")
+        sys.exit(1)
+
+
 def measure_rss(envoy_bin, workdir, creds, fleet, now):
     """RSS of an Envoy running mfa-gate (default cache) before and after passes over
     RSS_TOKENS distinct tokens, each pass sending every token once."""
@@ -447,10 +469,7 @@ def measure_rss(envoy_bin, workdir, creds, fleet, now):
     samples = [{"after": "start (1 request)", "rss_kib": envoy.rss_kib()}]
     passes = []
     for p in range(RSS_PASSES):
-        target = envoy.completed_requests() + RSS_TOKENS
-        result = run_wrk(envoy.url, 3600, script="rotate.lua",
-                         env={"WRK_TOKENS": tokens_file, "WRK_REQUESTS": str(RSS_TOKENS)},
-                         stop_when=lambda: envoy.completed_requests() >= target)
+        result = send_in_turn(envoy, tokens_file, RSS_TOKENS)
         passes.append(result)
         samples.append({"after": f"pass {p + 1} ({(p + 1) * RSS_TOKENS:,} requests)",
                         "rss_kib": envoy.rss_kib()})
@@ -477,10 +496,7 @@ def measure_workers(envoy_bin, workdir, creds, fleet, now):
     fleet.append(envoy)
     envoy.wait_ready()
     for label, requests in [("first", WORKER_TOKENS), ("repeats", WORKER_TOKENS * WORKER_REPEATS)]:
-        target = envoy.completed_requests() + requests
-        result = run_wrk(envoy.url, 3600, script="rotate.lua",
-                         env={"WRK_TOKENS": tokens_file, "WRK_REQUESTS": str(requests)},
-                         stop_when=lambda: envoy.completed_requests() >= target)
+        result = send_in_turn(envoy, tokens_file, requests)
         log(f"workers ({WORKERS}), {label}: {result['requests']} requests, "
             f"{result['rps']:.0f} req/s")
     counters = envoy.counters("wasmcustom.mfa_gate.")
@@ -568,11 +584,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt as e:
-        log(f"interrupted ({e}); every Envoy started was stopped")
-        sys.exit(130)
-    except RuntimeError as e:
-        log(f"error: {e}")
-        sys.exit(1)
+    run_main(main, "every Envoy started was stopped")

@@ -313,11 +313,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt as e:
-        log(f"interrupted ({e}); Envoy stopped")
-        sys.exit(130)
-    except RuntimeError as e:
-        log(f"error: {e}")
-        sys.exit(1)
+    bench.run_main(main, "Envoy stopped")
