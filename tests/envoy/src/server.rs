@@ -68,7 +68,13 @@ pub struct TestServer {
 impl TestServer {
     /// Starts serving `handler` on a free loopback port.
     pub fn start(handler: Handler) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test server");
+        TestServer::start_on(0, handler)
+    }
+
+    /// Starts serving `handler` on this loopback port (0: a free one), e.g. a peer coming
+    /// back on the port its cluster names.
+    pub fn start_on(port: u16, handler: Handler) -> TestServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind a test server");
         let port = listener.local_addr().expect("address").port();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();

@@ -75,6 +75,11 @@ pub struct KeyServer {
 impl KeyServer {
     /// Starts it answering `reply` to every request.
     pub fn start(reply: Reply) -> KeyServer {
+        KeyServer::start_on(0, reply)
+    }
+
+    /// Starts it on this loopback port (0: a free one) answering `reply`.
+    pub fn start_on(port: u16, reply: Reply) -> KeyServer {
         let reply = Arc::new(Mutex::new(reply));
         let hits = Arc::new(AtomicUsize::new(0));
         let (current, counter) = (reply.clone(), hits.clone());
@@ -83,7 +88,7 @@ impl KeyServer {
             current.lock().expect("key server reply").clone()
         });
         KeyServer {
-            server: TestServer::start(handler),
+            server: TestServer::start_on(port, handler),
             reply,
             hits,
         }

@@ -5,10 +5,29 @@
 //! "When a peer fails" table says, no wasm VM failure, and recovery once the fault ends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
-use mfa_gate_envoy::{jwks_of, Answer, Gateway, GatewayBuilder, KeyServer, Reply, TestKey};
+use mfa_gate_envoy::{
+    http_request, jwks_of, Answer, Gateway, GatewayBuilder, KeyServer, Reply, TestKey,
+    DEMO_AUDIENCE, DEMO_ISSUER,
+};
+use serde_json::json;
+use std::time::{Duration, Instant};
 
 /// Over the filter's 1 MiB JWKS bound (src/token/jwks.rs `MAX_JWKS_BYTES`).
 const OVER_JWKS_BOUND: usize = 1024 * 1024 + 4096;
+
+/// Over the filter's 2 MiB poll-answer bound (src/events/poll.rs `MAX_POLL_BODY_BYTES`).
+const OVER_POLL_BOUND: usize = 2 * 1024 * 1024 + 4096;
+
+/// The push and poll credentials (VM environment variables and values) and the demo's
+/// session API token.
+const PUSH_PATH: &str = "/.mfa-gate/ssf/push";
+const PUSH_BEARER_ENV: &str = "MFA_GATE_TEST_PUSH_BEARER";
+const POLL_BEARER_ENV: &str = "MFA_GATE_TEST_POLL_BEARER";
+const PUSH_BEARER: &str = "push-credential-the-idp-presents";
+const POLL_BEARER: &str = "poll-credential-the-gateway-presents";
+const OKTA_API_TOKEN: &str = "okta-api-token-for-the-test";
+/// The cluster polls go to: the test's scripted transmitter.
+const POLL_CLUSTER: &str = "scripted_transmitter";
 
 fn metric(gateway: &Gateway, name: &str) -> u64 {
     gateway.counter(&format!("wasmcustom.mfa_gate.{name}"))
@@ -87,5 +106,153 @@ fn an_oversized_key_set_is_refused_no_keys_gives_keys_unavailable_kept_keys_stay
         kept.json()["headers"]["x-mfa-gate-subject"],
         "d@example.com"
     );
+    gateway.assert_no_wasm_failure();
+}
+
+/// envoy/envoy.yaml with the demo IdP pushing SETs to the gateway (so revocations get
+/// recorded) and the gateway also polling a scripted transmitter at `poll_port` every second
+/// (500 ms timeout).
+fn pushed_and_polled(poll_port: u16) -> GatewayBuilder {
+    let demo_args = [
+        "--okta-api-token",
+        OKTA_API_TOKEN,
+        "--ssf-bearer",
+        POLL_BEARER,
+        "--ssf-push-url",
+        &format!("http://127.0.0.1:{{listener}}{PUSH_PATH}"),
+        "--ssf-push-bearer",
+        PUSH_BEARER,
+    ]
+    .map(str::to_string);
+    let demo_args: Vec<&str> = demo_args.iter().map(String::as_str).collect();
+    GatewayBuilder::shipped("envoy/envoy.yaml")
+        .plugin_config(|c| {
+            let authority = c["issuers"][0]["remote_jwks"]["authority"].clone();
+            c["revocation"] = json!({
+                "max_token_lifetime_secs": 3600,
+                "transmitters": [{
+                    "name": "demo",
+                    "issuer": DEMO_ISSUER,
+                    "audience": DEMO_AUDIENCE,
+                    "algorithms": ["ES256"],
+                    "remote_jwks": {
+                        "cluster": "demo_idp", "path": "/ssf/jwks.json",
+                        "authority": authority, "timeout_ms": 1000,
+                    },
+                    "push": {"path": PUSH_PATH, "bearer_env": PUSH_BEARER_ENV},
+                    "poll": {
+                        "cluster": POLL_CLUSTER, "path": "/ssf/poll", "authority": authority,
+                        "interval_secs": 1, "timeout_ms": 500, "bearer_env": POLL_BEARER_ENV,
+                    },
+                }],
+            });
+        })
+        .plugin_option("allow_on_headers_stop_iteration", true.into())
+        .envoy_env(PUSH_BEARER_ENV, PUSH_BEARER)
+        .envoy_env(POLL_BEARER_ENV, POLL_BEARER)
+        .host_env_keys(&[PUSH_BEARER_ENV, POLL_BEARER_ENV])
+        .demo_args(&demo_args)
+        .loopback_cluster(POLL_CLUSTER, poll_port)
+}
+
+/// The demo IdP ends every session of `user` (its Okta-shaped session API).
+fn end_sessions_at_idp(idp_port: u16, user: &str) {
+    let answer = http_request(
+        idp_port,
+        "DELETE",
+        &format!("/api/v1/users/{user}/sessions"),
+        &[("authorization", &format!("SSWS {OKTA_API_TOKEN}"))],
+        &[],
+    );
+    assert_eq!(answer.status, 204, "session API: {}", answer.text());
+}
+
+/// A 401 `invalid_token` "session revoked".
+fn assert_session_revoked(answer: &Answer, what: &str) {
+    assert_eq!(answer.status, 401, "{what}: {}", answer.text());
+    let www = answer.header("www-authenticate").unwrap_or("");
+    assert!(
+        www.contains("error_description=\"session revoked\""),
+        "{what}: {www}"
+    );
+}
+
+/// Waits (up to 40 s: a failed poll backs off) until `counter` moves past `before`.
+fn wait_for_counter(gateway: &Gateway, what: &str, counter: &str, before: u64) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while metric(gateway, counter) <= before {
+        assert!(Instant::now() < deadline, "{what}: {counter} never moved");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn empty_poll_answer() -> Reply {
+    Reply::json(200, &json!({"sets": {}}))
+}
+
+#[test]
+fn a_transmitter_oversized_resetting_or_down_is_a_counted_poll_failure_revocations_stay_polls_recover(
+) {
+    let transmitter = KeyServer::start(empty_poll_answer());
+    let port = transmitter.port();
+    let gateway = pushed_and_polled(port).start();
+    let token = gateway.token("push");
+    assert_eq!(profile(&gateway, &token).status, 200);
+    end_sessions_at_idp(gateway.idp_port, "push");
+    gateway.wait_until("the pushed SET recorded", |g| {
+        profile(g, &token).status == 401
+    });
+    assert!(metric(&gateway, "revocation.event.accepted") >= 1);
+    assert_session_revoked(&profile(&gateway, &token), "pushed");
+    wait_for_counter(&gateway, "healthy polls", "revocation.poll.success", 0);
+
+    let mut padded = json!({"sets": {}});
+    padded["padding"] = "x".repeat(OVER_POLL_BOUND).into();
+    let faults = [
+        ("an oversized answer", Reply::json(200, &padded)),
+        ("a reset", Reply::Hangup),
+    ];
+    let mut transmitter = Some(transmitter);
+    for (what, fault) in faults {
+        transmitter.as_ref().unwrap().set(fault);
+        let failures = metric(&gateway, "revocation.poll.failure");
+        wait_for_counter(&gateway, what, "revocation.poll.failure", failures);
+        assert_session_revoked(&profile(&gateway, &token), what);
+        transmitter.as_ref().unwrap().set(empty_poll_answer());
+        let successes = metric(&gateway, "revocation.poll.success");
+        wait_for_counter(&gateway, what, "revocation.poll.success", successes);
+    }
+    let log = gateway.envoy_log();
+    let poll_failures: Vec<&str> = log.lines().filter(|l| l.contains("poll of")).collect();
+    assert!(
+        poll_failures
+            .iter()
+            .any(|l| l.contains("poll response is") && l.contains("bytes, over the limit")),
+        "the oversized answer's reason is logged: {poll_failures:#?}"
+    );
+
+    // Down: the reset above left no pooled connection; now nothing listens on the port.
+    transmitter.as_ref().unwrap().set(Reply::Hangup);
+    drop(transmitter.take());
+    let failures = metric(&gateway, "revocation.poll.failure");
+    wait_for_counter(
+        &gateway,
+        "cluster down",
+        "revocation.poll.failure",
+        failures,
+    );
+    let successes = metric(&gateway, "revocation.poll.success");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        metric(&gateway, "revocation.poll.success"),
+        successes,
+        "no poll succeeds while the transmitter is down"
+    );
+    assert_session_revoked(&profile(&gateway, &token), "cluster down");
+
+    // The transmitter comes back on the same port: polling recovers.
+    let _back = KeyServer::start_on(port, empty_poll_answer());
+    wait_for_counter(&gateway, "back up", "revocation.poll.success", successes);
+    assert_session_revoked(&profile(&gateway, &token), "after recovery");
     gateway.assert_no_wasm_failure();
 }
