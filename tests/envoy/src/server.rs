@@ -33,6 +33,8 @@ pub enum Reply {
     Delayed(Duration, Box<Reply>),
     /// Close the connection without answering.
     Hangup,
+    /// These bytes as they are (not HTTP, e.g. garbage), then close the connection.
+    Raw(Vec<u8>),
 }
 
 impl Reply {
@@ -148,6 +150,10 @@ fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool) {
 fn write_reply(writer: &mut TcpStream, reply: Reply) -> bool {
     match reply {
         Reply::Hangup => false,
+        Reply::Raw(bytes) => {
+            let _ = writer.write_all(&bytes);
+            false
+        }
         Reply::Delayed(delay, reply) => {
             std::thread::sleep(delay);
             write_reply(writer, *reply)

@@ -256,3 +256,86 @@ fn a_transmitter_oversized_resetting_or_down_is_a_counted_poll_failure_revocatio
     assert_session_revoked(&profile(&gateway, &token), "after recovery");
     gateway.assert_no_wasm_failure();
 }
+
+/// The cluster the IdP session API calls go to: the test's scripted API.
+const IDP_API_CLUSTER: &str = "scripted_idp_api";
+
+#[test]
+fn an_idp_session_api_garbage_resetting_or_slow_is_counted_and_retried_the_local_revocation_stands()
+{
+    let api = KeyServer::start(Reply::Raw(
+        b"\x00\x01 this is not HTTP at all\r\n\r\n".to_vec(),
+    ));
+    let gateway = GatewayBuilder::shipped("envoy/envoy.yaml")
+        .plugin_config(|c| {
+            let api = &mut c["revocation"]["idp_sessions"][0];
+            api["cluster"] = IDP_API_CLUSTER.into();
+            api["timeout_ms"] = 300.into();
+        })
+        .loopback_cluster(IDP_API_CLUSTER, api.port())
+        .start();
+    let token = gateway.token("push");
+    // The shipped revoke rule: /admin/keys ends the session here and asks the IdP to.
+    let keys = gateway.get(
+        "/admin/keys/rotate",
+        &[("authorization", &format!("Bearer {token}"))],
+    );
+    assert_session_revoked(&keys, "/admin/keys");
+    assert_eq!(metric(&gateway, "decision.revoke"), 1);
+
+    // Each attempt meets the next fault: garbage (the first), a reset, an answer too late.
+    let faults = [
+        ("a reset", Reply::Hangup),
+        (
+            "slower than timeout_ms (300)",
+            Reply::Delayed(
+                Duration::from_millis(1500),
+                Box::new(Reply::Http {
+                    status: 204,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                }),
+            ),
+        ),
+    ];
+    let mut failures = 0;
+    wait_for_counter(&gateway, "garbage", "idp_session.failure", failures);
+    for (what, fault) in faults {
+        failures = metric(&gateway, "idp_session.failure");
+        assert_session_revoked(&profile(&gateway, &token), what);
+        api.set(fault);
+        wait_for_counter(&gateway, what, "idp_session.failure", failures);
+    }
+    assert_session_revoked(&profile(&gateway, &token), "after the slow answer");
+    assert_eq!(metric(&gateway, "idp_session.ended"), 0);
+    assert_eq!(metric(&gateway, "idp_session.gave_up"), 0, "still retried");
+    assert!(
+        api.hits() >= 3,
+        "the API was called each time: {}",
+        api.hits()
+    );
+    // Envoy answers the wasm call itself: 502 for garbage, 503 for a reset, 504 for a timeout.
+    let log = gateway.envoy_log();
+    for status in [502, 503, 504] {
+        assert!(
+            log.contains(&format!("HTTP {status}; trying again")),
+            "{status}: {}",
+            gateway.log_tail()
+        );
+    }
+
+    // Recovery: the API answers; the retry ends the session at the IdP.
+    api.set(Reply::Http {
+        status: 204,
+        headers: Vec::new(),
+        body: Vec::new(),
+    });
+    wait_for_counter(&gateway, "recovery", "idp_session.ended", 0);
+    assert_eq!(metric(&gateway, "idp_session.gave_up"), 0);
+    assert_session_revoked(&profile(&gateway, &token), "after the IdP ended it");
+    assert!(
+        !gateway.envoy_log().contains("demo-okta-api-token"),
+        "the API credential never reaches a log"
+    );
+    gateway.assert_no_wasm_failure();
+}
