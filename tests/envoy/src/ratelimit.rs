@@ -121,13 +121,20 @@ impl RateLimitService {
     /// Starts it with `limits` (limitador's YAML format) on the Redis at `redis_url`;
     /// returns once it has printed the address it listens on.
     pub fn start(redis_url: &str, limits: &str) -> RateLimitService {
+        RateLimitService::start_on(0, redis_url, limits)
+    }
+
+    /// [`RateLimitService::start`] on this loopback port (0: a free one), e.g. the service
+    /// coming back on the port its cluster names.
+    pub fn start_on(port: u16, redis_url: &str, limits: &str) -> RateLimitService {
+        let listen = format!("127.0.0.1:{port}");
         let scratch = Scratch::new("rls");
         let limits_path = scratch.write("limits.yaml", limits);
         let log_path = scratch.path().join("rls.log");
         let log = std::fs::File::create(&log_path).expect("rls log");
         let mut running = Running::spawn(
             Command::new(rls_binary())
-                .args(["--listen", "127.0.0.1:0", "--redis", redis_url])
+                .args(["--listen", listen.as_str(), "--redis", redis_url])
                 .arg("--limits")
                 .arg(&limits_path)
                 .stdin(Stdio::null())

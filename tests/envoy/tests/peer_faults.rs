@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 use mfa_gate_envoy::{
-    http_request, jwks_of, Answer, Gateway, GatewayBuilder, KeyServer, Reply, TestKey,
-    DEMO_AUDIENCE, DEMO_ISSUER,
+    free_port, http_request, jwks_of, rls_cluster, Answer, Gateway, GatewayBuilder, KeyServer,
+    RateLimitService, Redis, Reply, TestKey, DEMO_AUDIENCE, DEMO_ISSUER,
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -338,4 +338,123 @@ fn an_idp_session_api_garbage_resetting_or_slow_is_counted_and_retried_the_local
         "the API credential never reaches a log"
     );
     gateway.assert_no_wasm_failure();
+}
+
+/// The rate-limit service's limits: mfa-gate's defaults (3 per user in 5 minutes).
+fn push_limits() -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../envoy/ratelimit-limits.yaml"),
+    )
+    .unwrap()
+}
+
+/// A gateway counting push prompts through the service at 127.0.0.1:`port` (500 ms timeout).
+fn counted_by_service_at(port: u16, on_unavailable: &'static str) -> Gateway {
+    GatewayBuilder::shipped("envoy/envoy.yaml")
+        .plugin_config(move |config| {
+            config["push_prompts"]["counting"] = json!({
+                "mode": "service",
+                "cluster": "ratelimit",
+                "domain": "mfa-gate",
+                "timeout_ms": 500,
+                "on_unavailable": on_unavailable,
+            });
+        })
+        .bootstrap(move |bootstrap| {
+            let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            bootstrap["static_resources"]["clusters"]
+                .as_sequence_mut()
+                .unwrap()
+                .push(rls_cluster("ratelimit", address));
+        })
+        .start()
+}
+
+/// A Duo Auth API push prompt for `user` (the demo phone denies it).
+fn push_prompt(gateway: &Gateway, user: &str) -> Answer {
+    let body = format!(
+        "username={}&factor=push&device=auto&demo_answer=deny",
+        user.replace('@', "%40")
+    );
+    gateway.request(
+        "POST",
+        "/auth/v2/auth",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-forwarded-for", "198.51.100.40"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// The `counting` of the last prompt's decision record.
+fn last_push_counting(gateway: &Gateway) -> serde_json::Value {
+    let records = gateway.decision_records();
+    let last = records
+        .iter()
+        .rev()
+        .find(|r| r["kind"] == "push" && r["event"] == "push_prompt")
+        .unwrap();
+    last["counting"].clone()
+}
+
+#[test]
+fn a_rate_limit_service_too_slow_or_answering_garbage_is_unavailable_local_counts_deny_refuses_then_recovers(
+) {
+    let port = free_port();
+    // Too slow: the kernel accepts the connection, nothing ever reads or answers it.
+    let silent = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let local = counted_by_service_at(port, "local");
+    let deny = counted_by_service_at(port, "deny");
+
+    let check_unavailable = |what: &str, user: &str| {
+        let (unavailable, fallback) = (
+            metric(&local, "push.service.unavailable"),
+            metric(&local, "push.service.fallback_local"),
+        );
+        let counted_here = push_prompt(&local, user);
+        assert_eq!(
+            counted_here.status,
+            200,
+            "{what}, local: {}",
+            counted_here.text()
+        );
+        assert_eq!(last_push_counting(&local), "local_fallback", "{what}");
+        assert_eq!(
+            metric(&local, "push.service.fallback_local"),
+            fallback + 1,
+            "{what}"
+        );
+        assert!(
+            metric(&local, "push.service.unavailable") > unavailable,
+            "{what}"
+        );
+        let refused = push_prompt(&deny, user);
+        assert_eq!(refused.status, 503, "{what}, deny: {}", refused.text());
+        assert_eq!(refused.json()["reason"], "push_limit_unavailable", "{what}");
+    };
+    check_unavailable("slower than timeout_ms", "slow@example.com");
+
+    // Garbage: not HTTP/2 at all.
+    drop(silent);
+    let garbage = KeyServer::start_on(
+        port,
+        Reply::Raw(b"HTTP/1.1 200 OK\r\n\r\nnot grpc".to_vec()),
+    );
+    check_unavailable("garbage", "garbage@example.com");
+    assert!(garbage.hits() >= 1, "the garbage server was asked");
+
+    // Recovery: the real service comes up on the port.
+    drop(garbage);
+    let redis = Redis::start();
+    let _rls = RateLimitService::start_on(port, &redis.url(), &push_limits());
+    for gateway in [&local, &deny] {
+        gateway.wait_until("the service answers again", |g| {
+            let before = metric(g, "push.service.answered");
+            let answer = push_prompt(g, "back@example.com");
+            answer.status == 200 && metric(g, "push.service.answered") > before
+        });
+        assert_eq!(last_push_counting(gateway), "service");
+        gateway.assert_no_wasm_failure();
+    }
 }
