@@ -134,6 +134,11 @@ struct IntrospectionScript {
 impl IntrospectionServer {
     /// Starts it with no known token.
     pub fn start() -> IntrospectionServer {
+        IntrospectionServer::start_on(0)
+    }
+
+    /// Starts it on this loopback port (0: a free one), e.g. coming back on its cluster's.
+    pub fn start_on(port: u16) -> IntrospectionServer {
         let state = Arc::new(Mutex::new(IntrospectionScript::default()));
         let calls = Arc::new(Mutex::new(Vec::new()));
         let (script, seen) = (state.clone(), calls.clone());
@@ -155,7 +160,7 @@ impl IntrospectionServer {
             Reply::json(200, &answer)
         });
         IntrospectionServer {
-            server: TestServer::start(handler),
+            server: TestServer::start_on(port, handler),
             state,
             calls,
         }

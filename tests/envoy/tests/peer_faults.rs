@@ -6,8 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 use mfa_gate_envoy::{
-    free_port, http_request, jwks_of, rls_cluster, Answer, Gateway, GatewayBuilder, KeyServer,
-    RateLimitService, Redis, Reply, TestKey, DEMO_AUDIENCE, DEMO_ISSUER,
+    free_port, http_request, jwks_of, now_secs, rls_cluster, Answer, Gateway, GatewayBuilder,
+    IntrospectionServer, KeyServer, RateLimitService, Redis, Reply, TestKey, DEMO_AUDIENCE,
+    DEMO_ISSUER,
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -457,4 +458,65 @@ fn a_rate_limit_service_too_slow_or_answering_garbage_is_unavailable_local_count
         assert_eq!(last_push_counting(gateway), "service");
         gateway.assert_no_wasm_failure();
     }
+}
+
+/// The introspection client secret: a VM environment variable and its value.
+const INTROSPECTION_SECRET_ENV: &str = "MFA_GATE_INTROSPECTION_SECRET";
+const INTROSPECTION_SECRET: &str = "introspection-secret-9f3e";
+
+#[test]
+fn an_introspection_cluster_down_fails_closed_with_introspection_unavailable_then_recovers() {
+    let port = free_port();
+    let gateway = GatewayBuilder::shipped("envoy/envoy.yaml")
+        .envoy_env(INTROSPECTION_SECRET_ENV, INTROSPECTION_SECRET)
+        .host_env_keys(&[INTROSPECTION_SECRET_ENV])
+        .plugin_config(|c| {
+            c["issuers"][0]["introspection"] = json!({
+                "cluster": "introspection_peer",
+                "endpoint": "http://127.0.0.1:10001/oauth/introspect",
+                "client_id": "mfa-gate-demo",
+                "client_secret_env": INTROSPECTION_SECRET_ENV,
+                "auth": "client_secret_basic",
+                "timeout_ms": 300,
+                "cache_ttl_secs": 300,
+                "inactive_ttl_secs": 10
+            })
+        })
+        .loopback_cluster("introspection_peer", port)
+        .start();
+    let token = "opaque-while-down";
+    let down = profile(&gateway, token);
+    assert_eq!(down.status, 401, "cluster down: {}", down.text());
+    assert!(down
+        .header("www-authenticate")
+        .unwrap_or("")
+        .contains("error=\"invalid_token\""));
+    let records = gateway.decision_records();
+    assert_eq!(
+        records.last().unwrap()["reasons"][0],
+        "introspection_unavailable",
+        "{}",
+        gateway.log_tail()
+    );
+    assert_eq!(metric(&gateway, "introspection.unavailable"), 1);
+    assert_eq!(metric(&gateway, "decision.allow"), 0);
+
+    // The endpoint comes up on the cluster's port: the same token is introspected and passes.
+    let server = IntrospectionServer::start_on(port);
+    let now = now_secs();
+    server.answer(
+        token,
+        json!({"active": true, "iss": "https://idp.mfa-gate.test", "sub": "back@example.com",
+               "aud": "mfa-gate-demo", "amr": ["pwd", "pop"], "iat": now - 30,
+               "auth_time": now - 30, "exp": now + 3600, "token_type": "Bearer"}),
+    );
+    let back = profile(&gateway, token);
+    assert_eq!(back.status, 200, "recovered: {}", back.text());
+    assert_eq!(
+        back.json()["headers"]["x-mfa-gate-subject"],
+        "back@example.com"
+    );
+    assert_eq!(server.calls_for(token), 1);
+    assert_eq!(metric(&gateway, "introspection.unavailable"), 1);
+    gateway.assert_no_wasm_failure();
 }
