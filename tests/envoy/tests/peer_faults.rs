@@ -435,6 +435,14 @@ fn a_rate_limit_service_too_slow_or_answering_garbage_is_unavailable_local_count
         assert_eq!(refused.json()["reason"], "push_limit_unavailable", "{what}");
     };
     check_unavailable("slower than timeout_ms", "slow@example.com");
+    // Envoy ends a timed-out gRPC call UNAVAILABLE too, so the log gives `rls_unavailable`.
+    assert!(
+        local
+            .envoy_log()
+            .contains("the rate-limit service could not count it (rls_"),
+        "{}",
+        local.log_tail()
+    );
 
     // Garbage: not HTTP/2 at all.
     drop(silent);
