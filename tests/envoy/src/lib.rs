@@ -25,6 +25,7 @@ mod keys;
 mod process;
 mod ratelimit;
 mod server;
+pub mod revocation;
 pub mod sign_in;
 mod tls;
 mod upstreams;

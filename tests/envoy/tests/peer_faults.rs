@@ -5,8 +5,12 @@
 //! "When a peer fails" table says, no wasm VM failure, and recovery once the fault ends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
+use mfa_gate_envoy::revocation::{
+    assert_session_revoked, end_sessions_at_idp, OKTA_API_TOKEN, POLL_BEARER, POLL_BEARER_ENV,
+    PUSH_BEARER, PUSH_BEARER_ENV, PUSH_PATH,
+};
 use mfa_gate_envoy::{
-    free_port, http_request, jwks_of, now_secs, rls_cluster, Answer, Gateway, GatewayBuilder,
+    free_port, jwks_of, now_secs, rls_cluster, Answer, Gateway, GatewayBuilder,
     IntrospectionServer, KeyServer, RateLimitService, Redis, Reply, TestKey, DEMO_AUDIENCE,
     DEMO_ISSUER,
 };
@@ -19,14 +23,6 @@ const OVER_JWKS_BOUND: usize = 1024 * 1024 + 4096;
 /// Over the filter's 2 MiB poll-answer bound (src/events/poll.rs `MAX_POLL_BODY_BYTES`).
 const OVER_POLL_BOUND: usize = 2 * 1024 * 1024 + 4096;
 
-/// The push and poll credentials (VM environment variables and values) and the demo's
-/// session API token.
-const PUSH_PATH: &str = "/.mfa-gate/ssf/push";
-const PUSH_BEARER_ENV: &str = "MFA_GATE_TEST_PUSH_BEARER";
-const POLL_BEARER_ENV: &str = "MFA_GATE_TEST_POLL_BEARER";
-const PUSH_BEARER: &str = "push-credential-the-idp-presents";
-const POLL_BEARER: &str = "poll-credential-the-gateway-presents";
-const OKTA_API_TOKEN: &str = "okta-api-token-for-the-test";
 /// The cluster polls go to: the test's scripted transmitter.
 const POLL_CLUSTER: &str = "scripted_transmitter";
 
@@ -154,28 +150,6 @@ fn pushed_and_polled(poll_port: u16) -> GatewayBuilder {
         .host_env_keys(&[PUSH_BEARER_ENV, POLL_BEARER_ENV])
         .demo_args(&demo_args)
         .loopback_cluster(POLL_CLUSTER, poll_port)
-}
-
-/// The demo IdP ends every session of `user` (its Okta-shaped session API).
-fn end_sessions_at_idp(idp_port: u16, user: &str) {
-    let answer = http_request(
-        idp_port,
-        "DELETE",
-        &format!("/api/v1/users/{user}/sessions"),
-        &[("authorization", &format!("SSWS {OKTA_API_TOKEN}"))],
-        &[],
-    );
-    assert_eq!(answer.status, 204, "session API: {}", answer.text());
-}
-
-/// A 401 `invalid_token` "session revoked".
-fn assert_session_revoked(answer: &Answer, what: &str) {
-    assert_eq!(answer.status, 401, "{what}: {}", answer.text());
-    let www = answer.header("www-authenticate").unwrap_or("");
-    assert!(
-        www.contains("error_description=\"session revoked\""),
-        "{what}: {www}"
-    );
 }
 
 /// Waits (up to 40 s: a failed poll backs off) until `counter` moves past `before`.

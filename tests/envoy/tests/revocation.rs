@@ -8,6 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 use jwt_simple::prelude::*;
+use mfa_gate_envoy::revocation::{
+    assert_session_revoked, end_sessions_at_idp, OKTA_API_TOKEN, POLL_BEARER, POLL_BEARER_ENV,
+    PUSH_BEARER, PUSH_BEARER_ENV, PUSH_PATH,
+};
 use mfa_gate_envoy::{
     http_request, now_secs, Answer, Gateway, GatewayBuilder, KeyServer, Reply, DEMO_AUDIENCE,
     DEMO_ISSUER,
@@ -16,16 +20,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// Where the gateway takes pushed SETs and logout tokens.
-const PUSH_PATH: &str = "/.mfa-gate/ssf/push";
+/// Where the gateway takes logout tokens (pushed SETs: `PUSH_PATH`).
 const LOGOUT_PATH: &str = "/.mfa-gate/backchannel-logout";
-/// The VM environment variables holding the push and poll credentials, and their values.
-const PUSH_BEARER_ENV: &str = "MFA_GATE_TEST_PUSH_BEARER";
-const POLL_BEARER_ENV: &str = "MFA_GATE_TEST_POLL_BEARER";
-const PUSH_BEARER: &str = "push-credential-the-idp-presents";
-const POLL_BEARER: &str = "poll-credential-the-gateway-presents";
-/// The demo's session API token (`SSWS`).
-const OKTA_API_TOKEN: &str = "okta-api-token-for-the-test";
 /// The cluster polls go to when a test scripts the transmitter.
 const SCRIPTED_CLUSTER: &str = "scripted_transmitter";
 const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
@@ -188,18 +184,6 @@ fn profile(gateway: &Gateway, token: &str) -> Answer {
     gateway.get("/api/profile", &[("authorization", &bearer(token))])
 }
 
-/// The demo IdP ends every session of `user` (Okta's "Revoke all User sessions").
-fn end_sessions_at_idp(idp_port: u16, user: &str) {
-    let answer = http_request(
-        idp_port,
-        "DELETE",
-        &format!("/api/v1/users/{user}/sessions"),
-        &[("authorization", &format!("SSWS {OKTA_API_TOKEN}"))],
-        &[],
-    );
-    assert_eq!(answer.status, 204, "session API: {}", answer.text());
-}
-
 /// How many sessions the demo IdP's session API ended in its last call (its log says).
 fn sessions_ended(gateway: &Gateway) -> u64 {
     let log = std::fs::read_to_string(gateway.scratch().path().join("demo.log")).unwrap();
@@ -219,18 +203,6 @@ fn sessions_ended(gateway: &Gateway) -> u64 {
 fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&Base64UrlSafeNoPadding::decode_to_vec(payload, None).unwrap()).unwrap()
-}
-
-/// A 401 `invalid_token` "session revoked".
-fn assert_session_revoked(answer: &Answer, what: &str) {
-    assert_eq!(answer.status, 401, "{what}: {}", answer.text());
-    let www = answer.header("www-authenticate").unwrap_or("");
-    assert!(www.contains("error=\"invalid_token\""), "{what}: {www}");
-    assert!(
-        www.contains("error_description=\"session revoked\""),
-        "{what}: {www}"
-    );
-    assert_eq!(answer.json()["error"], "invalid_token", "{what}");
 }
 
 /// Every decision record in Envoy's log (`... decision {json}`).

@@ -5,6 +5,7 @@
 //! failing IdP API is counted and the local revocation stands.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
+use mfa_gate_envoy::revocation::assert_session_revoked;
 use mfa_gate_envoy::{http_request, Answer, Gateway, GatewayBuilder};
 use std::time::{Duration, Instant};
 
@@ -20,15 +21,6 @@ fn profile(gateway: &Gateway, token: &str) -> Answer {
 
 fn metric(gateway: &Gateway, name: &str) -> u64 {
     gateway.counter(&format!("wasmcustom.mfa_gate.{name}"))
-}
-
-fn assert_session_revoked(answer: &Answer, what: &str) {
-    assert_eq!(answer.status, 401, "{what}: {}", answer.text());
-    let www = answer.header("www-authenticate").unwrap_or_default();
-    assert!(
-        www.contains("error=\"invalid_token\"") && www.contains("session revoked"),
-        "{what}: {www}"
-    );
 }
 
 /// Waits until `token` is refused; returns how long it took.
