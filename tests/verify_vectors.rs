@@ -5,8 +5,9 @@
 //! Published JWS vectors carry no `exp` (and mostly a non-JSON payload such as `"foo"`), so
 //! they cannot pass [`verify`]'s registered-claim checks. They are run through
 //! `verify_signature_only`, which is the same code path up to and including the signature
-//! (length cap, compact form, header, alg allow-list, key selection, jwt-simple signature)
-//! and stops there. It is a test-only entry point; the filter never calls it.
+//! (length cap, compact form, header, alg allow-list, key selection, signature) and stops
+//! there. It is a test-only entry point; the filter never calls it. Tokens are signed with
+//! jwt-simple, an implementation independent of the ring verifier under test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -477,10 +478,82 @@ fn audience_must_match() {
 }
 
 #[test]
-fn sub_of_the_wrong_type_is_an_invalid_claim() {
-    // jwt-simple's claim struct cannot read a numeric sub; the error names the claim.
-    let token = mint(Algorithm::ES256, &with(good_payload(), "sub", json!(12345)));
-    assert_eq!(check(&token), Err(VerifyError::InvalidClaim("sub")));
+fn sub_jti_and_nonce_of_the_wrong_type_are_invalid_claims() {
+    for name in ["sub", "jti", "nonce"] {
+        for bad in [
+            json!(12345),
+            json!(null),
+            json!(["alice"]),
+            json!({"id": 1}),
+        ] {
+            let token = mint(Algorithm::ES256, &with(good_payload(), name, bad.clone()));
+            assert_eq!(
+                check(&token),
+                Err(VerifyError::InvalidClaim(name)),
+                "{name}={bad}"
+            );
+        }
+        let token = mint(
+            Algorithm::ES256,
+            &with(good_payload(), name, json!("a string")),
+        );
+        assert!(check(&token).is_ok(), "{name}");
+    }
+}
+
+#[test]
+fn header_members_of_an_unexpected_type_are_malformed() {
+    let payload = good_payload().to_string();
+    for header in [
+        r#"{"alg":"HS256","jwk":{"kty":"EC"}}"#,
+        r#"{"alg":"HS256","x5c":["MIIB",1]}"#,
+        r#"{"alg":"HS256","x5c":"MIIB"}"#,
+        r#"{"alg":"HS256","cty":7}"#,
+        r#"{"alg":"HS256","x5t#S256":true}"#,
+        r#"{"alg":"HS256","jku":["https://idp.example.com/jwks"]}"#,
+    ] {
+        assert_eq!(
+            check(&mint_hs256_raw(header, &payload)),
+            Err(VerifyError::Malformed(
+                "header has a member of an unexpected type".into()
+            )),
+            "{header}"
+        );
+    }
+    for header in [
+        r#"{"alg":"HS256","x5c":["MIIB"],"cty":"JWT","x5t":"abc"}"#,
+        r#"{"alg":"HS256","jwk":null,"x5c":null}"#,
+    ] {
+        assert!(check(&mint_hs256_raw(header, &payload)).is_ok(), "{header}");
+    }
+}
+
+#[test]
+fn a_header_over_8192_bytes_is_malformed_whatever_the_token_cap() {
+    let payload = good_payload().to_string();
+    let opts = VerifyOptions {
+        max_token_bytes: 65_536,
+        ..options()
+    };
+    let header = |pad: usize| format!(r#"{{"alg":"HS256","pad":"{}"}}"#, "x".repeat(pad));
+    let fits = mint_hs256_raw(&header(6000), &payload);
+    assert!(verify(fits.as_bytes(), &FIXTURE.keys, &opts, NOW).is_ok());
+    let over = mint_hs256_raw(&header(6200), &payload);
+    assert_eq!(
+        verify(over.as_bytes(), &FIXTURE.keys, &opts, NOW),
+        Err(VerifyError::Malformed("header is over 8192 bytes".into()))
+    );
+}
+
+#[test]
+fn a_salt_header_fails_a_mac_check() {
+    // A salted MAC is not configurable: an HS token with a salt never verifies; other
+    // algorithms ignore a salt that is base64url, and fail with one that is not.
+    let payload = good_payload().to_string();
+    let salted = mint_hs256_raw(r#"{"alg":"HS256","salt":"AAAA"}"#, &payload);
+    assert_eq!(check(&salted), Err(VerifyError::BadSignature));
+    let unsalted = mint_hs256_raw(r#"{"alg":"HS256","salt":null}"#, &payload);
+    assert!(check(&unsalted).is_ok());
 }
 
 #[test]

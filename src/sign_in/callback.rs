@@ -305,7 +305,6 @@ pub fn callback(
 /// a minute's lifetime and a random `jti`, signed ES256 with the client's key.
 fn client_assertion(config: &SignInConfig, secrets: &SignInSecrets, now: u64) -> Option<String> {
     use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
-    use p256::ecdsa::signature::Signer as _;
     let key = secrets.client_key.as_ref()?;
     let mut header = serde_json::json!({"alg": "ES256", "typ": "JWT"});
     if let Some(kid) = &key.kid {
@@ -325,8 +324,8 @@ fn client_assertion(config: &SignInConfig, secrets: &SignInSecrets, now: u64) ->
         b64(header.to_string().as_bytes())?,
         b64(claims.to_string().as_bytes())?
     );
-    let signature: p256::ecdsa::Signature = key.signing.try_sign(input.as_bytes()).ok()?;
-    Some(format!("{input}.{}", b64(&signature.to_bytes())?))
+    let signature = key.sign(input.as_bytes())?;
+    Some(format!("{input}.{}", b64(&signature)?))
 }
 
 /// A request to the logout path: the session cookie cleared, back to `after_logout`.

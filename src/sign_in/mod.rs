@@ -112,13 +112,13 @@ pub struct SignInSecrets {
     pub client_key: Option<ClientKey>,
 }
 
-/// The client's ES256 key for `private_key_jwt`, given as a private JWK (RFC 7517:
-/// `kty` EC, `crv` P-256, `d`; its `kid`, when present, goes in the assertion's header),
-/// as providers hand them out (Okta generates one in its console).
+/// The client's ES256 key for `private_key_jwt`, given as a private JWK (RFC 7517, RFC 7518
+/// §6.2: `kty` EC, `crv` P-256, `x`, `y` and `d`; its `kid`, when present, goes in the
+/// assertion's header), as providers hand them out (Okta generates one in its console).
 #[derive(Clone)]
 pub struct ClientKey {
-    /// The signing key.
-    pub signing: p256::ecdsa::SigningKey,
+    /// The signing key (ring checks that `x` and `y` are `d`'s public key).
+    signing: std::sync::Arc<ring::signature::EcdsaKeyPair>,
     /// The JWK's `kid`.
     pub kid: Option<String>,
 }
@@ -134,12 +134,42 @@ impl ClientKey {
         }
         let d = field("d").ok_or("the JWK has no private part (d)")?;
         let d = Base64UrlSafeNoPadding::decode_to_vec(d, None).map_err(|_| "d is not base64url")?;
-        let signing =
-            p256::ecdsa::SigningKey::from_slice(&d).map_err(|_| "d is not a P-256 key")?;
+        // A scalar written without its leading zero bytes is still the same scalar.
+        if d.len() > 32 {
+            return Err("d is not a P-256 key");
+        }
+        let mut scalar = vec![0u8; 32 - d.len()];
+        scalar.extend_from_slice(&d);
+        let coordinate = |name: &str| {
+            field(name)
+                .and_then(|v| Base64UrlSafeNoPadding::decode_to_vec(v, None).ok())
+                .filter(|bytes| bytes.len() == 32)
+        };
+        let (Some(x), Some(y)) = (coordinate("x"), coordinate("y")) else {
+            return Err("the JWK has no public part (x and y, 32 bytes each)");
+        };
+        let point = [&[0x04][..], &x, &y].concat();
+        let signing = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &scalar,
+            &point,
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|_| "d is not a P-256 key, or x and y are not its public key")?;
         Ok(ClientKey {
-            signing,
+            signing: std::sync::Arc::new(signing),
             kid: field("kid").map(str::to_string),
         })
+    }
+
+    /// An ES256 signature (`r || s`, RFC 7518 §3.4) over `input`; `None` when no fresh
+    /// randomness could be had.
+    pub fn sign(&self, input: &[u8]) -> Option<Vec<u8>> {
+        let signature = self
+            .signing
+            .sign(&ring::rand::SystemRandom::new(), input)
+            .ok()?;
+        Some(signature.as_ref().to_vec())
     }
 }
 

@@ -5,7 +5,7 @@
 use super::callback::{callback, CallbackStep};
 use super::exchange::{finish, Finished, TokenAnswer};
 use super::state::{code_challenge, PendingSignIn};
-use super::SignInSecrets;
+use super::{ClientKey, SignInSecrets};
 use crate::config::{self, Config};
 use crate::engine::{
     self, ClaimsInput, NothingRevoked, Outcome, Request, SessionCache, SharedSignals,
@@ -587,7 +587,27 @@ fn private_key_jwt_signs_a_client_assertion_the_provider_can_verify() {
     }).to_string()).unwrap();
     let mut config = config::parse(text.to_string().as_bytes()).unwrap();
     let d = Base64UrlSafeNoPadding::encode_to_string(KEYS.es256.to_bytes()).unwrap();
-    let jwk = json!({"kty": "EC", "crv": "P-256", "d": d, "kid": "client-1"}).to_string();
+    let mut private: Value = serde_json::from_str(&KEYS.es256.public_key().to_jwk()).unwrap();
+    private["d"] = json!(d);
+    private["kid"] = json!("client-1");
+    let jwk = private.to_string();
+    // RFC 7518 §6.2: a private EC JWK has its public part too; without it, or with another
+    // key's, it is refused at configuration.
+    let mut d_only = private.clone();
+    d_only.as_object_mut().unwrap().remove("x");
+    assert_eq!(
+        ClientKey::from_jwk(&d_only.to_string()).err(),
+        Some("the JWK has no public part (x and y, 32 bytes each)")
+    );
+    let mut mismatched = private.clone();
+    let other: Value =
+        serde_json::from_str(&ES256KeyPair::generate().public_key().to_jwk()).unwrap();
+    mismatched["x"] = other["x"].clone();
+    mismatched["y"] = other["y"].clone();
+    assert_eq!(
+        ClientKey::from_jwk(&mismatched.to_string()).err(),
+        Some("d is not a P-256 key, or x and y are not its public key")
+    );
     let sign_in = config.sign_in.as_mut().unwrap();
     let env = |name: &str| match name {
         "CLIENT_KEY" => Some(jwk.clone()),

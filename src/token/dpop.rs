@@ -17,23 +17,19 @@
 //! proof wrong in its claims costs no key parsing and no signature check. `nonce` (RFC 9449
 //! §9, server-provided nonces) is not asked for.
 //!
-//! The key is read by the crate's own JWKS rules ([`KeySet::from_jwks_json`] on a one-key
-//! set: curve points checked, RSA moduli of 2048 to 4096 bits without the ROCA fingerprint).
-//! The signature is checked with the crypto crates jwt-simple itself uses (p256, p384,
-//! ed25519-compact, superboring) exactly as jwt-simple calls them: jwt-simple's own header
-//! type reads `jwk` as a string, so it cannot verify a JWS whose header carries a JWK object.
+//! The key is read by the crate's own JWKS rules (a one-key set: Ed25519 points checked,
+//! RSA moduli of 2048 to 8192 bits without the ROCA fingerprint) and its signature checked
+//! with ring, as a token's is ([`crate::token::jwks`]). An EC point is checked by ring in
+//! the verification itself; only when a signature fails is the point tested on its own, to
+//! tell a key off its curve (`bad_jwk`) from a wrong signature, so a valid proof costs one
+//! verification and no trial key agreement.
 
 use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
-use jwt_simple::prelude::{
-    ECDSAP256PublicKeyLike, ECDSAP384PublicKeyLike, EdDSAPublicKeyLike, PS256PublicKey,
-    RS256PublicKey, RSAPublicKeyLike,
-};
-use p256::ecdsa::signature::DigestVerifier as _;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 use crate::token::jose::{decode_object, decode_segment, Algorithm, Compact};
-use crate::token::jwks::{KeySet, PublicKey};
+use crate::token::jwks::{EcPointCheck, KeySet};
 use crate::token::verify::numeric_date;
 
 /// Largest proof accepted, in bytes (checked before anything is decoded).
@@ -410,100 +406,27 @@ fn verify_signature(
     signing_input: &[u8],
     signature: &[u8],
 ) -> Result<(), ProofError> {
+    let unusable = || ProofError::BadJwk("the DPoP proof's jwk is not a usable public signing key");
     let mut jwk = jwk.clone();
     // A key without alg would be prepared for every algorithm of its type (six, for RSA).
     jwk.entry("alg")
         .or_insert_with(|| Value::String(algorithm.as_str().to_string()));
     let document = serde_json::json!({ "keys": [Value::Object(jwk)] }).to_string();
-    let keys = KeySet::from_jwks_json(document.as_bytes()).map_err(|_| {
-        ProofError::BadJwk("the DPoP proof's jwk is not a usable public signing key")
-    })?;
+    let keys = KeySet::from_jwks_json_checking(document.as_bytes(), EcPointCheck::Deferred)
+        .map_err(|_| unusable())?;
     let candidates = keys
         .candidates(algorithm, None)
         .map_err(|_| ProofError::BadJwk("the DPoP proof's jwk is not a key for its alg"))?;
     if candidates
         .iter()
-        .any(|c| signature_verifies(c.key, signing_input, signature))
+        .any(|c| c.key.verifies(signing_input, signature))
     {
         Ok(())
-    } else {
+    } else if candidates.iter().all(|c| c.key.has_usable_point()) {
         Err(ProofError::BadSignature)
+    } else {
+        Err(unusable())
     }
-}
-
-/// Checks a raw JWS signature as jwt-simple's `verify_token` does for each key type.
-fn signature_verifies(key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> bool {
-    match key {
-        PublicKey::ES256(k) => {
-            let Ok(signature) = p256::ecdsa::Signature::try_from(signature) else {
-                return false;
-            };
-            let key: &p256::ecdsa::VerifyingKey = k.public_key().as_ref();
-            key.verify_digest(
-                |digest: &mut hmac_sha256::Hash| {
-                    digest.update(signing_input);
-                    Ok(())
-                },
-                &signature,
-            )
-            .is_ok()
-        }
-        PublicKey::ES384(k) => {
-            let Ok(signature) = p384::ecdsa::Signature::try_from(signature) else {
-                return false;
-            };
-            let key: &p384::ecdsa::VerifyingKey = k.public_key().as_ref();
-            key.verify_digest(
-                |digest: &mut hmac_sha512::sha384::Hash| {
-                    digest.update(signing_input);
-                    Ok(())
-                },
-                &signature,
-            )
-            .is_ok()
-        }
-        PublicKey::EdDSA(k) => {
-            let Ok(signature) = ed25519_compact::Signature::from_slice(signature) else {
-                return false;
-            };
-            let key: &ed25519_compact::PublicKey = k.public_key().as_ref();
-            key.verify(signing_input, &signature).is_ok()
-        }
-        PublicKey::RS256(k) => rsa_verifies(
-            k.public_key().as_ref(),
-            RS256PublicKey::hash(),
-            k.padding_scheme(),
-            signing_input,
-            signature,
-        ),
-        PublicKey::PS256(k) => rsa_verifies(
-            k.public_key().as_ref(),
-            PS256PublicKey::hash(),
-            k.padding_scheme(),
-            signing_input,
-            signature,
-        ),
-        // Not in ALGORITHMS: never asked for.
-        _ => false,
-    }
-}
-
-fn rsa_verifies(
-    key: &superboring::rsa::Rsa<superboring::pkey::Public>,
-    digest: superboring::hash::MessageDigest,
-    padding: superboring::rsa::Padding,
-    signing_input: &[u8],
-    signature: &[u8],
-) -> bool {
-    let Ok(key) = superboring::pkey::PKey::from_rsa(key.clone()) else {
-        return false;
-    };
-    let Ok(mut verifier) = superboring::sign::Verifier::new(digest, &key) else {
-        return false;
-    };
-    verifier.set_rsa_padding(padding).is_ok()
-        && verifier.update(signing_input).is_ok()
-        && verifier.verify(signature).unwrap_or(false)
 }
 
 /// An `htu` or request URI in the form they are compared in (RFC 9449 §4.3, with the
@@ -676,8 +599,7 @@ mod tests {
     use super::*;
     use ct_codecs::Decoder;
     use jwt_simple::prelude::{
-        ECDSAP256KeyPairLike, ECDSAP384KeyPairLike, ES256KeyPair, ES384KeyPair, Ed25519KeyPair,
-        EdDSAKeyPairLike, PS256KeyPair, RS256KeyPair, RSAKeyPairLike,
+        ES256KeyPair, ES384KeyPair, Ed25519KeyPair, PS256KeyPair, RS256KeyPair,
     };
     use once_cell::sync::Lazy;
     use serde_json::json;
@@ -712,48 +634,79 @@ mod tests {
         Base64UrlSafeNoPadding::encode_to_string(bytes).unwrap()
     }
 
-    fn rsa_sign(
-        key: &superboring::rsa::Rsa<superboring::pkey::Private>,
-        padding: superboring::rsa::Padding,
-        input: &[u8],
-    ) -> Vec<u8> {
-        let key = superboring::pkey::PKey::from_rsa(key.clone()).unwrap();
-        let digest = superboring::hash::MessageDigest::sha256();
-        let mut signer = superboring::sign::Signer::new(digest, &key).unwrap();
-        signer.set_rsa_padding(padding).unwrap();
-        signer.update(input).unwrap();
-        signer.sign_to_vec().unwrap()
+    /// The test key of `alg` as a ring signer (the same key as jwt-simple's, whose JWK
+    /// export and thumbprints the tests compare with).
+    enum Signer {
+        Ecdsa(ring::signature::EcdsaKeyPair),
+        Ed25519(ring::signature::Ed25519KeyPair),
+        Rsa(
+            ring::signature::RsaKeyPair,
+            &'static dyn ring::signature::RsaEncoding,
+        ),
+    }
+
+    fn signer(alg: Algorithm) -> Signer {
+        use ring::signature as sig;
+        let rng = ring::rand::SystemRandom::new();
+        let point = || {
+            let jwk = public_jwk(alg);
+            let coordinate = |name: &str| {
+                Base64UrlSafeNoPadding::decode_to_vec(jwk[name].as_str().unwrap(), None).unwrap()
+            };
+            [vec![4], coordinate("x"), coordinate("y")].concat()
+        };
+        let rsa = |der: Vec<u8>| {
+            sig::RsaKeyPair::from_der(&der)
+                .or_else(|_| sig::RsaKeyPair::from_pkcs8(&der))
+                .unwrap()
+        };
+        match alg {
+            Algorithm::ES256 => Signer::Ecdsa(
+                sig::EcdsaKeyPair::from_private_key_and_public_key(
+                    &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &KEYS.es256.to_bytes(),
+                    &point(),
+                    &rng,
+                )
+                .unwrap(),
+            ),
+            Algorithm::ES384 => Signer::Ecdsa(
+                sig::EcdsaKeyPair::from_private_key_and_public_key(
+                    &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+                    &KEYS.es384.to_bytes(),
+                    &point(),
+                    &rng,
+                )
+                .unwrap(),
+            ),
+            Algorithm::EdDSA => {
+                let pair = KEYS.ed25519.to_bytes();
+                Signer::Ed25519(
+                    sig::Ed25519KeyPair::from_seed_and_public_key(&pair[..32], &pair[32..])
+                        .unwrap(),
+                )
+            }
+            Algorithm::RS256 => {
+                Signer::Rsa(rsa(KEYS.rs256.to_der().unwrap()), &sig::RSA_PKCS1_SHA256)
+            }
+            Algorithm::PS256 => {
+                Signer::Rsa(rsa(KEYS.ps256.to_der().unwrap()), &sig::RSA_PSS_SHA256)
+            }
+            other => panic!("no test key for {other:?}"),
+        }
     }
 
     /// A raw JWS signature over `input` with the test key of `alg`.
     fn sign(alg: Algorithm, input: &[u8]) -> Vec<u8> {
-        use p256::ecdsa::signature::Signer as _;
-        match alg {
-            Algorithm::ES256 => {
-                let key: &p256::ecdsa::SigningKey = KEYS.es256.key_pair().as_ref();
-                let signature: p256::ecdsa::Signature = key.sign(input);
-                signature.to_bytes().to_vec()
+        let rng = ring::rand::SystemRandom::new();
+        match signer(alg) {
+            Signer::Ecdsa(key) => key.sign(&rng, input).unwrap().as_ref().to_vec(),
+            Signer::Ed25519(key) => key.sign(input).as_ref().to_vec(),
+            Signer::Rsa(key, encoding) => {
+                let mut signature = vec![0; key.public().modulus_len()];
+                key.sign(encoding, &rng, input, &mut signature).unwrap();
+                signature
             }
-            Algorithm::ES384 => {
-                let key: &p384::ecdsa::SigningKey = KEYS.es384.key_pair().as_ref();
-                let signature: p384::ecdsa::Signature = key.sign(input);
-                signature.to_bytes().to_vec()
-            }
-            Algorithm::EdDSA => {
-                let key: &ed25519_compact::KeyPair = KEYS.ed25519.key_pair().as_ref();
-                key.sk.sign(input, None).to_vec()
-            }
-            Algorithm::RS256 => rsa_sign(
-                KEYS.rs256.key_pair().as_ref(),
-                superboring::rsa::Padding::PKCS1,
-                input,
-            ),
-            Algorithm::PS256 => rsa_sign(
-                KEYS.ps256.key_pair().as_ref(),
-                superboring::rsa::Padding::PKCS1_PSS,
-                input,
-            ),
-            other => panic!("no test key for {other:?}"),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use jwt_simple::prelude::*;
+use ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 

@@ -1,23 +1,42 @@
 //! JSON Web Key Sets: parse a JWKS document into verification keys usable by [`crate::token::verify`].
 //!
-//! Keys are built once, at parse time, into jwt-simple key objects, so verification does no
-//! key parsing. Each JWK is checked with jwt-simple's own `from_jwk` (member names, `alg`,
-//! `key_ops`, point and modulus encodings), after mfa-gate's selection rules:
+//! Keys are read and checked once, at parse time, into the form ring verifies with (RSA
+//! `n` and `e` as big-endian bytes, an EC point `0x04 || x || y`, an Ed25519 `x`, an HMAC
+//! key), so verification does no key parsing of its own. mfa-gate's selection rules:
 //!
 //! * `use` other than `sig` → skipped; private key material in a JWKS → skipped;
 //! * unknown `kty`/`crv`/`alg` → skipped (counted, with a reason, not fatal);
 //! * `alg` on the key restricts it to that one algorithm (an `RS256` key never verifies `PS256`);
 //! * RSA without `alg` verifies RS256/384/512 and PS256/384/512;
-//! * RSA moduli below [`MIN_RSA_MODULUS_BITS`] are rejected as weak. jwt-simple itself only
-//!   accepts moduli up to 4096 bits with e = 65537; larger keys are skipped with that reason.
+//! * RSA moduli outside [`MIN_RSA_MODULUS_BITS`]..=[`MAX_RSA_MODULUS_BITS`] (ring's range),
+//!   and moduli with the ROCA fingerprint, are rejected as weak or unsupported.
+//!
+//! Then the key's own members, each a reason to skip it when wrong:
+//!
+//! * the members read (`kty`, `crv`, `alg`, `use`, `kid`, `key_ops`, `n`, `e`, `x`, `y`) take
+//!   at most [`MAX_JWK_MEMBERS_BYTES`] as JSON;
+//! * `key_ops`, when present, is an array naming only `verify`, each once;
+//! * only the key members of its `kty` (RSA: `n`, `e`; EC: `crv`, `x`, `y`; OKP: `crv`,
+//!   `x`), all of them, as strings;
+//! * RSA: `n` without leading zero bytes (one zero before a top bit set is allowed), odd;
+//!   `e` exactly `AQAB` (65537);
+//! * EC: `x` and `y` exactly the curve's size, a point of the curve (ring's own point parse,
+//!   run by a trial key agreement with it);
+//! * Ed25519: `x` exactly 32 bytes, canonical, on the curve and not of small order
+//!   ([`crate::token::ed25519_point`]).
 //!
 //! HMAC secrets never come from a JWKS: only [`KeySet::try_add_hmac_secret`] adds one.
 
 use std::sync::Arc;
 
-use jwt_simple::prelude::*;
+use ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
+use ring::signature::{
+    RsaParameters, RsaPublicKeyComponents, UnparsedPublicKey, VerificationAlgorithm,
+};
+use ring::{agreement, hmac, rand, signature};
 use serde_json::{Map, Value};
 
+use crate::token::ed25519_point;
 use crate::token::jose::{parse_json_unique, truncate_for_log, Algorithm};
 
 /// Largest JWKS document accepted, in bytes.
@@ -26,8 +45,11 @@ pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 pub const MAX_JWKS_KEYS: usize = 100;
 /// Smallest RSA modulus accepted; smaller keys are skipped as weak.
 pub const MIN_RSA_MODULUS_BITS: usize = 2048;
-/// Largest RSA modulus mfa-gate considers (jwt-simple further limits RSA to 4096 bits).
+/// Largest RSA modulus accepted (ring verifies RSA keys of 2048 to 8192 bits).
 pub const MAX_RSA_MODULUS_BITS: usize = 8192;
+/// Largest size, as JSON, of the members of a JWK that mfa-gate reads (a `kid` or `key_ops`
+/// of kilobytes is refused; `x5c` chains and other members are not counted).
+pub const MAX_JWK_MEMBERS_BYTES: usize = 8192;
 /// Smallest HMAC secret accepted (RFC 7518 §3.2: at least the hash size; 32 bytes for HS256).
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 /// When a token has no `kid`, at most this many keys of its algorithm are tried.
@@ -43,64 +65,120 @@ impl std::fmt::Display for KeySetError {
     }
 }
 
-/// A ready-to-use jwt-simple verification key for exactly one algorithm.
+/// When an EC key's point is checked to be on its curve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EcPointCheck {
+    /// While the JWKS is read: a key off its curve is skipped.
+    AtLoad,
+    /// Not at load: ring checks the point again in every verification, and
+    /// [`PublicKey::has_usable_point`] says, after a failed one, whether the point was the
+    /// cause. For a key used once (a DPoP proof's `jwk`), so a valid proof costs no
+    /// trial key agreement.
+    Deferred,
+}
+
+/// A verification key for exactly one algorithm, in the form ring takes.
 #[derive(Clone)]
-pub(crate) enum PublicKey {
-    RS256(RS256PublicKey),
-    RS384(RS384PublicKey),
-    RS512(RS512PublicKey),
-    PS256(PS256PublicKey),
-    PS384(PS384PublicKey),
-    PS512(PS512PublicKey),
-    ES256(ES256PublicKey),
-    ES384(ES384PublicKey),
-    EdDSA(Ed25519PublicKey),
-    HS256(HS256Key),
-    HS384(HS384Key),
-    HS512(HS512Key),
+pub(crate) struct PublicKey {
+    algorithm: Algorithm,
+    material: KeyMaterial,
+}
+
+/// The checked key material, shared by the algorithms of one JWK.
+#[derive(Clone)]
+enum KeyMaterial {
+    /// RSA `n` and `e`, big-endian, no leading zeros; ring parses them in each verification.
+    Rsa(Arc<RsaPublicKeyComponents<Vec<u8>>>),
+    /// An EC point `0x04 || x || y` (P-256 or P-384, by the algorithm).
+    EcPoint(Arc<[u8]>),
+    /// An Ed25519 public key.
+    Ed25519([u8; 32]),
+    /// An HMAC key from the configured secret.
+    Hmac(hmac::Key),
 }
 
 impl PublicKey {
     /// The algorithm this key verifies.
     pub(crate) fn algorithm(&self) -> Algorithm {
-        match self {
-            PublicKey::RS256(_) => Algorithm::RS256,
-            PublicKey::RS384(_) => Algorithm::RS384,
-            PublicKey::RS512(_) => Algorithm::RS512,
-            PublicKey::PS256(_) => Algorithm::PS256,
-            PublicKey::PS384(_) => Algorithm::PS384,
-            PublicKey::PS512(_) => Algorithm::PS512,
-            PublicKey::ES256(_) => Algorithm::ES256,
-            PublicKey::ES384(_) => Algorithm::ES384,
-            PublicKey::EdDSA(_) => Algorithm::EdDSA,
-            PublicKey::HS256(_) => Algorithm::HS256,
-            PublicKey::HS384(_) => Algorithm::HS384,
-            PublicKey::HS512(_) => Algorithm::HS512,
+        self.algorithm
+    }
+
+    /// Whether `signature` is this key's JWS signature over `signing_input` (the ASCII of
+    /// `header.payload`): RSASSA-PKCS1-v1_5 or PSS (salt as long as the hash), ECDSA in the
+    /// fixed `r || s` form, Ed25519, or an HMAC tag compared in constant time.
+    pub(crate) fn verifies(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+        match &self.material {
+            KeyMaterial::Rsa(key) => rsa_parameters(self.algorithm)
+                .is_some_and(|parameters| key.verify(parameters, signing_input, signature).is_ok()),
+            KeyMaterial::EcPoint(point) => {
+                point_algorithm(self.algorithm).is_some_and(|algorithm| {
+                    UnparsedPublicKey::new(algorithm, &point[..])
+                        .verify(signing_input, signature)
+                        .is_ok()
+                })
+            }
+            KeyMaterial::Ed25519(x) => point_algorithm(self.algorithm).is_some_and(|algorithm| {
+                UnparsedPublicKey::new(algorithm, &x[..])
+                    .verify(signing_input, signature)
+                    .is_ok()
+            }),
+            KeyMaterial::Hmac(key) => hmac::verify(key, signing_input, signature).is_ok(),
         }
     }
 
-    /// Verifies `token` with jwt-simple (signature, then jwt-simple's claim checks).
-    pub(crate) fn verify_token(
-        &self,
-        token: &str,
-        options: VerificationOptions,
-    ) -> Result<(), jwt_simple::Error> {
-        let options = Some(options);
-        match self {
-            PublicKey::RS256(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::RS384(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::RS512(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::PS256(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::PS384(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::PS512(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::ES256(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::ES384(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::EdDSA(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::HS256(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::HS384(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
-            PublicKey::HS512(k) => k.verify_token::<NoCustomClaims>(token, options).map(drop),
+    /// For a key read with [`EcPointCheck::Deferred`]: whether its EC point is on its curve
+    /// (a trial key agreement). Keys of other types were fully checked when read: true.
+    pub(crate) fn has_usable_point(&self) -> bool {
+        match &self.material {
+            KeyMaterial::EcPoint(point) => ecdh_curve(self.algorithm)
+                .is_some_and(|curve| ec_point_is_on_curve(curve, point).unwrap_or(false)),
+            _ => true,
         }
     }
+}
+
+/// ring's RSA verification for an RS*/PS* algorithm (moduli of 2048 to 8192 bits).
+fn rsa_parameters(algorithm: Algorithm) -> Option<&'static RsaParameters> {
+    Some(match algorithm {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
+}
+
+/// ring's verification for a key given as a point: ECDSA (JWS's fixed `r || s` signatures)
+/// or Ed25519.
+fn point_algorithm(algorithm: Algorithm) -> Option<&'static dyn VerificationAlgorithm> {
+    Some(match algorithm {
+        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &signature::ED25519,
+        _ => return None,
+    })
+}
+
+/// The key agreement of an ECDSA algorithm's curve, whose peer-key parse checks a point.
+fn ecdh_curve(algorithm: Algorithm) -> Option<&'static agreement::Algorithm> {
+    match algorithm {
+        Algorithm::ES256 => Some(&agreement::ECDH_P256),
+        Algorithm::ES384 => Some(&agreement::ECDH_P384),
+        _ => None,
+    }
+}
+
+/// Whether `point` is a point of `curve`, by ring's own check: ring parses a peer's public
+/// key (coordinates below the field prime, on the curve) before any key agreement, with
+/// the same code as before an ECDSA verification. Err when no fresh key can be made (no
+/// randomness).
+fn ec_point_is_on_curve(curve: &'static agreement::Algorithm, point: &[u8]) -> Result<bool, ()> {
+    let rng = rand::SystemRandom::new();
+    let own = agreement::EphemeralPrivateKey::generate(curve, &rng).map_err(drop)?;
+    let peer = agreement::UnparsedPublicKey::new(curve, point);
+    Ok(agreement::agree_ephemeral(own, &peer, |_shared: &[u8]| ()).is_ok())
 }
 
 /// Why no key of a set can verify a token.
@@ -136,6 +214,14 @@ pub struct KeySet {
 impl KeySet {
     /// Parses a JWKS JSON document (`{"keys":[...]}`).
     pub fn from_jwks_json(bytes: &[u8]) -> Result<KeySet, KeySetError> {
+        KeySet::from_jwks_json_checking(bytes, EcPointCheck::AtLoad)
+    }
+
+    /// Parses a JWKS JSON document, checking EC points when `points` says.
+    pub(crate) fn from_jwks_json_checking(
+        bytes: &[u8],
+        points: EcPointCheck,
+    ) -> Result<KeySet, KeySetError> {
         if bytes.len() > MAX_JWKS_BYTES {
             return Err(KeySetError(format!(
                 "JWKS document is {} bytes, over the {MAX_JWKS_BYTES}-byte limit",
@@ -165,7 +251,7 @@ impl KeySet {
         let mut entries = Vec::with_capacity(keys.len());
         let mut skipped = Vec::new();
         for (index, key) in keys.iter().enumerate() {
-            match parse_jwk(key) {
+            match parse_jwk(key, points) {
                 Ok(entry) => entries.push(entry),
                 Err(reason) => skipped.push(format!("keys[{index}]: {reason}")),
             }
@@ -204,12 +290,16 @@ impl KeySet {
                 secret.len()
             )));
         }
-        let mut keys = vec![PublicKey::HS256(HS256Key::from_bytes(secret))];
+        let hmac_key = |algorithm: Algorithm, ring_algorithm: hmac::Algorithm| PublicKey {
+            algorithm,
+            material: KeyMaterial::Hmac(hmac::Key::new(ring_algorithm, secret)),
+        };
+        let mut keys = vec![hmac_key(Algorithm::HS256, hmac::HMAC_SHA256)];
         if secret.len() >= 48 {
-            keys.push(PublicKey::HS384(HS384Key::from_bytes(secret)));
+            keys.push(hmac_key(Algorithm::HS384, hmac::HMAC_SHA384));
         }
         if secret.len() >= 64 {
-            keys.push(PublicKey::HS512(HS512Key::from_bytes(secret)));
+            keys.push(hmac_key(Algorithm::HS512, hmac::HMAC_SHA512));
         }
         self.hmac = Some(Arc::new(keys));
         Ok(())
@@ -334,8 +424,8 @@ impl std::fmt::Debug for KeySet {
 
 /// Members that carry private or symmetric key material; a JWKS must not publish them.
 const SECRET_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-/// Members passed on to jwt-simple's `from_jwk` (everything else, e.g. `x5c`, is dropped).
-const FORWARDED_MEMBERS: [&str; 10] = [
+/// The members mfa-gate reads from a JWK (everything else, e.g. `x5c`, is ignored).
+const READ_MEMBERS: [&str; 10] = [
     "kty", "crv", "alg", "use", "kid", "key_ops", "n", "e", "x", "y",
 ];
 
@@ -348,7 +438,7 @@ fn optional_str<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<Option<&'
 }
 
 /// Parses one JWK into a [`JwkEntry`], or says why it is skipped.
-fn parse_jwk(value: &Value) -> Result<JwkEntry, String> {
+fn parse_jwk(value: &Value, points: EcPointCheck) -> Result<JwkEntry, String> {
     let jwk = value.as_object().ok_or("not a JSON object")?;
     let kty = optional_str(jwk, "kty")?.ok_or("no \"kty\"")?;
     if kty == "oct" {
@@ -397,25 +487,171 @@ fn parse_jwk(value: &Value) -> Result<JwkEntry, String> {
         Some(alg) => return Err(format!("alg {} does not match kty {kty:?}", alg.as_str())),
         None => allowed,
     };
-    // Only the members jwt-simple needs: extra members (x5c chains…) can exceed its JWK size cap.
-    let mut forwarded = Map::new();
-    for name in FORWARDED_MEMBERS {
-        if let Some(v) = jwk.get(name) {
-            forwarded.insert(name.to_string(), v.clone());
-        }
-    }
-    let json = Value::Object(forwarded).to_string();
-    let mut keys = Vec::with_capacity(algorithms.len());
-    for algorithm in algorithms {
-        let key = build_key(algorithm, &json)
-            .map_err(|e| format!("{} key rejected: {e}", algorithm.as_str()))?;
-        keys.push(key);
-    }
+    let first = algorithms
+        .first()
+        .copied()
+        .ok_or("no algorithm for the key")?;
+    let material = read_key_material(jwk, kty, points)
+        .map_err(|e| format!("{} key rejected: {e}", first.as_str()))?;
+    let keys = algorithms
+        .into_iter()
+        .map(|algorithm| PublicKey {
+            algorithm,
+            material: material.clone(),
+        })
+        .collect();
     Ok(JwkEntry { kid, keys })
 }
 
-/// Rejects RSA moduli outside [`MIN_RSA_MODULUS_BITS`]..=[`MAX_RSA_MODULUS_BITS`] before
-/// handing the key to jwt-simple.
+/// The key members of each `kty`: the ones it needs, and the ones it must not have (another
+/// type's; `crv` is RSA's only through its absence).
+fn key_members(kty: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match kty {
+        "RSA" => (&["n", "e"], &["crv", "x", "y"]),
+        "EC" => (&["crv", "x", "y"], &["n", "e"]),
+        _ => (&["crv", "x"], &["y", "n", "e"]),
+    }
+}
+
+/// Checks a JWK's members and reads its key (its `kty` and `crv` already chosen).
+fn read_key_material(
+    jwk: &Map<String, Value>,
+    kty: &str,
+    points: EcPointCheck,
+) -> Result<KeyMaterial, String> {
+    let mut read = Map::new();
+    for name in READ_MEMBERS {
+        if let Some(v) = jwk.get(name) {
+            read.insert(name.to_string(), v.clone());
+        }
+    }
+    let size = Value::Object(read).to_string().len();
+    if size > MAX_JWK_MEMBERS_BYTES {
+        return Err(format!(
+            "its members take {size} bytes, over {MAX_JWK_MEMBERS_BYTES}"
+        ));
+    }
+    check_key_ops(jwk)?;
+    let (needed, foreign) = key_members(kty);
+    if let Some(name) = foreign.iter().find(|m| jwk.contains_key(**m)) {
+        return Err(format!("member \"{name}\" does not belong to a {kty} key"));
+    }
+    for name in needed {
+        match jwk.get(*name) {
+            Some(Value::String(_)) => {}
+            Some(_) => return Err(format!("member \"{name}\" is not a string")),
+            None => return Err(format!("{kty} key without \"{name}\"")),
+        }
+    }
+    let member = |name: &str| jwk.get(name).and_then(Value::as_str).unwrap_or_default();
+    match kty {
+        "RSA" => rsa_components(member("n"), member("e")),
+        "EC" => {
+            let (size, curve) = match member("crv") {
+                "P-256" => (32, &agreement::ECDH_P256),
+                _ => (48, &agreement::ECDH_P384),
+            };
+            let (Some(x), Some(y)) = (
+                decode_fixed(member("x"), size),
+                decode_fixed(member("y"), size),
+            ) else {
+                return Err(format!(
+                    "EC coordinates are not {size}-byte base64url values"
+                ));
+            };
+            let mut point = Vec::with_capacity(1 + 2 * size);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            if points == EcPointCheck::AtLoad {
+                match ec_point_is_on_curve(curve, &point) {
+                    Ok(true) => {}
+                    Ok(false) => return Err("EC point is not on the curve".into()),
+                    Err(()) => return Err("EC point could not be checked (no randomness)".into()),
+                }
+            }
+            Ok(KeyMaterial::EcPoint(point.into()))
+        }
+        _ => {
+            let x = decode_fixed(member("x"), 32)
+                .ok_or("Ed25519 \"x\" is not a 32-byte base64url value")?;
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&x);
+            ed25519_point::check_public_key(&key).map_err(|bad| bad.describe().to_string())?;
+            Ok(KeyMaterial::Ed25519(key))
+        }
+    }
+}
+
+/// `key_ops`, when present: an array of strings naming `verify` only, each once (a key in
+/// a JWKS is a public verification key, RFC 7517 §4.3).
+fn check_key_ops(jwk: &Map<String, Value>) -> Result<(), String> {
+    let Some(ops) = jwk.get("key_ops") else {
+        return Ok(());
+    };
+    let Value::Array(ops) = ops else {
+        return Err("key_ops is not an array".into());
+    };
+    let mut seen_verify = false;
+    for op in ops {
+        match op {
+            Value::String(op) if op == "verify" => {
+                if seen_verify {
+                    return Err("key_ops lists \"verify\" twice".into());
+                }
+                seen_verify = true;
+            }
+            Value::String(op) => {
+                return Err(format!(
+                    "key_ops allows {:?}, not only \"verify\"",
+                    truncate_for_log(op)
+                ))
+            }
+            _ => return Err("key_ops has a member that is not a string".into()),
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a base64url value that must be exactly `size` bytes (and exactly as long as
+/// their unpadded encoding).
+fn decode_fixed(b64: &str, size: usize) -> Option<Vec<u8>> {
+    if Base64UrlSafeNoPadding::encoded_len(size).ok()? != b64.len() {
+        return None;
+    }
+    let mut out = vec![0u8; size];
+    let len = Base64UrlSafeNoPadding::decode(&mut out, b64, None)
+        .ok()?
+        .len();
+    (len == size).then_some(out)
+}
+
+/// The RSA key as ring takes it, after [`check_rsa_modulus`]: `n` without leading zeros
+/// (one zero byte before a top bit set is a sign byte, and dropped), odd; `e` = 65537.
+fn rsa_components(n_b64: &str, e_b64: &str) -> Result<KeyMaterial, String> {
+    let n = Base64UrlSafeNoPadding::decode_to_vec(n_b64, None)
+        .map_err(|_| "RSA modulus \"n\" is not base64url".to_string())?;
+    let n = match n.as_slice() {
+        [0, top, ..] if top & 0x80 != 0 => &n[1..],
+        n => n,
+    };
+    if n.first().is_none_or(|&top| top == 0) {
+        return Err("RSA modulus \"n\" has leading zero bytes".into());
+    }
+    if n.last().is_none_or(|&low| low & 1 == 0) {
+        return Err("RSA modulus \"n\" is even".into());
+    }
+    if e_b64 != "AQAB" {
+        return Err("RSA exponent \"e\" is not AQAB (65537)".into());
+    }
+    Ok(KeyMaterial::Rsa(Arc::new(RsaPublicKeyComponents {
+        n: n.to_vec(),
+        e: vec![1, 0, 1],
+    })))
+}
+
+/// Rejects RSA moduli outside [`MIN_RSA_MODULUS_BITS`]..=[`MAX_RSA_MODULUS_BITS`], and
+/// moduli with the ROCA fingerprint.
 fn check_rsa_modulus(n_b64: &str) -> Result<(), String> {
     // 8192 bits = 1024 bytes ≈ 1366 base64url chars; anything longer is rejected unread.
     if n_b64.len() > 1400 {
@@ -472,23 +708,6 @@ pub(crate) fn has_roca_fingerprint(n: &[u8]) -> bool {
             if power == 1 {
                 return false;
             }
-        }
-    })
-}
-
-fn build_key(algorithm: Algorithm, jwk: &str) -> Result<PublicKey, jwt_simple::Error> {
-    Ok(match algorithm {
-        Algorithm::RS256 => PublicKey::RS256(RS256PublicKey::from_jwk(jwk)?),
-        Algorithm::RS384 => PublicKey::RS384(RS384PublicKey::from_jwk(jwk)?),
-        Algorithm::RS512 => PublicKey::RS512(RS512PublicKey::from_jwk(jwk)?),
-        Algorithm::PS256 => PublicKey::PS256(PS256PublicKey::from_jwk(jwk)?),
-        Algorithm::PS384 => PublicKey::PS384(PS384PublicKey::from_jwk(jwk)?),
-        Algorithm::PS512 => PublicKey::PS512(PS512PublicKey::from_jwk(jwk)?),
-        Algorithm::ES256 => PublicKey::ES256(ES256PublicKey::from_jwk(jwk)?),
-        Algorithm::ES384 => PublicKey::ES384(ES384PublicKey::from_jwk(jwk)?),
-        Algorithm::EdDSA => PublicKey::EdDSA(Ed25519PublicKey::from_jwk(jwk)?),
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-            return Err(jwt_simple::Error::msg("HMAC keys are not read from a JWKS"))
         }
     })
 }
@@ -615,17 +834,173 @@ mod tests {
         assert!(!has_roca_fingerprint(&rfc_n));
     }
 
+    fn b64(bytes: &[u8]) -> String {
+        Base64UrlSafeNoPadding::encode_to_string(bytes).unwrap()
+    }
+
+    /// An RSA JWK whose modulus is `bytes` long (odd, top byte 0xc5: not ROCA's form).
+    fn rsa_of_size(bytes: usize) -> Value {
+        let mut n = vec![0xc5u8; bytes];
+        n[bytes - 1] = 0x01;
+        json!({"kty": "RSA", "n": b64(&n), "e": "AQAB"})
+    }
+
+    fn skip_reason(key: Value) -> String {
+        parse(json!([key])).unwrap_err().0
+    }
+
     #[test]
-    fn rsa_over_4096_bits_is_skipped_because_jwt_simple_refuses_it() {
-        let fake = |bytes: usize| {
-            let mut n = vec![0xc5u8; bytes];
-            n[bytes - 1] = 0x01;
-            json!({"kty": "RSA", "n": Base64UrlSafeNoPadding::encode_to_string(&n).unwrap(), "e": "AQAB"})
+    fn rsa_moduli_of_2048_to_8192_bits_are_taken_as_ring_verifies_them() {
+        for bytes in [256, 384, 512, 768, 1024] {
+            let set = parse(json!([rsa_of_size(bytes)])).unwrap();
+            assert_eq!(
+                set.candidates(Algorithm::PS512, None).unwrap().len(),
+                1,
+                "{bytes}"
+            );
+        }
+        assert!(skip_reason(rsa_of_size(1025)).contains("over 8192"));
+        assert!(skip_reason(rsa_of_size(255)).contains("2040 bits is weak"));
+    }
+
+    #[test]
+    fn rsa_components_are_read_strictly() {
+        let n = Base64UrlSafeNoPadding::decode_to_vec(RFC7520_N, None).unwrap();
+        let with_n = |n: &[u8]| json!({"kty": "RSA", "n": b64(n), "e": "AQAB"});
+        // One zero byte before a top bit set is a sign byte: the same key.
+        assert!(parse(json!([with_n(&[&[0], &n[..]].concat())])).is_ok());
+        assert!(parse(json!([with_n(&[&[1], &n[..]].concat())])).is_ok());
+        for (bad, expected) in [
+            (with_n(&[&[0, 0], &n[..]].concat()), "leading zero bytes"),
+            (with_n(&[&[0, 1], &n[..]].concat()), "leading zero bytes"),
+            (
+                with_n(&[&n[..n.len() - 1], &[n[n.len() - 1] & 0xfe]].concat()),
+                "is even",
+            ),
+            (
+                json!({"kty": "RSA", "n": RFC7520_N, "e": "AAEAAQ"}),
+                "not AQAB",
+            ),
+            (json!({"kty": "RSA", "n": RFC7520_N, "e": "Aw"}), "not AQAB"),
+            (
+                json!({"kty": "RSA", "n": RFC7520_N}),
+                "RSA key without \"e\"",
+            ),
+            (
+                json!({"kty": "RSA", "n": RFC7520_N, "e": 65537}),
+                "\"e\" is not a string",
+            ),
+        ] {
+            let reason = skip_reason(bad);
+            assert!(reason.contains(expected), "{expected} not in {reason}");
+            assert!(reason.contains("RS256 key rejected"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn key_members_are_those_of_its_type_only() {
+        let with = |mut key: Value, name: &str, value: Value| {
+            key[name] = value;
+            key
         };
-        let err = parse(json!([fake(768)])).unwrap_err();
-        assert!(err.0.contains("Unsupported RSA modulus"), "{err}");
-        let err = parse(json!([fake(1025)])).unwrap_err();
-        assert!(err.0.contains("over 8192"), "{err}");
+        for ops in [json!(["verify"]), json!([])] {
+            assert!(
+                parse(json!([with(ec_key(), "key_ops", ops.clone())])).is_ok(),
+                "{ops}"
+            );
+        }
+        for (bad, expected) in [
+            (
+                with(ec_key(), "key_ops", json!(["sign"])),
+                "not only \"verify\"",
+            ),
+            (
+                with(ec_key(), "key_ops", json!(["verify", "verify"])),
+                "twice",
+            ),
+            (with(ec_key(), "key_ops", json!("verify")), "not an array"),
+            (with(ec_key(), "key_ops", json!([1])), "not a string"),
+            (
+                with(rsa_key(), "crv", json!("P-256")),
+                "\"crv\" does not belong",
+            ),
+            (with(rsa_key(), "x", json!("AAAA")), "\"x\" does not belong"),
+            (
+                with(ec_key(), "n", json!(RFC7520_N)),
+                "\"n\" does not belong",
+            ),
+            (
+                with(ed25519_key(), "y", json!("AAAA")),
+                "\"y\" does not belong",
+            ),
+            (with(ec_key(), "y", json!(null)), "\"y\" is not a string"),
+            (with(ec_key(), "kid", json!("k".repeat(9000))), "over 8192"),
+        ] {
+            let reason = skip_reason(bad);
+            assert!(reason.contains(expected), "{expected} not in {reason}");
+        }
+        let mut no_y = ec_key();
+        no_y.as_object_mut().unwrap().remove("y");
+        assert!(skip_reason(no_y).contains("EC key without \"y\""));
+        // Members mfa-gate does not read are not counted, however large.
+        assert!(parse(json!([with(ec_key(), "x5c", json!(["A".repeat(20_000)]))])).is_ok());
+    }
+
+    #[test]
+    fn ec_coordinates_have_the_curves_size_and_make_a_point_of_it() {
+        let x =
+            Base64UrlSafeNoPadding::decode_to_vec(ec_key()["x"].as_str().unwrap(), None).unwrap();
+        let mut short = ec_key();
+        short["x"] = json!(b64(&x[1..]));
+        assert!(skip_reason(short).contains("not 32-byte"));
+        let mut padded = ec_key();
+        padded["x"] = json!(b64(&[&[0], &x[..]].concat()));
+        assert!(skip_reason(padded).contains("not 32-byte"));
+        // Off the curve: skipped at load; deferred, found when asked.
+        let mut off = ec_key();
+        off["y"] = off["x"].clone();
+        assert!(
+            skip_reason(off.clone()).contains("ES256 key rejected: EC point is not on the curve")
+        );
+        let document = json!({ "keys": [off] }).to_string();
+        let deferred =
+            KeySet::from_jwks_json_checking(document.as_bytes(), EcPointCheck::Deferred).unwrap();
+        let candidates = deferred.candidates(Algorithm::ES256, Some("ec")).unwrap();
+        assert!(!candidates[0].key.has_usable_point());
+        assert!(!candidates[0].key.verifies(b"a.b", &[1; 64]));
+        let good = parse(json!([ec_key()])).unwrap();
+        assert!(good.candidates(Algorithm::ES256, None).unwrap()[0]
+            .key
+            .has_usable_point());
+    }
+
+    /// RFC 8037 §A.2's Ed25519 public key.
+    fn ed25519_key() -> Value {
+        json!({"kty": "OKP", "crv": "Ed25519", "kid": "ed",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})
+    }
+
+    #[test]
+    fn ed25519_keys_of_small_order_are_skipped_because_they_verify_forgeries() {
+        assert!(parse(json!([ed25519_key()])).is_ok());
+        // The identity point: ring takes [s]B - [h]A = R for s = 0 and R the identity,
+        // whatever the message. The JWKS rules never let such a key in.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let forgery = [&identity[..], &[0u8; 32]].concat();
+        let unchecked = PublicKey {
+            algorithm: Algorithm::EdDSA,
+            material: KeyMaterial::Ed25519(identity),
+        };
+        assert!(unchecked.verifies(b"any.message", &forgery));
+        let mut weak = ed25519_key();
+        weak["x"] = json!(b64(&identity));
+        assert!(
+            skip_reason(weak).contains("EdDSA key rejected: Ed25519 key is a point of small order")
+        );
+        let mut short = ed25519_key();
+        short["x"] = json!(b64(&identity[1..]));
+        assert!(skip_reason(short).contains("not a 32-byte"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Who is calling: the compact JWS and strict JSON a token is made of (`jose`), the
-//! issuer's keys (`jwks`), the signature and registered claims (`verify`), DPoP proofs
+//! Who is calling: the compact JWS and strict JSON a token is made of (`jose`), which
+//! Ed25519 keys are trusted (`ed25519_point`), the issuer's keys (`jwks`), the signature and registered claims (`verify`), DPoP proofs
 //! (`dpop`), a token's confirmation (`cnf`) and the mTLS comparison (`binding`), where the
 //! credential is (`extract`), Envoy jwt_authn's verified payload (`jwt_authn`), the
 //! verified-session cache (`cache`), the session every later stage reads (`session`), the
@@ -7,6 +7,7 @@
 //! (`establish`). Declared in order: each file imports only files above it.
 
 pub mod jose;
+pub(crate) mod ed25519_point;
 pub mod jwks;
 pub mod verify;
 pub mod dpop;

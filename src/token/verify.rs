@@ -1,4 +1,4 @@
-//! JWT verification with jwt-simple: signature, algorithm allow-list, `kid` selection and
+//! JWT verification: signature (with ring), algorithm allow-list, `kid` selection and
 //! registered claims (iss, aud, exp required, nbf, iat) with an explicit clock skew.
 //!
 //! Order of checks (each step only runs if the previous one passed):
@@ -6,27 +6,30 @@
 //! 2. compact form: three base64url segments, header and payload JSON objects without
 //!    duplicate members ([`VerifyError::Malformed`]);
 //! 3. header `alg`: `none` ([`VerifyError::AlgNone`]), unknown ([`VerifyError::UnsupportedAlgorithm`]),
-//!    not allowed for the issuer ([`VerifyError::AlgorithmNotAllowed`]); `crit` and a non-JWT
-//!    `typ` are refused;
+//!    not allowed for the issuer ([`VerifyError::AlgorithmNotAllowed`]); `crit`, a non-JWT
+//!    `typ`, a header over [`MAX_HEADER_SEGMENT_BYTES`] and header members of an unexpected
+//!    type (`cty`, `jku`, `jwk`, `x5u`, `x5t`, `x5t#S256`, `salt` not a string, `x5c` not an
+//!    array of strings; null is taken as absent) are refused;
 //! 4. key selection: the token's `kid` only ([`VerifyError::UnknownKid`]), or up to
 //!    [`crate::token::jwks::MAX_KEYS_TRIED_WITHOUT_KID`] keys of the algorithm; HS* only with a
 //!    configured secret ([`VerifyError::NoMatchingKey`]) — so an HS256 token "signed" with
 //!    an RSA public key never reaches a MAC check;
-//! 5. signature with jwt-simple, every [`VerificationOptions`] field set explicitly;
-//! 6. registered claims checked again here on the JSON payload, so the precise error
-//!    does not depend on jwt-simple's behaviour.
+//! 5. signature over the signing input (`header.payload`, as sent) with ring, by each chosen
+//!    key whose `kid` agrees with the header's; a `salt` header member (a salted-HMAC
+//!    extension mfa-gate does not implement) fails the check of an HS* token, and of any
+//!    token when it is not base64url ([`VerifyError::BadSignature`]);
+//! 6. registered claims on the JSON payload: exp, nbf, iat, iss, aud, then `sub`, `jti` and
+//!    `nonce`, which must be strings when present ([`VerifyError::InvalidClaim`]).
 
-use std::collections::HashSet;
 use std::fmt;
 
-use jwt_simple::prelude::*;
-use jwt_simple::JWTError;
-use serde_json::Value;
+use ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+use serde_json::{Map, Value};
 
 use crate::claims::Claims;
 pub use crate::token::jose::Algorithm;
 use crate::token::jose::{decode_object, decode_segment, truncate_for_log, Compact, JoseError};
-use crate::token::jwks::{KeySet, NoKey, PublicKey};
+use crate::token::jwks::{KeySet, NoKey};
 
 /// Per-issuer verification settings (compiled from configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,13 +173,15 @@ impl From<NoKey> for VerifyError {
     }
 }
 
-/// Largest NumericDate accepted for exp/nbf/iat (2106-02-07): jwt-simple's timestamps are
-/// 32.32 fixed point, so larger values would wrap inside it.
+/// Largest NumericDate accepted for exp/nbf/iat (2106-02-07, `u32::MAX` seconds): a later
+/// one is an invalid claim.
 const MAX_NUMERIC_DATE: u64 = u32::MAX as u64;
-/// Clock skew passed to jwt-simple is capped so `now + skew` cannot overflow its clock type.
-const MAX_SKEW_SECS: u64 = 1 << 24;
-/// `now` passed to jwt-simple is capped for the same reason (year 2065).
-const MAX_NOW_SECS: u64 = 3_000_000_000;
+/// Longest header segment accepted, in bytes (whatever `max_token_bytes` allows).
+pub const MAX_HEADER_SEGMENT_BYTES: usize = 8192;
+/// Header members that must be strings when present (null counts as absent).
+const STRING_HEADER_MEMBERS: [&str; 7] = ["cty", "jku", "jwk", "x5u", "x5t", "x5t#S256", "salt"];
+/// Claims that must be strings when present.
+const STRING_CLAIMS: [&str; 3] = ["sub", "jti", "nonce"];
 
 /// Reads the unverified `iss` of a token, only to choose which issuer's keys to try.
 /// Nothing else may be trusted from it. Missing `iss` → `WrongIssuer`; non-string →
@@ -204,22 +209,15 @@ pub fn verify(
     if header.event_token || claims.contains_key("events") {
         return Err(VerifyError::NotASessionToken);
     }
-    let jwt_options = jwt_simple_options(options, header.kid.as_deref(), now_secs, true);
-    let outcome = check_signature(&compact, &header, keys, jwt_options)?;
+    let kid = check_signature(&compact, &header, keys)?;
     let registered = check_registered_claims(&claims, options, now_secs)?;
-    if outcome.jwt_simple_rejected_claims {
-        // jwt-simple verified the signature but refused a registered claim our own checks
-        // accept: name the claim jwt-simple could not read, never accept the token.
-        return Err(VerifyError::InvalidClaim(claim_jwt_simple_cannot_read(
-            &claims,
-        )));
-    }
+    check_string_claims(&claims)?;
     Ok(VerifiedToken {
         claims,
         expires_at: registered.expires_at,
         issued_at: registered.issued_at,
         algorithm: header.algorithm,
-        kid: outcome.kid,
+        kid,
     })
 }
 
@@ -235,44 +233,42 @@ pub struct SignatureAccepted {
 
 /// **Never use it alone to authorize a request.** Runs every check of
 /// [`verify`] up to and including the signature (length, compact form, header, `alg`
-/// allow-list, key selection, jwt-simple signature), but accepts a payload that is not a
-/// JWT claims set (e.g. Wycheproof's `"foo"`, RFC 7520's prose) and does not check
-/// registered claims. It exists so JWS conformance vectors, which carry no `exp`, can be
-/// run through the same code path, and for the security event and logout tokens of the
-/// `events` module, which checks their claims itself after it.
-///
-/// A JWS counts as accepted when jwt-simple returns Ok or fails only *after* its signature
-/// step (claims parsing or claim validation): jwt-simple checks the signature before it
-/// reads the payload, and the header was already accepted by its own header parser
-/// (`Token::decode_metadata`), so such an error cannot come from anything before the signature.
+/// allow-list, key selection, signature), but accepts a payload that is not a JWT claims
+/// set (e.g. Wycheproof's `"foo"`, RFC 7520's prose) and does not check registered claims.
+/// It exists so JWS conformance vectors, which carry no `exp`, can be run through the same
+/// code path, and for the security event and logout tokens of the `events` module, which
+/// checks their claims itself after it. A JWS counts as accepted when its signature
+/// verifies with one of the keys chosen for it.
 #[doc(hidden)]
 pub fn verify_signature_only(
     token: &[u8],
     keys: &KeySet,
     options: &VerifyOptions,
-    now_secs: u64,
+    _now_secs: u64,
 ) -> Result<SignatureAccepted, VerifyError> {
     let compact = Compact::split(token, options.max_token_bytes)?;
     let header = Header::parse(&compact, options, keys)?;
-    let jwt_options = jwt_simple_options(options, header.kid.as_deref(), now_secs, false);
-    let outcome = check_signature(&compact, &header, keys, jwt_options)?;
+    let kid = check_signature(&compact, &header, keys)?;
     Ok(SignatureAccepted {
         algorithm: header.algorithm,
-        kid: outcome.kid,
+        kid,
     })
 }
 
-/// The parts of the protected header that choose the key, and whether its `typ` names an
-/// event token (`logout+jwt`, `secevent+jwt`, with or without `application/`).
+/// The parts of the protected header that choose the key and take part in its check, and
+/// whether its `typ` names an event token (`logout+jwt`, `secevent+jwt`, with or without
+/// `application/`).
 struct Header {
     algorithm: Algorithm,
     kid: Option<String>,
     event_token: bool,
+    /// A `salt` member (not null).
+    salt: Option<String>,
 }
 
 impl Header {
     /// Parses and checks the header: alg (none / unsupported / not allowed), crit, typ, kid,
-    /// then asks jwt-simple's own header parser to accept it too.
+    /// then its size and the types of its other members.
     fn parse(
         compact: &Compact<'_>,
         options: &VerifyOptions,
@@ -318,131 +314,75 @@ impl Header {
         if compact.signature.is_empty() {
             return Err(malformed("empty signature segment"));
         }
-        // jwt-simple parses the header again with stricter member types (e.g. jwk, x5c);
-        // refusing here keeps every later jwt-simple error a signature or claims error.
-        Token::decode_metadata(compact.text)
-            .map_err(|_| malformed("header has a member of an unexpected type"))?;
+        if compact.header.len() > MAX_HEADER_SEGMENT_BYTES {
+            return Err(malformed("header is over 8192 bytes"));
+        }
+        let salt = check_member_types(&header)?;
         Ok(Header {
             algorithm,
             kid,
             event_token,
+            salt,
         })
     }
 }
 
-/// What the signature step found.
-struct SignatureOutcome {
-    kid: Option<String>,
-    /// The signature verified but jwt-simple refused the claims (our checks decide the error).
-    jwt_simple_rejected_claims: bool,
-}
-
-/// How a jwt-simple error is to be read.
-enum JwtSimpleFailure {
-    /// The signature (or MAC) did not verify with this key, or the key could not be used.
-    Signature,
-    /// The signature verified; jwt-simple refused the payload or a registered claim.
-    AfterSignature,
-}
-
-fn classify(error: &jwt_simple::Error) -> JwtSimpleFailure {
-    if let Some(e) = error.downcast_ref::<JWTError>() {
-        return match e {
-            JWTError::TokenHasExpired
-            | JWTError::TokenNotValidYet
-            | JWTError::ClockDrift
-            | JWTError::RequiredIssuerMismatch
-            | JWTError::RequiredIssuerMissing
-            | JWTError::RequiredAudienceMismatch
-            | JWTError::RequiredAudienceMissing
-            | JWTError::TooManyAudiences => JwtSimpleFailure::AfterSignature,
-            _ => JwtSimpleFailure::Signature,
-        };
+/// The header members read as strings must be strings (or null), `x5c` an array of strings:
+/// a JWS with one of another type is refused, not read one way here and another by a
+/// library downstream. Returns the `salt`, if any.
+fn check_member_types(header: &Map<String, Value>) -> Result<Option<String>, VerifyError> {
+    let unexpected = || malformed("header has a member of an unexpected type");
+    for name in STRING_HEADER_MEMBERS {
+        if !matches!(
+            header.get(name),
+            None | Some(Value::Null | Value::String(_))
+        ) {
+            return Err(unexpected());
+        }
     }
-    // The header was accepted by jwt-simple's parser beforehand and every segment decodes,
-    // so a JSON error can only come from reading the claims, after the signature step.
-    if error.downcast_ref::<serde_json::Error>().is_some() {
-        return JwtSimpleFailure::AfterSignature;
+    match header.get("x5c") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(chain)) if chain.iter().all(Value::is_string) => {}
+        Some(_) => return Err(unexpected()),
     }
-    JwtSimpleFailure::Signature
+    Ok(header
+        .get("salt")
+        .and_then(Value::as_str)
+        .map(str::to_string))
 }
 
+/// Checks the signature with the keys chosen for the header; the `kid` of the key that
+/// verified it.
 fn check_signature(
     compact: &Compact<'_>,
     header: &Header,
     keys: &KeySet,
-    jwt_options: VerificationOptions,
-) -> Result<SignatureOutcome, VerifyError> {
-    // Every segment must decode before jwt-simple runs (see `classify`).
+) -> Result<Option<String>, VerifyError> {
     decode_segment(compact.payload, "payload")?;
-    decode_segment(compact.signature, "signature")?;
+    let signature = decode_segment(compact.signature, "signature")?;
+    let signing_input = compact
+        .text
+        .get(..compact.header.len() + 1 + compact.payload.len())
+        .ok_or_else(|| malformed("token does not have exactly three segments"))?;
     let candidates = keys.candidates(header.algorithm, header.kid.as_deref())?;
+    if let Some(salt) = &header.salt {
+        // No salted MAC is configured, and a salt must at least be base64url.
+        if header.algorithm.is_hmac() || Base64UrlSafeNoPadding::decode_to_vec(salt, None).is_err()
+        {
+            return Err(VerifyError::BadSignature);
+        }
+    }
     for candidate in candidates {
-        let key: &PublicKey = candidate.key;
-        match key.verify_token(compact.text, jwt_options.clone()) {
-            Ok(()) => {
-                return Ok(SignatureOutcome {
-                    kid: candidate.kid.map(str::to_string),
-                    jwt_simple_rejected_claims: false,
-                })
+        if let (Some(wanted), Some(offered)) = (header.kid.as_deref(), candidate.kid) {
+            if wanted != offered {
+                continue;
             }
-            Err(e) => match classify(&e) {
-                JwtSimpleFailure::AfterSignature => {
-                    return Ok(SignatureOutcome {
-                        kid: candidate.kid.map(str::to_string),
-                        jwt_simple_rejected_claims: true,
-                    })
-                }
-                JwtSimpleFailure::Signature => continue,
-            },
+        }
+        if candidate.key.verifies(signing_input.as_bytes(), &signature) {
+            return Ok(candidate.kid.map(str::to_string));
         }
     }
     Err(VerifyError::BadSignature)
-}
-
-/// jwt-simple options with every field set (its defaults are looser: 15 min tolerance,
-/// 1 MB tokens, its own clock).
-fn jwt_simple_options(
-    options: &VerifyOptions,
-    token_kid: Option<&str>,
-    now_secs: u64,
-    check_issuer_and_audience: bool,
-) -> VerificationOptions {
-    let allowed_audiences = if check_issuer_and_audience && !options.audiences.is_empty() {
-        Some(
-            options
-                .audiences
-                .iter()
-                .cloned()
-                .collect::<HashSet<String>>(),
-        )
-    } else {
-        None
-    };
-    let allowed_issuers = if check_issuer_and_audience {
-        Some(HashSet::from([options.issuer.clone()]))
-    } else {
-        None
-    };
-    VerificationOptions {
-        reject_before: None,
-        accept_future: false,
-        required_subject: None,
-        // Keys were chosen by this kid; jwt-simple checks the header agrees.
-        required_key_id: token_kid.map(str::to_string),
-        required_signature_type: None,
-        required_content_type: None,
-        required_nonce: None,
-        allowed_issuers,
-        allowed_audiences,
-        time_tolerance: Some(Duration::from_secs(
-            options.clock_skew_secs.min(MAX_SKEW_SECS),
-        )),
-        max_validity: None,
-        max_token_length: Some(options.max_token_bytes),
-        max_header_length: Some(options.max_token_bytes),
-        artificial_time: Some(UnixTimeStamp::from_secs(now_secs.min(MAX_NOW_SECS))),
-    }
 }
 
 /// exp and iat read from a verified payload.
@@ -503,7 +443,7 @@ fn check_registered_claims(
 }
 
 /// A NumericDate claim: a non-negative JSON number up to [`MAX_NUMERIC_DATE`]; fractions are
-/// truncated (as jwt-simple does).
+/// truncated.
 pub(crate) fn numeric_date(
     claims: &Claims,
     name: &'static str,
@@ -528,14 +468,15 @@ pub(crate) fn numeric_date(
     Ok(Some(secs))
 }
 
-/// The registered claim whose type jwt-simple's claims struct cannot read.
-fn claim_jwt_simple_cannot_read(claims: &Claims) -> &'static str {
-    for name in ["sub", "jti", "nonce"] {
+/// `sub`, `jti` and `nonce` are strings when present: a session's subject and a token's
+/// identifiers are compared as text, so a number or null in their place is refused.
+fn check_string_claims(claims: &Claims) -> Result<(), VerifyError> {
+    for name in STRING_CLAIMS {
         if claims.get(name).is_some_and(|v| !v.is_string()) {
-            return name;
+            return Err(VerifyError::InvalidClaim(name));
         }
     }
-    "registered claims"
+    Ok(())
 }
 
 fn malformed(why: &str) -> VerifyError {
@@ -589,37 +530,5 @@ mod tests {
         assert_eq!(err, VerifyError::TooLarge { len: 11, max: 10 });
         assert_eq!(err.reason(), "token_too_large");
         assert_eq!(err.to_string(), "token is 11 bytes, over the 10-byte limit");
-    }
-
-    #[test]
-    fn jwt_simple_gets_every_option_from_ours() {
-        let opts = VerifyOptions {
-            issuer: "https://issuer".into(),
-            audiences: vec!["a".into(), "b".into()],
-            algorithms: vec![Algorithm::ES256],
-            clock_skew_secs: 60,
-            max_token_bytes: 4096,
-        };
-        let o = jwt_simple_options(&opts, Some("kid-1"), 1_700_000_000, true);
-        assert_eq!(o.time_tolerance, Some(Duration::from_secs(60)));
-        assert_eq!(o.max_token_length, Some(4096));
-        assert_eq!(
-            o.artificial_time,
-            Some(UnixTimeStamp::from_secs(1_700_000_000))
-        );
-        assert_eq!(o.required_key_id.as_deref(), Some("kid-1"));
-        assert_eq!(
-            o.allowed_issuers,
-            Some(HashSet::from(["https://issuer".to_string()]))
-        );
-        assert_eq!(o.allowed_audiences.map(|a| a.len()), Some(2));
-        assert!(!o.accept_future);
-        let signature_only = jwt_simple_options(&opts, None, u64::MAX, false);
-        assert_eq!(signature_only.allowed_issuers, None);
-        assert_eq!(signature_only.allowed_audiences, None);
-        assert_eq!(
-            signature_only.artificial_time,
-            Some(UnixTimeStamp::from_secs(MAX_NOW_SECS))
-        );
     }
 }

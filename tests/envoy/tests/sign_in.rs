@@ -233,7 +233,10 @@ fn private_key_jwt_authenticates_the_gateway_at_the_token_endpoint() {
     std::fs::write(&scratch, client.public_key().to_pem().unwrap()).unwrap();
     let jwk = |key: &ES256KeyPair| {
         let d = Base64UrlSafeNoPadding::encode_to_string(key.to_bytes()).unwrap();
-        serde_json::json!({"kty": "EC", "crv": "P-256", "d": d, "kid": "gateway-1"}).to_string()
+        let mut jwk: serde_json::Value = serde_json::from_str(&key.public_key().to_jwk()).unwrap();
+        jwk["d"] = d.into();
+        jwk["kid"] = "gateway-1".into();
+        jwk.to_string()
     };
     for (key, expected) in [
         (client, None),
