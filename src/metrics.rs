@@ -25,6 +25,9 @@ pub const PUBLIC_ALLOWED: &str = "mfa_gate.public_allowed";
 pub const TOKEN_CACHE_HIT: &str = "mfa_gate.token_cache.hit";
 /// Verified-token cache misses (a full verification followed).
 pub const TOKEN_CACHE_MISS: &str = "mfa_gate.token_cache.miss";
+/// Tokens missing from the VM's cache but verified by another worker VM (shared data): no
+/// verification followed.
+pub const TOKEN_CACHE_SHARED_HIT: &str = "mfa_gate.token_cache.shared_hit";
 /// Sessions read from Envoy jwt_authn's verified payload.
 pub const JWT_AUTHN_PAYLOAD: &str = "mfa_gate.jwt_authn_payload";
 /// JWKS fetches that produced a usable key set.
@@ -160,7 +163,7 @@ pub const INTROSPECTION_UNAVAILABLE: &str = "mfa_gate.introspection.unavailable"
 
 /// Every fixed counter name, defined at start so they show at 0 (the per-signal counters
 /// of [`RISK_SIGNAL_COUNTERS`] too).
-pub const FIXED_COUNTERS: [&str; 43] = [
+pub const FIXED_COUNTERS: [&str; 44] = [
     DECISION_ALLOW,
     DECISION_STEP_UP,
     DECISION_DENY,
@@ -172,6 +175,7 @@ pub const FIXED_COUNTERS: [&str; 43] = [
     PUBLIC_ALLOWED,
     TOKEN_CACHE_HIT,
     TOKEN_CACHE_MISS,
+    TOKEN_CACHE_SHARED_HIT,
     JWT_AUTHN_PAYLOAD,
     JWKS_FETCH_SUCCESS,
     JWKS_FETCH_FAILURE,

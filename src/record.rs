@@ -209,6 +209,7 @@ fn cache_member(cache: CacheUse) -> &'static str {
     match cache {
         CacheUse::Hit => r#","cache":"hit""#,
         CacheUse::Miss => r#","cache":"miss""#,
+        CacheUse::Shared => r#","cache":"shared""#,
     }
 }
 

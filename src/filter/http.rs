@@ -95,6 +95,7 @@ impl GateHttp {
         let trusted = Trusted {
             keys: &state.keys,
             answers: state.introspection.as_ref().map(HostAnswers::new),
+            sessions: state.shared_sessions.as_ref(),
         };
         let evaluation = engine::evaluate(&state.config, &request, &trusted, &mut state.cache);
         // Counted on the first evaluation only: the one after a call reads its own answer.

@@ -7,6 +7,7 @@
 //! (no coalescing yet); once one answer is stored, every VM reads it.
 
 use super::introspection_state::IntrospectionState;
+use super::sessions::HostSessions;
 use super::shared_data::HostStore;
 use super::state::VmState;
 use crate::config::Config;
@@ -15,19 +16,22 @@ use crate::introspection::cache::{AnswerCache, Cached, DigestKey, TokenDigest, T
 use crate::introspection::{self as intro, Settings};
 use crate::metrics;
 use crate::store::StoreError;
-use crate::token::establish::{IntrospectionLookup, KeyLookup};
+use crate::token::establish::{IntrospectionLookup, KeyLookup, SharedSessionLookup};
 use crate::token::jwks::KeySet;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::cell::Cell;
 use std::time::Duration;
 
-/// The engine's key lookup: the VM's key sets, and the shared introspection answers.
+/// The engine's key lookup: the VM's key sets, the shared introspection answers and the
+/// shared verified sessions.
 pub struct Trusted<'a> {
     /// Key sets by source index.
     pub keys: &'a [Option<KeySet>],
     /// The shared answers, when an issuer introspects.
     pub answers: Option<HostAnswers<'a>>,
+    /// The verified sessions every VM shares, unless the token cache is off.
+    pub sessions: Option<&'a HostSessions>,
 }
 
 impl KeyLookup for Trusted<'_> {
@@ -37,6 +41,10 @@ impl KeyLookup for Trusted<'_> {
 
     fn introspection(&self) -> Option<&dyn IntrospectionLookup> {
         self.answers.as_ref().map(|a| a as &dyn IntrospectionLookup)
+    }
+
+    fn shared_sessions(&self) -> Option<&dyn SharedSessionLookup> {
+        self.sessions.map(|s| s as &dyn SharedSessionLookup)
     }
 }
 

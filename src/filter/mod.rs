@@ -14,6 +14,7 @@ mod metrics;
 mod revocation;
 mod revocation_state;
 mod root;
+mod sessions;
 mod shared_data;
 mod sign_in;
 mod state;

@@ -3,6 +3,7 @@
 //! logout. Each outcome is logged (reason codes only, never a token or cookie) and counted.
 
 use super::clock;
+use super::introspection::Trusted;
 use super::local_reply;
 use super::shared_data::HostStore;
 use super::state::VmState;
@@ -169,13 +170,19 @@ fn finish(
     };
     let trust = crate::engine::trust(&config);
     let now = clock::now_secs();
+    // The ID token's session is shared like a request's: every VM then serves the cookie.
+    let trusted = Trusted {
+        keys: &state.keys,
+        answers: None,
+        sessions: state.shared_sessions.as_ref(),
+    };
     let finished = exchange::finish(
         sign_in,
         secrets,
         pending,
         answer,
         &trust,
-        &state.keys,
+        &trusted,
         &mut state.cache,
         now,
     );

@@ -4,6 +4,7 @@
 use super::introspection_state::IntrospectionState;
 use super::metrics::Metrics;
 use super::revocation_state::RevocationState;
+use super::sessions::HostSessions;
 use super::shared_data::HostStore;
 use crate::config::Config;
 use crate::engine::SessionCache;
@@ -28,6 +29,8 @@ pub struct VmState {
     pub schedule: KeySchedule,
     /// Verified sessions by token digest.
     pub cache: SessionCache,
+    /// The verified sessions every worker VM shares (off with the token cache).
+    pub shared_sessions: Option<HostSessions>,
     /// Counter ids.
     pub metrics: Metrics,
     /// The decision-record line, reused so logging a record does not allocate.
@@ -52,11 +55,13 @@ impl VmState {
             .collect();
         let schedule = KeySchedule::new(config.key_refresh_intervals());
         let cache = SessionCache::new(config.token_cache_entries);
+        let shared_sessions = HostSessions::new(config.token_cache_entries);
         VmState {
             config: Rc::new(config),
             keys,
             schedule,
             cache,
+            shared_sessions,
             revocation: None,
             introspection: None,
             metrics: Metrics::default(),

@@ -202,6 +202,8 @@ pub enum CacheUse {
     Hit,
     /// Not in the cache: verified (or decoded) now.
     Miss,
+    /// Not in this VM's cache, but verified by another VM (shared data): not verified again.
+    Shared,
 }
 
 impl CacheUse {
@@ -210,6 +212,7 @@ impl CacheUse {
         match self {
             CacheUse::Hit => "hit",
             CacheUse::Miss => "miss",
+            CacheUse::Shared => "shared",
         }
     }
 
@@ -218,6 +221,7 @@ impl CacheUse {
         match self {
             CacheUse::Hit => metrics::TOKEN_CACHE_HIT,
             CacheUse::Miss => metrics::TOKEN_CACHE_MISS,
+            CacheUse::Shared => metrics::TOKEN_CACHE_SHARED_HIT,
         }
     }
 }

@@ -18,7 +18,8 @@ use crate::token::issuer::{issuer_index, IssuerConfig};
 use crate::token::jwks::KeySet;
 use crate::token::jwt_authn::decode_payload;
 use crate::token::session::{Session, SessionFacts, UpstreamHeaders};
-use crate::token::verify::{peek_issuer, verify, VerifiedToken, VerifyError};
+use crate::token::shared_sessions::SharedSession;
+use crate::token::verify::{peek_issuer, recheck_claims, verify, VerifiedToken, VerifyError};
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -57,6 +58,23 @@ pub trait KeyLookup {
     fn introspection(&self) -> Option<&dyn IntrospectionLookup> {
         None
     }
+
+    /// The sessions every worker VM verified, when they are shared (none by default: each
+    /// VM then verifies a token itself).
+    fn shared_sessions(&self) -> Option<&dyn SharedSessionLookup> {
+        None
+    }
+}
+
+/// Sessions verified by any worker VM of the Envoy, shared by the token's keyed digest (the
+/// lookup digests the token itself). Failures read as "none" and share nothing: the token
+/// is then verified again, never trusted unverified.
+pub trait SharedSessionLookup {
+    /// The session some VM shared for `token`, if one is kept past `now_secs`.
+    fn find(&self, token: &[u8], now_secs: u64) -> Option<SharedSession>;
+
+    /// Shares a session this VM has just verified, until `until`.
+    fn share(&self, token: &[u8], session: &SharedSession, until: u64, now_secs: u64);
 }
 
 /// The introspection answers cached for the introspecting issuer (shared by every VM, by
@@ -318,6 +336,9 @@ fn token_session(
         }
         return Err(refused(RefusalKind::KeysUnavailable, Some(index), source));
     };
+    if let Some(session) = shared_session(trust, (index, issuer), found.token, keys, cache, now) {
+        return Ok(established(session, source, Some(CacheUse::Shared)));
+    }
     let verified = match verify(found.token, keyset, &issuer.verify, now) {
         Ok(v) => v,
         Err(VerifyError::UnknownKid(_)) if fetchable => {
@@ -334,16 +355,55 @@ fn token_session(
             return Err(refused(RefusalKind::Invalid(reason), Some(index), source));
         }
     };
-    let session = cache_verified(trust, (index, issuer), found.token, &verified, cache, now);
+    let session = cache_verified(
+        trust,
+        (index, issuer),
+        (found.token, &verified),
+        keys,
+        cache,
+        now,
+    );
     Ok(established(session, source, Some(CacheUse::Miss)))
 }
 
-/// The session of a token just verified, kept in the VM's cache until its `exp` (plus skew).
-fn cache_verified(
+/// The session another VM (or this one, before a configuration update) verified for
+/// `token`, if its key is still one of the issuer's keys and its claims still pass today's
+/// checks; kept in this VM's cache from then on.
+fn shared_session(
     trust: &Trust<'_>,
     (index, issuer): (usize, &IssuerConfig),
     token: &[u8],
-    verified: &VerifiedToken,
+    keys: &dyn KeyLookup,
+    cache: &mut SessionCache,
+    now: u64,
+) -> Option<Rc<Session>> {
+    let shared = keys.shared_sessions()?.find(token, now)?;
+    let keyset = keys.keys(index)?;
+    if !keyset.has_key(&shared.key_fingerprint, shared.algorithm) {
+        return None;
+    }
+    let (expires_at, issued_at) =
+        recheck_claims(&shared.claims, shared.algorithm, &issuer.verify, now).ok()?;
+    let session = new_session(
+        trust,
+        (index, issuer),
+        &shared.claims,
+        issued_at,
+        expires_at,
+    );
+    let session = Rc::new(session);
+    let until = expires_at.saturating_add(issuer.verify.clock_skew_secs);
+    cache.insert(token, Rc::clone(&session), until, now);
+    Some(session)
+}
+
+/// The session of a token just verified, kept in the VM's cache until its `exp` (plus
+/// skew), and shared with the other VMs when sessions are shared.
+fn cache_verified(
+    trust: &Trust<'_>,
+    (index, issuer): (usize, &IssuerConfig),
+    (token, verified): (&[u8], &VerifiedToken),
+    keys: &dyn KeyLookup,
     cache: &mut SessionCache,
     now: u64,
 ) -> Rc<Session> {
@@ -358,6 +418,16 @@ fn cache_verified(
         .expires_at
         .saturating_add(issuer.verify.clock_skew_secs);
     cache.insert(token, Rc::clone(&session), until, now);
+    if let Some(shared) = keys.shared_sessions() {
+        let entry = SharedSession {
+            claims: verified.claims.clone(),
+            algorithm: verified.algorithm,
+            key_fingerprint: verified.key_fingerprint,
+            expires_at: verified.expires_at,
+            issued_at: verified.issued_at,
+        };
+        shared.share(token, &entry, until, now);
+    }
     session
 }
 
@@ -377,7 +447,8 @@ pub fn verify_obtained(
     let issuer = trust.issuers.get(index).ok_or("unknown_issuer")?;
     let keyset = keys.keys(index).ok_or("keys_unavailable")?;
     let verified = verify(token, keyset, &issuer.verify, now).map_err(|e| e.reason())?;
-    let session = cache_verified(trust, (index, issuer), token, &verified, cache, now);
+    let verified_token = (token, &verified);
+    let session = cache_verified(trust, (index, issuer), verified_token, keys, cache, now);
     Ok((session, verified.claims))
 }
 

@@ -190,16 +190,24 @@ pub enum NoKey {
     NoMatchingKey,
 }
 
-/// One usable JWK: its `kid` and one prepared key per algorithm it may verify.
+/// One usable JWK: its `kid`, its fingerprint and one prepared key per algorithm it may
+/// verify.
 struct JwkEntry {
     kid: Option<String>,
+    fingerprint: KeyFingerprint,
     keys: Vec<PublicKey>,
 }
+
+/// A digest of one key (a JWK's `kid`, `alg` and key members, or an HMAC secret), so a
+/// session verified by a key can be matched to a later key set: the same fingerprint means
+/// the same key. Never reveals an HMAC secret (it is a MAC under the secret).
+pub type KeyFingerprint = [u8; 16];
 
 /// A key chosen for one verification attempt.
 pub(crate) struct Candidate<'a> {
     pub(crate) key: &'a PublicKey,
     pub(crate) kid: Option<&'a str>,
+    pub(crate) fingerprint: KeyFingerprint,
 }
 
 /// Verification keys of one issuer (RSA, EC P-256/P-384, Ed25519; an HMAC secret only
@@ -208,6 +216,7 @@ pub(crate) struct Candidate<'a> {
 pub struct KeySet {
     entries: Arc<Vec<JwkEntry>>,
     hmac: Option<Arc<Vec<PublicKey>>>,
+    hmac_fingerprint: KeyFingerprint,
     skipped: Arc<Vec<String>>,
 }
 
@@ -267,6 +276,7 @@ impl KeySet {
         Ok(KeySet {
             entries: Arc::new(entries),
             hmac: None,
+            hmac_fingerprint: [0; 16],
             skipped: Arc::new(skipped),
         })
     }
@@ -302,6 +312,10 @@ impl KeySet {
             keys.push(hmac_key(Algorithm::HS512, hmac::HMAC_SHA512));
         }
         self.hmac = Some(Arc::new(keys));
+        self.hmac_fingerprint = truncated(&hmac_sha256::HMAC::mac(
+            b"mfa-gate key fingerprint v1",
+            secret,
+        ));
         Ok(())
     }
 
@@ -337,6 +351,16 @@ impl KeySet {
             .is_some_and(|keys| keys.iter().any(|k| k.algorithm() == algorithm))
     }
 
+    /// True when the key with `fingerprint` is here and may verify `algorithm`.
+    pub fn has_key(&self, fingerprint: &KeyFingerprint, algorithm: Algorithm) -> bool {
+        if algorithm.is_hmac() {
+            return self.has_hmac_for(algorithm) && self.hmac_fingerprint == *fingerprint;
+        }
+        (self.entries.iter())
+            .filter(|e| e.fingerprint == *fingerprint)
+            .any(|e| e.keys.iter().any(|k| k.algorithm() == algorithm))
+    }
+
     /// Whether a token of `algorithm` can have a key here at all, checked with the rest of
     /// its header: an HMAC algorithm needs a configured secret, so an HS256 token "signed"
     /// with an RSA public key never reaches a MAC check. [`KeySet::candidates`] then picks
@@ -364,7 +388,11 @@ impl KeySet {
                 .iter()
                 .flat_map(|keys| keys.iter())
                 .filter(|k| k.algorithm() == algorithm)
-                .map(|key| Candidate { key, kid: None })
+                .map(|key| Candidate {
+                    key,
+                    kid: None,
+                    fingerprint: self.hmac_fingerprint,
+                })
                 .collect();
             return if found.is_empty() {
                 Err(NoKey::NoMatchingKey)
@@ -386,6 +414,7 @@ impl KeySet {
                         found.push(Candidate {
                             key,
                             kid: entry.kid.as_deref(),
+                            fingerprint: entry.fingerprint,
                         });
                     }
                 }
@@ -400,6 +429,7 @@ impl KeySet {
                         found.push(Candidate {
                             key,
                             kid: entry.kid.as_deref(),
+                            fingerprint: entry.fingerprint,
                         });
                         if found.len() == MAX_KEYS_TRIED_WITHOUT_KID {
                             break 'entries;
@@ -500,7 +530,41 @@ fn parse_jwk(value: &Value, points: EcPointCheck) -> Result<JwkEntry, String> {
             material: material.clone(),
         })
         .collect();
-    Ok(JwkEntry { kid, keys })
+    let fingerprint = jwk_fingerprint(jwk);
+    Ok(JwkEntry {
+        kid,
+        fingerprint,
+        keys,
+    })
+}
+
+/// The members that make a JWK the key it is, in a fixed order.
+const IDENTITY_MEMBERS: [&str; 8] = ["kty", "crv", "alg", "kid", "n", "e", "x", "y"];
+
+/// A JWK's fingerprint: SHA-256 over its identity members (name, value; absent ones
+/// marked), truncated to 16 bytes.
+fn jwk_fingerprint(jwk: &Map<String, Value>) -> KeyFingerprint {
+    let mut hash = hmac_sha256::Hash::new();
+    hash.update(b"mfa-gate jwk fingerprint v1");
+    for name in IDENTITY_MEMBERS {
+        hash.update([0u8]);
+        hash.update(name.as_bytes());
+        match jwk.get(name).and_then(Value::as_str) {
+            Some(value) => {
+                hash.update([1u8]);
+                hash.update((value.len() as u64).to_be_bytes());
+                hash.update(value.as_bytes());
+            }
+            None => hash.update([2u8]),
+        }
+    }
+    truncated(&hash.finalize())
+}
+
+fn truncated(digest: &[u8; 32]) -> KeyFingerprint {
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }
 
 /// The key members of each `kty`: the ones it needs, and the ones it must not have (another

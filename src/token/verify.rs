@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use crate::claims::Claims;
 pub use crate::token::jose::Algorithm;
 use crate::token::jose::{decode_object, decode_segment, truncate_for_log, Compact, JoseError};
-use crate::token::jwks::{KeySet, NoKey};
+use crate::token::jwks::{KeyFingerprint, KeySet, NoKey};
 
 /// Per-issuer verification settings (compiled from configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub struct VerifiedToken {
     pub algorithm: Algorithm,
     /// The `kid` of the key that verified it, when the key had one.
     pub kid: Option<String>,
+    /// The fingerprint of the key that verified it.
+    pub key_fingerprint: KeyFingerprint,
 }
 
 /// Why a token was rejected. `reason()` is a stable snake_case code for logs and metrics.
@@ -209,7 +211,7 @@ pub fn verify(
     if header.event_token || claims.contains_key("events") {
         return Err(VerifyError::NotASessionToken);
     }
-    let kid = check_signature(&compact, &header, keys)?;
+    let (kid, key_fingerprint) = check_signature(&compact, &header, keys)?;
     let registered = check_registered_claims(&claims, options, now_secs)?;
     check_string_claims(&claims)?;
     Ok(VerifiedToken {
@@ -218,7 +220,28 @@ pub fn verify(
         issued_at: registered.issued_at,
         algorithm: header.algorithm,
         kid,
+        key_fingerprint,
     })
+}
+
+/// The claims checks of [`verify`] again, for a session verified earlier (by any worker
+/// VM) under today's `options` and clock: the algorithm is still allowed, `exp`, `nbf`,
+/// `iat`, `iss` and `aud` still pass. Returns `exp` and `iat`. The signature is not
+/// checked: the caller has matched the verifying key's fingerprint to a current key.
+pub fn recheck_claims(
+    claims: &Claims,
+    algorithm: Algorithm,
+    options: &VerifyOptions,
+    now_secs: u64,
+) -> Result<(u64, Option<u64>), VerifyError> {
+    if !options.algorithms.contains(&algorithm) {
+        return Err(VerifyError::AlgorithmNotAllowed(algorithm.as_str().into()));
+    }
+    if claims.contains_key("events") {
+        return Err(VerifyError::NotASessionToken);
+    }
+    let registered = check_registered_claims(claims, options, now_secs)?;
+    Ok((registered.expires_at, registered.issued_at))
 }
 
 /// The result of a signature-level check: which algorithm and key accepted the JWS.
@@ -248,7 +271,7 @@ pub fn verify_signature_only(
 ) -> Result<SignatureAccepted, VerifyError> {
     let compact = Compact::split(token, options.max_token_bytes)?;
     let header = Header::parse(&compact, options, keys)?;
-    let kid = check_signature(&compact, &header, keys)?;
+    let (kid, _) = check_signature(&compact, &header, keys)?;
     Ok(SignatureAccepted {
         algorithm: header.algorithm,
         kid,
@@ -351,13 +374,13 @@ fn check_member_types(header: &Map<String, Value>) -> Result<Option<String>, Ver
         .map(str::to_string))
 }
 
-/// Checks the signature with the keys chosen for the header; the `kid` of the key that
-/// verified it.
+/// Checks the signature with the keys chosen for the header; the `kid` and fingerprint of
+/// the key that verified it.
 fn check_signature(
     compact: &Compact<'_>,
     header: &Header,
     keys: &KeySet,
-) -> Result<Option<String>, VerifyError> {
+) -> Result<(Option<String>, KeyFingerprint), VerifyError> {
     decode_segment(compact.payload, "payload")?;
     let signature = decode_segment(compact.signature, "signature")?;
     let signing_input = compact
@@ -379,7 +402,7 @@ fn check_signature(
             }
         }
         if candidate.key.verifies(signing_input.as_bytes(), &signature) {
-            return Ok(candidate.kid.map(str::to_string));
+            return Ok((candidate.kid.map(str::to_string), candidate.fingerprint));
         }
     }
     Err(VerifyError::BadSignature)

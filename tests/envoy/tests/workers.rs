@@ -1,5 +1,6 @@
 //! `--concurrency 2`: the filter is configured on both workers and both answer; each worker
-//! VM verifies a session once and then serves it from its own cache.
+//! VM serves a session from its own cache after the first request, and only one of them
+//! verified it: the other took it from the sessions shared by all workers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 use mfa_gate_envoy::GatewayBuilder;
@@ -49,12 +50,14 @@ fn both_workers_are_configured_and_answer() {
     );
     assert!(answered.iter().all(|t| configured.contains(t)));
     let metric = |name: &str| gateway.counter(&format!("wasmcustom.mfa_gate.{name}"));
-    // The counters are Envoy's, summed over the workers; the caches are per VM.
+    // The counters are Envoy's, summed over the workers. The first worker verifies the
+    // token; the other takes the verified session from shared data, without verifying.
     assert_eq!(metric("decision.allow"), 40);
+    assert_eq!(metric("token_cache.miss"), 1, "one verification per Envoy");
     assert_eq!(
-        metric("token_cache.miss"),
-        2,
-        "one verification per worker VM"
+        metric("token_cache.shared_hit"),
+        1,
+        "one per other worker VM"
     );
     assert_eq!(metric("token_cache.hit"), 38);
     gateway.assert_no_wasm_failure();
