@@ -7,6 +7,7 @@ use super::header_map;
 use super::introspection::{self, HostAnswers, Trusted};
 use super::keys;
 use super::local_reply;
+use super::log_level;
 use super::prompts::{self, PushStream};
 use super::revocation::{self, Endpoint, HostRevocations};
 use super::sign_in::{self, Exchanging, Started};
@@ -215,7 +216,8 @@ impl GateHttp {
             for counter in counters.named() {
                 state.metrics.increment(counter);
             }
-            if let Some(record) = &record {
+            // Built only when Envoy would print it (its `wasm` logger at info or finer).
+            if let Some(record) = record.as_ref().filter(|_| log_level::info_enabled()) {
                 // One buffer, one hostcall: the log facade would format the line a second
                 // time. The buffer is the VM's, reused from request to request.
                 let line = &mut state.log_line;

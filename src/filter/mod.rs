@@ -9,6 +9,7 @@ mod introspection;
 mod introspection_state;
 mod keys;
 mod local_reply;
+mod log_level;
 mod prompts;
 mod metrics;
 mod revocation;
