@@ -342,6 +342,9 @@ def variants(creds):
         Variant("jwt_noop", "jwt_authn + no-op wasm filter", [jwt, noop], rs, "jwt", True),
         Variant("jwt_gate", "jwt_authn + mfa-gate (payload_in_metadata)", [jwt, gate_meta], rs,
                 "jwt_noop", True),
+        # Where the jwt_authn path's cost goes: the same filters, mfa-gate verifying by itself.
+        Variant("jwt_gate_own", "jwt_authn + mfa-gate verifying by itself (cache hit)",
+                [jwt, gate], rs, "jwt_noop", True),
     ]
 
 
