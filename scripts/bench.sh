@@ -50,5 +50,8 @@ if [ -z "$quick" ]; then
   scripts/request-cost.sh > "$cost_md"
 fi
 
-python3 scripts/bench_report.py target/bench/envoy.json "$cost_md" > "$out"
+# Through a temporary file: the report keeps the other scripts' sections of the current file,
+# which a redirection straight into it would empty first.
+python3 scripts/bench_report.py target/bench/envoy.json "$cost_md" > "$out.new"
+mv "$out.new" "$out"
 log "wrote $out"
