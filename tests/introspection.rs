@@ -5,16 +5,17 @@
 //! amr (or the configured field), and a JWT still verified the usual way.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
+mod support;
+use support::{bearer_get, Req};
+
 use mfa_gate::config::{self, Config};
 use mfa_gate::engine::{self, ClaimsInput, Evaluation, KeyLookup, Need, Outcome, SessionCache};
 use mfa_gate::introspection::answer::{self, Expect};
-use mfa_gate::introspection::cache::{AnswerCache, Cached, DigestKey, Ttl};
+use mfa_gate::introspection::cache::{digest_key, AnswerCache, Cached, DigestKey, Ttl};
 use mfa_gate::jwks::KeySet;
-use mfa_gate::request::{RequestHeaders, RequestView};
 use mfa_gate::store::{MemoryStore, StoreError};
 use mfa_gate::token::establish::IntrospectionLookup;
 use serde_json::{json, Value};
-use std::borrow::Cow;
 use std::cell::Cell;
 
 const NOW: u64 = 1_800_000_000;
@@ -43,33 +44,8 @@ fn introspection() -> Value {
            "client_id": "gate", "client_secret_env": "MFA_GATE_INTROSPECTION_SECRET"})
 }
 
-struct Req(Vec<(String, Vec<u8>)>);
-
-impl RequestHeaders for Req {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.0.header(name)
-    }
-    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
-        self.0.each_header(visit)
-    }
-}
-
-impl RequestView for Req {
-    fn property(&self, _: &[&str]) -> Option<Cow<'_, [u8]>> {
-        None
-    }
-}
-
 fn request(token: &str) -> Req {
-    Req(vec![
-        (":method".into(), b"GET".to_vec()),
-        (":path".into(), b"/admin/x".to_vec()),
-        (":authority".into(), b"gw.intro.test".to_vec()),
-        (
-            "authorization".into(),
-            format!("Bearer {token}").into_bytes(),
-        ),
-    ])
+    bearer_get("/admin/x", "gw.intro.test", token)
 }
 
 /// The shared answers as the glue reads them: a store, the digest key, and whether the
@@ -118,7 +94,7 @@ impl Gate {
             config,
             answers: Answers {
                 store: MemoryStore::default(),
-                key: DigestKey::derive(SECRET),
+                key: digest_key(SECRET),
                 broken: false,
                 lookups: Cell::new(0),
             },

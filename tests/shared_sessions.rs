@@ -6,16 +6,17 @@
 //! audience or a passed `exp` each make the second VM verify again and refuse.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
+mod support;
+use support::{bearer_get, Req};
+
 use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
 use mfa_gate::config::{self, Config};
 use mfa_gate::engine::{self, ClaimsInput, Evaluation, KeyLookup, Outcome, SessionCache};
 use mfa_gate::jwks::KeySet;
-use mfa_gate::request::{RequestHeaders, RequestView};
 use mfa_gate::store::{MemoryStore, Store};
 use mfa_gate::token::establish::SharedSessionLookup;
 use mfa_gate::token::shared_sessions::{current_digest_key, SharedSession, SharedSessions};
 use serde_json::{json, Value};
-use std::borrow::Cow;
 use std::cell::RefCell;
 
 const NOW: u64 = 1_800_000_000;
@@ -59,33 +60,8 @@ fn passkey_token(sub: &str) -> String {
     )
 }
 
-struct Req(Vec<(String, Vec<u8>)>);
-
-impl RequestHeaders for Req {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.0.header(name)
-    }
-    fn each_header<'s>(&'s self, visit: &mut dyn FnMut(&'s [u8], &'s [u8])) {
-        self.0.each_header(visit)
-    }
-}
-
-impl RequestView for Req {
-    fn property(&self, _: &[&str]) -> Option<Cow<'_, [u8]>> {
-        None
-    }
-}
-
 fn request(token: &str) -> Req {
-    Req(vec![
-        (":method".into(), b"GET".to_vec()),
-        (":path".into(), b"/admin/users".to_vec()),
-        (":authority".into(), b"gw.shared.test".to_vec()),
-        (
-            "authorization".into(),
-            format!("Bearer {token}").into_bytes(),
-        ),
-    ])
+    bearer_get("/admin/users", "gw.shared.test", token)
 }
 
 /// Shared data as every VM of one Envoy sees it.

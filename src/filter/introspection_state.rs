@@ -2,7 +2,7 @@
 //! environment and the key of the token digests derived from it.
 
 use crate::config::Config;
-use crate::introspection::cache::DigestKey;
+use crate::introspection::cache::{digest_key, DigestKey};
 
 /// What one VM keeps for introspection.
 pub struct IntrospectionState {
@@ -24,7 +24,7 @@ impl IntrospectionState {
         let name = &settings.client_secret_env;
         match std::env::var(name) {
             Ok(secret) if !secret.is_empty() => Ok(Some(IntrospectionState {
-                key: DigestKey::derive(secret.as_bytes()),
+                key: digest_key(secret.as_bytes()),
                 secret,
             })),
             _ => Err(format!(

@@ -48,38 +48,13 @@ const CORE_CLAIMS: [&str; 12] = [
 const KIND_INACTIVE: u8 = 0;
 const KIND_ACTIVE: u8 = 1;
 
+pub use crate::token::digest::{DigestKey, TokenDigest};
+
 /// The key of the token digests, derived from the client secret (which every VM reads
 /// from its environment), so every VM computes the same digest and nobody without the
 /// secret can test a guessed token against shared data.
-#[derive(Clone)]
-pub struct DigestKey([u8; 32]);
-
-impl std::fmt::Debug for DigestKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DigestKey(..)")
-    }
-}
-
-/// A token's keyed digest (HMAC-SHA256, first 16 bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenDigest(pub [u8; 16]);
-
-impl DigestKey {
-    /// The key for a client secret.
-    pub fn derive(secret: &[u8]) -> Self {
-        DigestKey(hmac_sha256::HMAC::mac(
-            b"mfa-gate introspection cache key v1",
-            secret,
-        ))
-    }
-
-    /// The digest of `token`.
-    pub fn digest(&self, token: &[u8]) -> TokenDigest {
-        let mac = hmac_sha256::HMAC::mac(token, self.0);
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&mac[..16]);
-        TokenDigest(out)
-    }
+pub fn digest_key(client_secret: &[u8]) -> DigestKey {
+    DigestKey::derive(b"mfa-gate introspection cache key v1", client_secret)
 }
 
 /// A cached answer.
@@ -262,7 +237,7 @@ mod tests {
     }
 
     fn key() -> DigestKey {
-        DigestKey::derive(b"client secret")
+        digest_key(b"client secret")
     }
 
     #[test]
@@ -270,7 +245,7 @@ mod tests {
         let a = key().digest(b"token-1");
         assert_eq!(a, key().digest(b"token-1"));
         assert_ne!(a, key().digest(b"token-2"));
-        assert_ne!(a, DigestKey::derive(b"other secret").digest(b"token-1"));
+        assert_ne!(a, digest_key(b"other secret").digest(b"token-1"));
         assert_eq!(format!("{:?}", key()), "DigestKey(..)");
     }
 

@@ -23,6 +23,7 @@
 use crate::claims::Claims;
 use crate::prompts::shard::{secs32, u32_at, Layout, Record};
 use crate::store::{Store, StoreError, UpdateError};
+pub use crate::token::digest::{DigestKey, TokenDigest};
 use crate::token::jose::Algorithm;
 use crate::token::jwks::KeyFingerprint;
 
@@ -52,30 +53,6 @@ fn layout(capacity: usize) -> Layout {
     }
 }
 
-/// The key of the token digests, the same in every VM of the Envoy.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DigestKey([u8; 32]);
-
-impl std::fmt::Debug for DigestKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DigestKey(..)")
-    }
-}
-
-/// A token's keyed digest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenDigest(pub [u8; 16]);
-
-impl DigestKey {
-    /// The digest of `token`.
-    pub fn digest(&self, token: &[u8]) -> TokenDigest {
-        let mac = hmac_sha256::HMAC::mac(token, self.0);
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&mac[..16]);
-        TokenDigest(out)
-    }
-}
-
 /// The published digest key; when none is readable, publishes `fresh()` (32 random bytes)
 /// and returns whichever key the slot then holds, so VMs racing to publish end up agreeing.
 /// `None`: the store failed, or no randomness was available.
@@ -101,7 +78,7 @@ where
 
 fn parse_digest_key(bytes: &[u8]) -> Option<DigestKey> {
     match bytes.split_first() {
-        Some((&DIGEST_KEY_FORMAT, key)) => Some(DigestKey(key.try_into().ok()?)),
+        Some((&DIGEST_KEY_FORMAT, key)) => Some(DigestKey::new(key.try_into().ok()?)),
         _ => None,
     }
 }
@@ -267,7 +244,7 @@ mod tests {
         let second = current_digest_key(&mut store, || Some([2; 32])).unwrap();
         assert_eq!(first, second, "the second VM reads the published key");
         assert_eq!(first.digest(b"t"), second.digest(b"t"));
-        assert_ne!(first.digest(b"t"), DigestKey([2; 32]).digest(b"t"));
+        assert_ne!(first.digest(b"t"), DigestKey::new([2; 32]).digest(b"t"));
         assert_eq!(format!("{first:?}"), "DigestKey(..)");
         // No randomness and nothing published: no key (so nothing is shared).
         assert_eq!(
@@ -281,7 +258,7 @@ mod tests {
         let mut store = MemoryStore::default();
         store.set_if_cas(DIGEST_KEY_SLOT, b"\x09junk", 0).unwrap();
         let key = current_digest_key(&mut store, || Some([5; 32])).unwrap();
-        assert_eq!(key, DigestKey([5; 32]));
+        assert_eq!(key, DigestKey::new([5; 32]));
     }
 
     #[test]
