@@ -114,13 +114,13 @@ pub fn carries_other_credential(
         }
         if name.eq_ignore_ascii_case(b"authorization") {
             // Any scheme counts: an upstream may honour Basic or Digest by itself.
-            other = bearer_credential(value) != Some(token);
+            other = !bearer_credential(value).is_some_and(|v| same_credential(v, token));
             return;
         }
         if name.eq_ignore_ascii_case(b"cookie") {
             other = sources.iter().any(|source| match source {
                 TokenSource::Cookie(cookie) => {
-                    cookie_values(value, cookie.as_bytes()).any(|v| v != token)
+                    cookie_values(value, cookie.as_bytes()).any(|v| !same_credential(v, token))
                 }
                 _ => false,
             });
@@ -128,12 +128,19 @@ pub fn carries_other_credential(
         }
         other = sources.iter().any(|source| match source {
             TokenSource::Header(header) => {
-                name.eq_ignore_ascii_case(header.as_bytes()) && trim(value) != token
+                name.eq_ignore_ascii_case(header.as_bytes()) && !same_credential(trim(value), token)
             }
             _ => false,
         });
     });
     other
+}
+
+/// Whether two credentials are the same bytes. The located token is usually a slice of the
+/// very header it is compared with: then no byte is compared (a token is about a kilobyte,
+/// and wasm's `memcmp` compares one byte at a time, on every request).
+fn same_credential(a: &[u8], b: &[u8]) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// Whether a located credential can be a token: not empty, and only base64url/base64
