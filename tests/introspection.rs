@@ -6,13 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 mod support;
-use support::{bearer_get, Req};
+use support::{bearer_get, Keys, Req};
 
 use mfa_gate::config::{self, Config};
-use mfa_gate::engine::{self, ClaimsInput, Evaluation, KeyLookup, Need, Outcome, SessionCache};
+use mfa_gate::engine::{self, ClaimsInput, Evaluation, Need, Outcome, SessionCache};
 use mfa_gate::introspection::answer::{self, Expect};
 use mfa_gate::introspection::cache::{digest_key, AnswerCache, Cached, DigestKey, Ttl};
-use mfa_gate::jwks::KeySet;
 use mfa_gate::store::{MemoryStore, StoreError};
 use mfa_gate::token::establish::IntrospectionLookup;
 use serde_json::{json, Value};
@@ -68,20 +67,6 @@ impl IntrospectionLookup for Answers {
     }
 }
 
-struct Keys<'a> {
-    keys: Vec<Option<KeySet>>,
-    answers: &'a Answers,
-}
-
-impl KeyLookup for Keys<'_> {
-    fn keys(&self, index: usize) -> Option<&KeySet> {
-        self.keys.get(index).and_then(Option::as_ref)
-    }
-    fn introspection(&self) -> Option<&dyn IntrospectionLookup> {
-        Some(self.answers)
-    }
-}
-
 struct Gate {
     config: Config,
     answers: Answers,
@@ -130,13 +115,8 @@ impl Gate {
             signals: &signals,
         };
         let keys = Keys {
-            keys: self
-                .config
-                .issuers
-                .iter()
-                .map(|i| i.initial_keys(None))
-                .collect(),
-            answers: &self.answers,
+            introspection: Some(&self.answers),
+            ..Keys::initial(&self.config)
         };
         engine::evaluate(&self.config, &request, &keys, &mut self.cache)
     }

@@ -7,12 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 mod support;
-use support::{bearer_get, Req};
+use support::{bearer_get, Keys, Req};
 
 use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
 use mfa_gate::config::{self, Config};
-use mfa_gate::engine::{self, ClaimsInput, Evaluation, KeyLookup, Outcome, SessionCache};
-use mfa_gate::jwks::KeySet;
+use mfa_gate::engine::{self, ClaimsInput, Evaluation, Outcome, SessionCache};
 use mfa_gate::store::{MemoryStore, Store};
 use mfa_gate::token::establish::SharedSessionLookup;
 use mfa_gate::token::shared_sessions::{current_digest_key, SharedSession, SharedSessions};
@@ -90,20 +89,6 @@ impl SharedSessionLookup for Shared {
     }
 }
 
-struct Keys<'a> {
-    keys: Vec<Option<KeySet>>,
-    shared: &'a Shared,
-}
-
-impl KeyLookup for Keys<'_> {
-    fn keys(&self, index: usize) -> Option<&KeySet> {
-        self.keys.get(index).and_then(Option::as_ref)
-    }
-    fn shared_sessions(&self) -> Option<&dyn SharedSessionLookup> {
-        Some(self.shared)
-    }
-}
-
 /// One worker VM: its configuration and its own session cache.
 struct Vm {
     config: Config,
@@ -130,10 +115,8 @@ impl Vm {
             signals: &signals,
         };
         let keys = Keys {
-            keys: (self.config.issuers.iter())
-                .map(|i| i.initial_keys(None))
-                .collect(),
-            shared,
+            shared_sessions: Some(shared),
+            ..Keys::initial(&self.config)
         };
         engine::evaluate(&self.config, &request, &keys, &mut self.cache)
     }

@@ -1,7 +1,11 @@
 //! What the native integration tests share: a request as the engine reads it.
 #![allow(dead_code)] // each test crate uses its part
 
+use mfa_gate::config::Config;
+use mfa_gate::engine::KeyLookup;
+use mfa_gate::jwks::KeySet;
 use mfa_gate::request::{RequestHeaders, RequestView};
+use mfa_gate::token::establish::{IntrospectionLookup, SharedSessionLookup};
 use std::borrow::Cow;
 
 /// Request headers in order, with no properties (no jwt_authn metadata).
@@ -33,4 +37,40 @@ pub fn bearer_get(path: &str, authority: &str, token: &str) -> Req {
             format!("Bearer {token}").into_bytes(),
         ),
     ])
+}
+
+/// An engine's keys: each issuer's configured keys, and the shared answers or sessions a
+/// test gives it.
+pub struct Keys<'a> {
+    /// Per issuer, its keys (`None`: none yet).
+    pub keys: Vec<Option<KeySet>>,
+    /// The introspection answers, if the test has them.
+    pub introspection: Option<&'a dyn IntrospectionLookup>,
+    /// The shared sessions, if the test has them.
+    pub shared_sessions: Option<&'a dyn SharedSessionLookup>,
+}
+
+impl<'a> Keys<'a> {
+    /// The keys each issuer of `config` starts with (inline keys, HMAC secrets).
+    pub fn initial(config: &Config) -> Self {
+        Keys {
+            keys: (config.issuers.iter())
+                .map(|i| i.initial_keys(None))
+                .collect(),
+            introspection: None,
+            shared_sessions: None,
+        }
+    }
+}
+
+impl KeyLookup for Keys<'_> {
+    fn keys(&self, index: usize) -> Option<&KeySet> {
+        self.keys.get(index).and_then(Option::as_ref)
+    }
+    fn introspection(&self) -> Option<&dyn IntrospectionLookup> {
+        self.introspection
+    }
+    fn shared_sessions(&self) -> Option<&dyn SharedSessionLookup> {
+        self.shared_sessions
+    }
 }
