@@ -18,6 +18,7 @@
 pub mod json;
 pub mod metrics;
 pub mod store;
+pub mod digest;
 pub mod wire;
 pub mod signals;
 pub mod schedule;

@@ -48,7 +48,7 @@ const CORE_CLAIMS: [&str; 12] = [
 const KIND_INACTIVE: u8 = 0;
 const KIND_ACTIVE: u8 = 1;
 
-pub use crate::token::digest::{DigestKey, TokenDigest};
+pub use crate::digest::{DigestKey, TokenDigest};
 
 /// The key of the token digests, derived from the client secret (which every VM reads
 /// from its environment), so every VM computes the same digest and nobody without the

@@ -15,7 +15,6 @@ pub mod binding;
 pub mod extract;
 pub mod jwt_authn;
 pub mod cache;
-pub mod digest;
 pub mod shared_sessions;
 pub mod session;
 pub mod issuer;

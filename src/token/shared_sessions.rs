@@ -21,9 +21,9 @@
 //! absent and are replaced.
 
 use crate::claims::Claims;
+pub use crate::digest::{DigestKey, TokenDigest};
 use crate::prompts::shard::{secs32, u32_at, Layout, Record};
 use crate::store::{Store, StoreError, UpdateError};
-pub use crate::token::digest::{DigestKey, TokenDigest};
 use crate::token::jose::Algorithm;
 use crate::token::jwks::KeyFingerprint;
 
