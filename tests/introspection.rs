@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 mod support;
-use support::{bearer_get, Keys, Req};
+use support::{bearer_get, evaluate_token, Keys, Req};
 
 use mfa_gate::config::{self, Config};
-use mfa_gate::engine::{self, ClaimsInput, Evaluation, Need, Outcome, SessionCache};
+use mfa_gate::engine::{Evaluation, Need, Outcome, SessionCache};
 use mfa_gate::introspection::answer::{self, Expect};
 use mfa_gate::introspection::cache::{digest_key, AnswerCache, Cached, DigestKey, Ttl};
 use mfa_gate::store::{MemoryStore, StoreError};
@@ -104,21 +104,12 @@ impl Gate {
     }
 
     fn eval(&mut self, token: &str, may_fetch: bool, now: u64) -> Evaluation {
-        let req = request(token);
-        let signals = engine::SharedSignals::new(MemoryStore::default());
-        let request = engine::Request {
-            headers: &req,
-            claims: ClaimsInput::Token,
-            now_secs: now,
-            may_fetch_keys: may_fetch,
-            revocations: &engine::NothingRevoked,
-            signals: &signals,
-        };
         let keys = Keys {
             introspection: Some(&self.answers),
             ..Keys::initial(&self.config)
         };
-        engine::evaluate(&self.config, &request, &keys, &mut self.cache)
+        let req = request(token);
+        evaluate_token(&self.config, &req, (&keys, may_fetch), &mut self.cache, now)
     }
 }
 

@@ -7,11 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 mod support;
-use support::{bearer_get, Keys, Req};
+use support::{bearer_get, evaluate_token, Keys, Req};
 
 use ct_codecs::{Base64UrlSafeNoPadding, Encoder};
 use mfa_gate::config::{self, Config};
-use mfa_gate::engine::{self, ClaimsInput, Evaluation, Outcome, SessionCache};
+use mfa_gate::engine::{Evaluation, Outcome, SessionCache};
 use mfa_gate::store::{MemoryStore, Store};
 use mfa_gate::token::establish::SharedSessionLookup;
 use mfa_gate::token::shared_sessions::{current_digest_key, SharedSession, SharedSessions};
@@ -104,21 +104,12 @@ impl Vm {
     }
 
     fn eval(&mut self, shared: &Shared, token: &str, now: u64) -> Evaluation {
-        let req = request(token);
-        let signals = engine::SharedSignals::new(MemoryStore::default());
-        let request = engine::Request {
-            headers: &req,
-            claims: ClaimsInput::Token,
-            now_secs: now,
-            may_fetch_keys: false,
-            revocations: &engine::NothingRevoked,
-            signals: &signals,
-        };
         let keys = Keys {
             shared_sessions: Some(shared),
             ..Keys::initial(&self.config)
         };
-        engine::evaluate(&self.config, &request, &keys, &mut self.cache)
+        let req = request(token);
+        evaluate_token(&self.config, &req, (&keys, false), &mut self.cache, now)
     }
 }
 

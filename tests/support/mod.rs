@@ -2,9 +2,10 @@
 #![allow(dead_code)] // each test crate uses its part
 
 use mfa_gate::config::Config;
-use mfa_gate::engine::KeyLookup;
+use mfa_gate::engine::{self, ClaimsInput, Evaluation, KeyLookup, SessionCache};
 use mfa_gate::jwks::KeySet;
 use mfa_gate::request::{RequestHeaders, RequestView};
+use mfa_gate::store::MemoryStore;
 use mfa_gate::token::establish::{IntrospectionLookup, SharedSessionLookup};
 use std::borrow::Cow;
 
@@ -73,4 +74,25 @@ impl KeyLookup for Keys<'_> {
     fn shared_sessions(&self) -> Option<&dyn SharedSessionLookup> {
         self.shared_sessions
     }
+}
+
+/// The engine's evaluation of `req` carrying a token, at `now`, with no revocations and
+/// fresh signals.
+pub fn evaluate_token(
+    config: &Config,
+    req: &Req,
+    (keys, may_fetch_keys): (&Keys<'_>, bool),
+    cache: &mut SessionCache,
+    now: u64,
+) -> Evaluation {
+    let signals = engine::SharedSignals::new(MemoryStore::default());
+    let request = engine::Request {
+        headers: req,
+        claims: ClaimsInput::Token,
+        now_secs: now,
+        may_fetch_keys,
+        revocations: &engine::NothingRevoked,
+        signals: &signals,
+    };
+    engine::evaluate(config, &request, keys, cache)
 }
